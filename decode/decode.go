@@ -1,0 +1,204 @@
+// Package decode turns a byte stream into tasks: a JSON array read element
+// by element, NDJSON read line by line, or plain lines expanded through a
+// command template. The input is never held whole: the decoder reads one
+// task ahead of whoever receives them.
+package decode
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/workerpool/workerpool/dispatch"
+)
+
+// Options configure a Decoder.
+type Options struct {
+	// Template, when not empty, makes every input line one task: the
+	// template's words with "{}" replaced by the line and "{#}" by its
+	// number; with no "{}" the line is appended as the last argument.
+	Template []string
+}
+
+// Decoder reads tasks from a stream.
+type Decoder struct {
+	r    *bufio.Reader
+	opts Options
+	seq  int64
+	err  error
+}
+
+// New returns a Decoder reading from r.
+func New(r io.Reader, opts Options) *Decoder {
+	return &Decoder{r: bufio.NewReaderSize(r, 64<<10), opts: opts}
+}
+
+// Stream reads tasks in a goroutine and sends them, numbered from 1, on the
+// returned channel. A task that cannot be understood is still sent, with
+// Err set, so that it gets a result. The channel is closed at the end of the
+// input, when the input cannot be read any further (see Err), or when ctx is
+// done. Stream must be called once.
+func (d *Decoder) Stream(ctx context.Context) <-chan dispatch.Task {
+	out := make(chan dispatch.Task)
+	go func() {
+		defer close(out)
+		d.err = d.run(ctx, out)
+	}()
+	return out
+}
+
+// Err reports why reading stopped early: a *FramingError when the input's
+// framing could not be read, the error from the reader otherwise. It is nil
+// after a clean end of input, and valid once Stream's channel is closed.
+func (d *Decoder) Err() error { return d.err }
+
+// Count reports how many tasks were read; valid once Stream's channel is
+// closed.
+func (d *Decoder) Count() int64 { return d.seq }
+
+// FramingError means the input as a whole could not be read.
+type FramingError struct{ Msg string }
+
+func (e *FramingError) Error() string { return e.Msg }
+
+func (d *Decoder) run(ctx context.Context, out chan<- dispatch.Task) error {
+	if len(d.opts.Template) > 0 {
+		return d.lines(ctx, out, d.templateTask)
+	}
+	first, err := d.firstByte()
+	if err != nil {
+		if err == io.EOF {
+			return nil
+		}
+		return err
+	}
+	switch first {
+	case '[':
+		return d.array(ctx, out)
+	case '{':
+		return d.lines(ctx, out, d.jsonTask)
+	}
+	return &FramingError{Msg: fmt.Sprintf("input is neither a JSON array nor NDJSON: it starts with %q", first)}
+}
+
+// firstByte peeks at the first byte that is not white space.
+func (d *Decoder) firstByte() (byte, error) {
+	for {
+		b, err := d.r.ReadByte()
+		if err != nil {
+			return 0, err
+		}
+		if !isSpace(b) {
+			return b, d.r.UnreadByte()
+		}
+	}
+}
+
+func isSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
+
+// send delivers t unless ctx is done first.
+func (d *Decoder) send(ctx context.Context, out chan<- dispatch.Task, t dispatch.Task) error {
+	select {
+	case out <- t:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// array reads a JSON array element by element.
+func (d *Decoder) array(ctx context.Context, out chan<- dispatch.Task) error {
+	dec := json.NewDecoder(d.r)
+	if _, err := dec.Token(); err != nil {
+		return d.readError(err)
+	}
+	for dec.More() {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return d.readError(err)
+		}
+		d.seq++
+		t := dispatch.Task{Seq: d.seq, Where: "element " + strconv.FormatInt(d.seq, 10)}
+		t.Err = d.wrap(&t, parseTask(raw, &t))
+		if err := d.send(ctx, out, t); err != nil {
+			return err
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return d.readError(err)
+	}
+	return nil
+}
+
+// readError turns an error from the array decoder into the decoder's error:
+// the reader's own failure as it is, anything else as a framing error.
+func (d *Decoder) readError(err error) error {
+	var syntax *json.SyntaxError
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return &FramingError{Msg: fmt.Sprintf("the JSON array ends early, after %d tasks", d.seq)}
+	}
+	if errors.As(err, &syntax) || strings.HasPrefix(err.Error(), "json:") {
+		return &FramingError{Msg: fmt.Sprintf("the JSON array cannot be read after %d tasks: %s", d.seq, jsonError(err))}
+	}
+	return err
+}
+
+// lines reads the input a line at a time, of any length, and makes a task
+// of each line that is not blank.
+func (d *Decoder) lines(ctx context.Context, out chan<- dispatch.Task, task func(line []byte, t *dispatch.Task) error) error {
+	for lineNo := 1; ; lineNo++ {
+		line, err := d.r.ReadBytes('\n')
+		if err != nil && err != io.EOF {
+			return err
+		}
+		if text := bytes.TrimRight(line, "\r\n"); len(bytes.TrimSpace(text)) > 0 {
+			d.seq++
+			t := dispatch.Task{Seq: d.seq, Where: "line " + strconv.Itoa(lineNo)}
+			t.Err = d.wrap(&t, task(text, &t))
+			if err := d.send(ctx, out, t); err != nil {
+				return err
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+	}
+}
+
+func (d *Decoder) jsonTask(line []byte, t *dispatch.Task) error {
+	err := parseTask(line, t)
+	if err != nil && bytes.HasPrefix(bytes.TrimSpace(line), []byte("{")) && !json.Valid(line) {
+		err = fmt.Errorf("%w (NDJSON takes one task per line; jq -c writes that)", err)
+	}
+	return err
+}
+
+func (d *Decoder) templateTask(line []byte, t *dispatch.Task) error {
+	text, num := string(line), strconv.FormatInt(t.Seq, 10)
+	words := make([]string, 0, len(d.opts.Template)+1)
+	placed := false
+	for _, w := range d.opts.Template {
+		placed = placed || strings.Contains(w, "{}")
+		words = append(words, strings.NewReplacer("{}", text, "{#}", num).Replace(w))
+	}
+	if !placed {
+		words = append(words, text)
+	}
+	t.Identifier, t.Command, t.Args = text, words[0], words[1:]
+	return nil
+}
+
+// wrap prefixes a task's error with where the task was read.
+func (d *Decoder) wrap(t *dispatch.Task, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("task %q (%s): %w", t.Identifier, t.Where, err)
+}

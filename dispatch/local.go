@@ -1,0 +1,314 @@
+package dispatch
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// StderrMode says what happens to a child's standard error.
+type StderrMode int
+
+// The stderr modes.
+const (
+	StderrCapture StderrMode = iota // into Result.Stderr
+	StderrInherit                   // passed through to the pool's stderr
+	StderrDiscard                   // dropped
+)
+
+// LocalOptions configure a Local executor.
+type LocalOptions struct {
+	// Timeout limits each task that has none of its own; zero means none.
+	Timeout time.Duration
+	// Grace is the time between SIGTERM and SIGKILL when a task is stopped.
+	Grace time.Duration
+	// MaxOutput caps the bytes captured per stream; zero means no cap.
+	MaxOutput int64
+	Stderr    StderrMode
+	// InheritTo receives the children's stderr in StderrInherit mode.
+	InheritTo *os.File
+}
+
+// Local runs tasks as child processes on this machine, each in its own
+// process group.
+type Local struct {
+	opts    LocalOptions
+	devNull *os.File
+	environ []string
+
+	paths sync.Map // command name -> resolved path (string)
+}
+
+// NewLocal returns a Local executor; Close releases what it holds.
+func NewLocal(opts LocalOptions) (*Local, error) {
+	devNull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	if opts.InheritTo == nil {
+		opts.InheritTo = os.Stderr
+	}
+	return &Local{opts: opts, devNull: devNull, environ: os.Environ()}, nil
+}
+
+// Close releases the executor's resources.
+func (l *Local) Close() error { return l.devNull.Close() }
+
+// Execute runs t and waits for it and for its output. When ctx is done or
+// the task's time limit passes, the task's process group gets SIGTERM, then
+// SIGKILL after the grace period. When the child exits, whatever it left
+// running in its group is stopped the same way, so a grandchild holding the
+// output pipe cannot hold the task open.
+func (l *Local) Execute(ctx context.Context, t *Task) Result {
+	r := Result{Seq: t.Seq, Identifier: t.Identifier, Meta: t.Meta, StderrCaptured: l.opts.Stderr == StderrCapture}
+	path, err := l.lookPath(t.Command)
+	if err != nil {
+		r.ExitCode, r.Err = startFailure(t.Command, err)
+		return r
+	}
+	timeout := cmp.Or(t.Timeout, l.opts.Timeout)
+	runCtx := ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+
+	var stopped atomic.Bool
+	cmd := exec.CommandContext(runCtx, path, t.Args...)
+	cmd.Args[0] = t.Command
+	cmd.Dir = t.Dir
+	cmd.Env = l.env(t.Env)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error {
+		stopped.Store(true)
+		return signalGroup(cmd.Process.Pid, syscall.SIGTERM)
+	}
+	cmd.WaitDelay = l.opts.Grace
+	cmd.Stdin = l.devNull
+	if t.HasStdin {
+		cmd.Stdin = strings.NewReader(t.Stdin)
+	}
+
+	var outputs []*capture
+	stdout, err := newCapture(l.opts.MaxOutput)
+	if err != nil {
+		r.ExitCode, r.Err = ExitNeverStarted, err
+		return r
+	}
+	defer stdout.close()
+	cmd.Stdout, outputs = stdout.w, append(outputs, stdout)
+	var stderr *capture
+	switch l.opts.Stderr {
+	case StderrCapture:
+		if stderr, err = newCapture(l.opts.MaxOutput); err != nil {
+			r.ExitCode, r.Err = ExitNeverStarted, err
+			return r
+		}
+		defer stderr.close()
+		cmd.Stderr, outputs = stderr.w, append(outputs, stderr)
+	case StderrInherit:
+		cmd.Stderr = l.opts.InheritTo
+	default:
+		cmd.Stderr = l.devNull
+	}
+
+	start := time.Now()
+	err = cmd.Start()
+	for _, c := range outputs {
+		c.w.Close() // the child holds its own copy
+	}
+	if err != nil {
+		r.ExitCode, r.Err = startFailure(t.Command, err)
+		return r
+	}
+	r.Started = true
+	for _, c := range outputs {
+		go c.collect()
+	}
+	_ = cmd.Wait() // the outcome is read from ProcessState below
+	r.Duration = time.Since(start)
+	l.drain(cmd.Process.Pid, outputs, stopped.Load())
+
+	r.Stdout, r.Truncated = stdout.buf.Bytes(), stdout.truncated
+	if stderr != nil {
+		r.Stderr = stderr.buf.Bytes()
+		r.Truncated = r.Truncated || stderr.truncated
+	}
+	r.ExitCode, r.Signal = exitStatus(cmd.ProcessState)
+	if stopped.Load() {
+		if ctx.Err() != nil {
+			r.Err = ErrCancelled
+		} else {
+			r.TimedOut, r.ExitCode = true, ExitTimedOut
+			r.Err = fmt.Errorf("timed out after %s", timeout)
+		}
+	}
+	return r
+}
+
+// drain waits for the child's output to end after the child has exited.
+// What is left of its process group gets SIGTERM and, after the grace
+// period, SIGKILL; the pipes are then abandoned. When the task was already
+// being stopped, its grace period is spent and the group gets SIGKILL.
+func (l *Local) drain(pid int, outputs []*capture, stopped bool) {
+	if stopped {
+		_ = signalGroup(pid, syscall.SIGKILL)
+	} else {
+		_ = signalGroup(pid, syscall.SIGTERM)
+	}
+	timer := time.NewTimer(l.opts.Grace)
+	defer timer.Stop()
+	for _, c := range outputs {
+		select {
+		case <-c.done:
+			continue
+		case <-timer.C:
+		}
+		_ = signalGroup(pid, syscall.SIGKILL)
+		for _, c := range outputs {
+			_ = c.r.SetReadDeadline(time.Now())
+		}
+		for _, c := range outputs {
+			<-c.done
+		}
+		return
+	}
+}
+
+// signalGroup sends sig to the process group led by pid. A group that no
+// longer exists is not an error.
+func signalGroup(pid int, sig syscall.Signal) error {
+	err := syscall.Kill(-pid, sig)
+	if errors.Is(err, syscall.ESRCH) {
+		return nil
+	}
+	return err
+}
+
+// exitStatus returns the exit code in the shell's convention, and the name
+// of the signal that ended the process, if any.
+func exitStatus(ps *os.ProcessState) (int, string) {
+	ws, ok := ps.Sys().(syscall.WaitStatus)
+	if !ok || !ws.Signaled() {
+		return ps.ExitCode(), ""
+	}
+	return exitSignalBase + int(ws.Signal()), unix.SignalName(ws.Signal())
+}
+
+// startFailure maps an error from looking up or starting a command to an
+// exit code and a message.
+func startFailure(command string, err error) (int, error) {
+	var pathErr *fs.PathError
+	switch {
+	case errors.Is(err, exec.ErrNotFound), errors.As(err, &pathErr) && pathErr.Op != "chdir" && errors.Is(err, fs.ErrNotExist):
+		return ExitNotFound, fmt.Errorf("command not found: %s", command)
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.ENOEXEC), errors.Is(err, syscall.EISDIR), errors.Is(err, exec.ErrDot):
+		return ExitNotExecutable, fmt.Errorf("command not executable: %s: %w", command, unwrapPath(err))
+	}
+	return ExitNeverStarted, fmt.Errorf("cannot start %s: %w", command, err)
+}
+
+func unwrapPath(err error) error {
+	var pathErr *fs.PathError
+	if errors.As(err, &pathErr) {
+		return pathErr.Err
+	}
+	var execErr *exec.Error
+	if errors.As(err, &execErr) {
+		return execErr.Err
+	}
+	return err
+}
+
+// lookPath resolves a command name in PATH once per name; a name with a
+// slash is used as it is.
+func (l *Local) lookPath(command string) (string, error) {
+	if command == "" {
+		return "", exec.ErrNotFound
+	}
+	if strings.ContainsRune(command, '/') {
+		return command, nil
+	}
+	if p, ok := l.paths.Load(command); ok {
+		return p.(string), nil
+	}
+	p, err := exec.LookPath(command)
+	if err != nil {
+		return "", err
+	}
+	l.paths.Store(command, p)
+	return p, nil
+}
+
+// env returns the child's environment: the pool's, with extra added last so
+// that it wins. A nil result means the pool's environment unchanged.
+func (l *Local) env(extra map[string]string) []string {
+	if len(extra) == 0 {
+		return nil
+	}
+	env := slices.Clip(l.environ)
+	for k, v := range extra {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+// capture collects one output stream of a child, up to a limit; bytes past
+// the limit are read and dropped so the child never blocks on a full pipe.
+type capture struct {
+	r, w      *os.File
+	buf       limitedBuffer
+	truncated bool
+	done      chan struct{}
+}
+
+func newCapture(limit int64) (*capture, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	return &capture{r: r, w: w, buf: limitedBuffer{limit: limit}, done: make(chan struct{})}, nil
+}
+
+func (c *capture) collect() {
+	defer close(c.done)
+	_, _ = io.Copy(&c.buf, c.r)
+	c.truncated = c.buf.dropped
+}
+
+func (c *capture) close() { c.r.Close() }
+
+// limitedBuffer keeps the first limit bytes written to it (all of them when
+// limit is zero) and drops the rest, reporting success so copying goes on.
+type limitedBuffer struct {
+	limit   int64
+	data    []byte
+	dropped bool
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	keep := p
+	if b.limit > 0 {
+		if room := b.limit - int64(len(b.data)); int64(len(p)) > room {
+			keep, b.dropped = p[:max(room, 0)], true
+		}
+	}
+	b.data = append(b.data, keep...)
+	return len(p), nil
+}
+
+func (b *limitedBuffer) Bytes() []byte { return b.data }

@@ -1,0 +1,10 @@
+module github.com/workerpool/workerpool
+
+go 1.26.8
+
+require (
+	github.com/alecthomas/kong v1.17.0
+	github.com/goccy/go-json v0.12.0
+	golang.org/x/sys v0.50.0
+	golang.org/x/term v0.48.0
+)

@@ -1,0 +1,261 @@
+// Command workerpool runs child processes in parallel and reports one JSON
+// result per task.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kong"
+	"golang.org/x/term"
+
+)
+
+// Exit statuses of the pool.
+const (
+	exitOK          = 0   // every task ran and exited 0
+	exitFailed      = 1   // at least one task failed
+	exitUsage       = 2   // bad flag, unreadable input, or output that cannot be written
+	exitInterrupted = 130 // SIGINT
+	exitBrokenPipe  = 141 // the reader of the results went away
+	exitTerminated  = 143 // SIGTERM
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version string
+
+const description = `Run child processes in parallel and report one JSON result per task.
+
+Tasks are JSON objects {"identifier","command","args","env","dir","stdin","timeout","meta"},
+given as a JSON array (inline, in --infile, or on stdin) or as NDJSON on stdin, one per line.
+With a command after --, every input line is a task instead. No shell is involved.
+
+  Classic:  workerpool -i tasks.json -t 4          one JSON array of results, the last line of stdout
+  Pipe:     generate | workerpool --ndjson | jq .  one result line per task, as each finishes
+  Template: seq 10 | workerpool --ndjson -- echo {} each input line runs "echo LINE"
+
+Exit status: 0 every task exited 0; 1 at least one task failed; 2 usage or input error;
+130/143 interrupted by SIGINT/SIGTERM; 141 the reader of the results went away.`
+
+// cli is the command line.
+type cli struct {
+	Tasks      string           `arg:"" optional:"" name:"tasks" help:"Tasks as a JSON array (or NDJSON), inline."`
+	MaxThreads int              `short:"t" name:"max_threads" aliases:"jobs,max-threads" default:"2" help:"Tasks run at once; 0 means one per CPU core (default ${default})."`
+	Infile     string           `short:"i" type:"path" placeholder:"PATH" help:"Read tasks from a file; - is stdin."`
+	Outfile    string           `short:"o" type:"path" placeholder:"PATH" help:"Write results to a file: the array atomically, NDJSON appended line by line."`
+	Verbose    bool             `short:"v" help:"Log progress to stderr."`
+	Version    kong.VersionFlag `short:"V" help:"Print the version and exit."`
+	NDJSON     bool             `name:"ndjson" help:"Write one result per line as each task finishes."`
+	Ordered    bool             `short:"k" aliases:"keep-order" help:"With --ndjson, write results in input order."`
+	Timeout    time.Duration    `placeholder:"D" help:"Time limit per task, e.g. 30s; 0 means none (default ${default})." default:"0s"`
+	Grace      time.Duration    `placeholder:"D" default:"5s" help:"Time between SIGTERM and SIGKILL when a task is stopped (default ${default})."`
+	Retries    int              `placeholder:"N" help:"Run a failed task up to N more times (default ${default})." default:"0"`
+	FailFast   bool             `help:"After the first failure start no new task; the rest are reported as skipped."`
+	Stderr     string           `enum:"capture,inherit,discard" default:"capture" placeholder:"MODE" help:"Children's stderr: capture, inherit or discard (default ${default})."`
+	MaxOutput  int64            `placeholder:"BYTES" help:"Cap the captured bytes per stream; 0 means no cap (default ${default})." default:"0"`
+	Binary     bool             `help:"Send result_body and stderr base64-encoded, so no byte is lost."`
+}
+
+func main() {
+	ctx, stop := signalContext()
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// signal is the cause of a context cancelled by a signal.
+type signalError struct{ sig os.Signal }
+
+func (e signalError) Error() string { return "received " + e.sig.String() }
+
+// signalContext returns a context cancelled, with a signalError as its
+// cause, on SIGINT or SIGTERM. SIGPIPE is caught too, so that writing to a
+// closed pipe fails with EPIPE instead of killing the pool.
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGPIPE)
+	go func() {
+		for sig := range sigs {
+			if sig != syscall.SIGPIPE {
+				cancel(signalError{sig})
+			}
+		}
+	}()
+	return ctx, func() { signal.Stop(sigs); cancel(nil) }
+}
+
+// run is the whole program: it returns the exit status, and is cancelled
+// through ctx as if by a signal.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var c cli
+	template, exited, code, err := parseArgs(&c, args, stdout, stderr)
+	if exited {
+		return code
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "workerpool: %v\n", err)
+		return exitUsage
+	}
+	input, closeInput, err := c.openInput(stdin, template)
+	if err != nil {
+		fmt.Fprintf(stderr, "workerpool: %v\n", err)
+		return exitUsage
+	}
+	defer closeInput()
+	out, err := c.openOutput(stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "workerpool: %v\n", err)
+		return exitUsage
+	}
+	p := pipeline{cli: &c, template: template, log: newLogger(stderr, c.Verbose), stderr: stderr}
+	status := p.run(ctx, input, out)
+	if err := out.finish(!p.writeFailed); err != nil && !p.writeFailed {
+		fmt.Fprintf(stderr, "workerpool: %v\n", err)
+		return exitUsage
+	}
+	return status
+}
+
+// parseArgs reads the command line into c. Words after "--" are the command
+// template. exited reports that kong already answered (--help, --version)
+// with status code.
+func parseArgs(c *cli, args []string, stdout, stderr io.Writer) (template []string, exited bool, code int, err error) {
+	if i := slices.Index(args, "--"); i >= 0 {
+		args, template = args[:i], args[i+1:]
+		if len(template) == 0 {
+			return nil, false, 0, errors.New("no command after --")
+		}
+	}
+	parser, err := kong.New(c,
+		kong.Name("workerpool"),
+		kong.Description(description),
+		kong.Vars{"version": versionString()},
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(status int) { exited, code = true, status }),
+		kong.ConfigureHelp(kong.HelpOptions{NoExpandSubcommands: true}),
+	)
+	if err != nil {
+		return nil, false, 0, err
+	}
+	if _, err = parser.Parse(args); exited {
+		return nil, true, code, nil
+	}
+	if err != nil {
+		return nil, false, 0, err
+	}
+	if c.MaxThreads < 0 {
+		return nil, false, 0, fmt.Errorf("--max_threads must be 0 or more, not %d", c.MaxThreads)
+	}
+	if c.Retries < 0 || c.MaxOutput < 0 || c.Timeout < 0 || c.Grace < 0 {
+		return nil, false, 0, errors.New("--retries, --max-output, --timeout and --grace cannot be negative")
+	}
+	if template != nil && c.Tasks != "" {
+		return nil, false, 0, fmt.Errorf("inline tasks %q cannot be combined with a command after --", abbreviate(c.Tasks))
+	}
+	return template, false, 0, nil
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		return info.Main.Version
+	}
+	return "dev"
+}
+
+// openInput picks the source of tasks: --infile, then the inline argument,
+// then stdin, which must not be a terminal.
+func (c *cli) openInput(stdin io.Reader, template []string) (io.Reader, func(), error) {
+	nothing := func() {}
+	switch {
+	case c.Infile != "" && c.Infile != "-":
+		f, err := os.Open(c.Infile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("cannot read --infile: %w", err)
+		}
+		if info, err := f.Stat(); err == nil && info.IsDir() {
+			f.Close()
+			return nil, nil, fmt.Errorf("cannot read --infile: %s is a directory", c.Infile)
+		}
+		return f, func() { f.Close() }, nil
+	case c.Infile == "" && c.Tasks != "":
+		first := strings.TrimLeft(c.Tasks, " \t\r\n")
+		if !strings.HasPrefix(first, "[") && !strings.HasPrefix(first, "{") {
+			return nil, nil, fmt.Errorf("the argument %q is not JSON tasks (a JSON array or NDJSON); to read a file use -i", abbreviate(c.Tasks))
+		}
+		return strings.NewReader(c.Tasks), nothing, nil
+	}
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		what := "tasks as JSON"
+		if template != nil {
+			what = "input lines"
+		}
+		return nil, nil, fmt.Errorf("no tasks: give %s on stdin, with -i PATH, or inline (see --help)", what)
+	}
+	return stdin, nothing, nil
+}
+
+func abbreviate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}
+
+func newLogger(w io.Writer, verbose bool) *slog.Logger {
+	if !verbose {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// output is where results go: stdout, a file appended to, or a temporary
+// file renamed over the target once complete.
+type output struct {
+	io.Writer
+	finish func(keep bool) error
+}
+
+func (c *cli) openOutput(stdout io.Writer) (*output, error) {
+	if c.Outfile == "" {
+		return &output{Writer: stdout, finish: func(bool) error { return nil }}, nil
+	}
+	if c.NDJSON {
+		f, err := os.OpenFile(c.Outfile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("cannot open --outfile: %w", err)
+		}
+		return &output{Writer: f, finish: func(bool) error { return f.Close() }}, nil
+	}
+	f, err := os.CreateTemp(filepath.Dir(c.Outfile), "."+filepath.Base(c.Outfile)+".*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("cannot open --outfile: %w", err)
+	}
+	finish := func(keep bool) error {
+		err := errors.Join(f.Chmod(0o644), f.Close())
+		if err == nil && keep {
+			err = os.Rename(f.Name(), c.Outfile)
+		}
+		if err != nil || !keep {
+			os.Remove(f.Name())
+		}
+		if err != nil {
+			return fmt.Errorf("cannot write --outfile: %w", err)
+		}
+		return nil
+	}
+	return &output{Writer: f, finish: finish}, nil
+}
