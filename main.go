@@ -19,7 +19,6 @@ import (
 
 	"github.com/alecthomas/kong"
 	"golang.org/x/term"
-
 )
 
 // Exit statuses of the pool.
