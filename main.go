@@ -19,6 +19,8 @@ import (
 
 	"github.com/alecthomas/kong"
 	"golang.org/x/term"
+
+	"github.com/workerpool/workerpool/encode"
 )
 
 // Exit statuses of the pool.
@@ -64,6 +66,7 @@ type cli struct {
 	Stderr     string           `enum:"capture,inherit,discard" default:"capture" placeholder:"MODE" help:"Children's stderr: capture, inherit or discard (default ${default})."`
 	MaxOutput  int64            `placeholder:"BYTES" help:"Cap the captured bytes per stream; 0 means no cap (default ${default})." default:"0"`
 	Binary     bool             `help:"Send result_body and stderr base64-encoded, so no byte is lost."`
+	Resume     bool             `help:"With --ndjson and --outfile: skip the tasks the file records as exited 0, run the rest, append."`
 }
 
 func main() {
@@ -112,12 +115,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitUsage
 	}
 	defer closeInput()
+	var journal encode.Journal
+	if c.Resume {
+		if journal, err = encode.OpenJournal(c.Outfile); err != nil {
+			fmt.Fprintf(stderr, "workerpool: --resume: %v\n", err)
+			return exitUsage
+		}
+	}
 	out, err := c.openOutput(stdout)
 	if err != nil {
 		fmt.Fprintf(stderr, "workerpool: %v\n", err)
 		return exitUsage
 	}
-	p := pipeline{cli: &c, template: template, log: newLogger(stderr, c.Verbose), stderr: stderr}
+	p := pipeline{cli: &c, template: template, journal: journal, log: newLogger(stderr, c.Verbose), stderr: stderr}
 	status := p.run(ctx, input, out)
 	if err := out.finish(!p.writeFailed); err != nil && !p.writeFailed {
 		fmt.Fprintf(stderr, "workerpool: %v\n", err)
@@ -158,6 +168,9 @@ func parseArgs(c *cli, args []string, stdout, stderr io.Writer) (template []stri
 	}
 	if c.Retries < 0 || c.MaxOutput < 0 || c.Timeout < 0 || c.Grace < 0 {
 		return nil, false, 0, errors.New("--retries, --max-output, --timeout and --grace cannot be negative")
+	}
+	if c.Resume && (!c.NDJSON || c.Outfile == "") {
+		return nil, false, 0, errors.New("--resume needs --ndjson and --outfile, the journal it resumes from")
 	}
 	if template != nil && c.Tasks != "" {
 		return nil, false, 0, fmt.Errorf("inline tasks %q cannot be combined with a command after --", abbreviate(c.Tasks))

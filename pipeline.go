@@ -18,6 +18,7 @@ import (
 type pipeline struct {
 	cli         *cli
 	template    []string
+	journal     encode.Journal // tasks already done, with --resume
 	log         *slog.Logger
 	stderr      io.Writer
 	writeFailed bool
@@ -44,6 +45,9 @@ func (p *pipeline) run(ctx context.Context, input io.Reader, out io.Writer) int 
 	opts := dispatch.Options{Workers: c.MaxThreads, Retries: c.Retries, FailFast: c.FailFast, Log: p.log}
 	if ordered {
 		opts.Window = max(256, 16*c.MaxThreads)
+	}
+	if p.journal != nil {
+		opts.Recorded = func(t *dispatch.Task) bool { return t.Err == nil && p.journal.Take(t.Identifier) }
 	}
 	pool := dispatch.NewPool(exec, opts)
 

@@ -74,6 +74,13 @@ func (l *Local) Close() error { return l.devNull.Close() }
 // output pipe cannot hold the task open.
 func (l *Local) Execute(ctx context.Context, t *Task) Result {
 	r := Result{Seq: t.Seq, Identifier: t.Identifier, Meta: t.Meta, StderrCaptured: l.opts.Stderr == StderrCapture}
+	if t.Dir != "" {
+		// The child's chdir failure would look like a missing command.
+		if info, err := os.Stat(t.Dir); err != nil || !info.IsDir() {
+			r.ExitCode, r.Err = ExitNeverStarted, fmt.Errorf("cannot start %s: dir %q is not a directory", t.Command, t.Dir)
+			return r
+		}
+	}
 	path, err := l.lookPath(t.Command)
 	if err != nil {
 		r.ExitCode, r.Err = startFailure(t.Command, err)
@@ -214,7 +221,7 @@ func exitStatus(ps *os.ProcessState) (int, string) {
 func startFailure(command string, err error) (int, error) {
 	var pathErr *fs.PathError
 	switch {
-	case errors.Is(err, exec.ErrNotFound), errors.As(err, &pathErr) && pathErr.Op != "chdir" && errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, exec.ErrNotFound), errors.As(err, &pathErr) && errors.Is(err, fs.ErrNotExist):
 		return ExitNotFound, fmt.Errorf("command not found: %s", command)
 	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.ENOEXEC), errors.Is(err, syscall.EISDIR), errors.Is(err, exec.ErrDot):
 		return ExitNotExecutable, fmt.Errorf("command not executable: %s: %w", command, unwrapPath(err))

@@ -19,6 +19,9 @@ type Options struct {
 	Retries int
 	// FailFast stops the pool from starting tasks after the first failure.
 	FailFast bool
+	// Recorded, when set, reports tasks that need not run because an
+	// earlier run recorded their results; they get a Recorded result.
+	Recorded func(*Task) bool
 	// Log receives progress messages; nil discards them.
 	Log *slog.Logger
 }
@@ -110,6 +113,11 @@ func (p *Pool) feed(tasks <-chan Task, jobs chan<- *Task, out chan<- Result) {
 		if t.Err != nil {
 			p.log.Warn("invalid task", "seq", t.Seq, "where", t.Where, "error", t.Err)
 			p.emit(out, notRun(&t, ExitNeverStarted, t.Err))
+			continue
+		}
+		if p.opts.Recorded != nil && p.opts.Recorded(&t) {
+			p.log.Debug("already recorded", "seq", t.Seq, "identifier", t.Identifier)
+			p.emit(out, Result{Seq: t.Seq, Identifier: t.Identifier, Recorded: true})
 			continue
 		}
 		if cause := p.stopCause(); cause != nil {

@@ -62,6 +62,9 @@ type Result struct {
 	Attempts  int
 	Truncated bool
 	Meta      json.RawMessage
+	// Recorded marks a task whose result an earlier run already recorded:
+	// it was not run, and there is nothing to write.
+	Recorded bool
 }
 
 // Failed reports whether the result counts as a failure for the pool's exit

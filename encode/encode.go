@@ -87,10 +87,12 @@ type encoder struct {
 	opts Options
 	next int64
 	sum  Summary
-	buf  []byte
 }
 
 func (e *encoder) write(r *dispatch.Result) error {
+	if r.Recorded {
+		return nil
+	}
 	if !e.opts.NDJSON && e.sum.Results > 0 {
 		if err := e.w.WriteByte(','); err != nil {
 			return err
