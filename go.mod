@@ -10,4 +10,7 @@ require (
 	golang.org/x/term v0.48.0
 )
 
-require golang.org/x/tools v0.26.0 // indirect
+require (
+	github.com/stretchr/testify v1.12.1 // indirect
+	golang.org/x/tools v0.26.0 // indirect
+)

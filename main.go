@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -53,8 +54,8 @@ Exit status: 0 every task exited 0; 1 at least one task failed; 2 usage or input
 type cli struct {
 	Tasks      string           `arg:"" optional:"" name:"tasks" help:"Tasks as a JSON array (or NDJSON), inline."`
 	MaxThreads int              `short:"t" name:"max_threads" aliases:"jobs,max-threads" default:"2" help:"Tasks run at once; 0 means one per CPU core (default ${default})."`
-	Infile     string           `short:"i" type:"path" placeholder:"PATH" help:"Read tasks from a file; - is stdin."`
-	Outfile    string           `short:"o" type:"path" placeholder:"PATH" help:"Write results to a file: the array atomically, NDJSON appended line by line."`
+	Infile     string           `short:"i" placeholder:"PATH" help:"Read tasks from a file; - is stdin."`
+	Outfile    string           `short:"o" placeholder:"PATH" help:"Write results to a file: the array atomically, NDJSON appended line by line."`
 	Verbose    bool             `short:"v" help:"Log progress to stderr."`
 	Version    kong.VersionFlag `short:"V" help:"Print the version and exit."`
 	NDJSON     bool             `name:"ndjson" help:"Write one result per line as each task finishes."`
@@ -196,11 +197,11 @@ func (c *cli) openInput(stdin io.Reader, template []string) (io.Reader, func(), 
 	case c.Infile != "" && c.Infile != "-":
 		f, err := os.Open(c.Infile)
 		if err != nil {
-			return nil, nil, fmt.Errorf("cannot read --infile: %w", err)
+			return nil, nil, fmt.Errorf("cannot read --infile %s: %w", c.Infile, pathCause(err))
 		}
 		if info, err := f.Stat(); err == nil && info.IsDir() {
 			f.Close()
-			return nil, nil, fmt.Errorf("cannot read --infile: %s is a directory", c.Infile)
+			return nil, nil, fmt.Errorf("cannot read --infile %s: it is a directory", c.Infile)
 		}
 		return f, func() { f.Close() }, nil
 	case c.Infile == "" && c.Tasks != "":
@@ -218,6 +219,16 @@ func (c *cli) openInput(stdin io.Reader, template []string) (io.Reader, func(), 
 		return nil, nil, fmt.Errorf("no tasks: give %s on stdin, with -i PATH, or inline (see --help)", what)
 	}
 	return stdin, nothing, nil
+}
+
+// pathCause drops the operation and path from a file error, for messages
+// that already name the file.
+func pathCause(err error) error {
+	var pathErr *fs.PathError
+	if errors.As(err, &pathErr) {
+		return pathErr.Err
+	}
+	return err
 }
 
 func abbreviate(s string) string {
@@ -248,13 +259,13 @@ func (c *cli) openOutput(stdout io.Writer) (*output, error) {
 	if c.NDJSON {
 		f, err := os.OpenFile(c.Outfile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 		if err != nil {
-			return nil, fmt.Errorf("cannot open --outfile: %w", err)
+			return nil, fmt.Errorf("cannot open --outfile %s: %w", c.Outfile, pathCause(err))
 		}
 		return &output{Writer: f, finish: func(bool) error { return f.Close() }}, nil
 	}
 	f, err := os.CreateTemp(filepath.Dir(c.Outfile), "."+filepath.Base(c.Outfile)+".*.tmp")
 	if err != nil {
-		return nil, fmt.Errorf("cannot open --outfile: %w", err)
+		return nil, fmt.Errorf("cannot open --outfile %s: %w", c.Outfile, pathCause(err))
 	}
 	finish := func(keep bool) error {
 		err := errors.Join(f.Chmod(0o644), f.Close())

@@ -63,7 +63,7 @@ func (p *pipeline) run(ctx context.Context, input io.Reader, out io.Writer) int 
 	dec := decode.New(decode.Interruptible(input, pool.Stopped()), decode.Options{Template: p.template})
 	results := pool.Run(runCtx, dec.Stream(context.Background()))
 	start := time.Now()
-	p.log.Info("started", "workers", pool.Workers(), "ordered", ordered, "ndjson", c.NDJSON)
+	p.log.Info("pool started", "workers", pool.Workers(), "ordered", ordered, "ndjson", c.NDJSON)
 
 	sum, werr := encode.Write(out, results, encode.Options{NDJSON: c.NDJSON, Ordered: ordered, Binary: c.Binary})
 	if werr != nil {
@@ -75,7 +75,7 @@ func (p *pipeline) run(ctx context.Context, input io.Reader, out io.Writer) int 
 		for range results {
 		}
 	}
-	p.log.Info("finished", "tasks", dec.Count(), "written", sum.Results, "failed", sum.Failed, "elapsed", time.Since(start).Round(time.Millisecond))
+	p.log.Info("done", "tasks", dec.Count(), "written", sum.Results, "failed", sum.Failed, "elapsed", time.Since(start).Round(time.Millisecond))
 	return p.status(ctx, dec.Err(), werr, sum)
 }
 

@@ -152,7 +152,7 @@ func (p *Pool) work(ctx context.Context, jobs <-chan *Task, out chan<- Result) {
 // attempt runs t, again up to Retries more times while it fails in a way
 // that another run might change.
 func (p *Pool) attempt(ctx context.Context, t *Task) Result {
-	p.log.Debug("started", "seq", t.Seq, "identifier", t.Identifier, "command", t.Command)
+	p.log.Debug("task started", "seq", t.Seq, "identifier", t.Identifier, "command", t.Command)
 	for n := 1; ; n++ {
 		r := p.exec.Execute(ctx, t)
 		r.Attempts = n
@@ -160,7 +160,7 @@ func (p *Pool) attempt(ctx context.Context, t *Task) Result {
 			p.logResult(&r)
 			return r
 		}
-		p.log.Info("retrying", "seq", t.Seq, "identifier", t.Identifier, "attempt", n+1, "exit_code", r.ExitCode)
+		p.log.Info("task retrying", "seq", t.Seq, "identifier", t.Identifier, "attempt", n+1, "exit_code", r.ExitCode)
 	}
 }
 
@@ -174,11 +174,11 @@ func (p *Pool) logResult(r *Result) {
 	attrs := []any{"seq", r.Seq, "identifier", r.Identifier, "exit_code", r.ExitCode, "duration", r.Duration}
 	switch {
 	case r.Err != nil:
-		p.log.Warn("failed", append(attrs, "error", r.Err)...)
+		p.log.Warn("task failed", append(attrs, "error", r.Err)...)
 	case r.ExitCode != 0:
-		p.log.Info("failed", attrs...)
+		p.log.Info("task failed", attrs...)
 	default:
-		p.log.Debug("finished", attrs...)
+		p.log.Debug("task finished", attrs...)
 	}
 }
 
