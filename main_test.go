@@ -71,13 +71,18 @@ func cmdNoproc(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // processesWith lists the live (not zombie) processes whose command line
-// contains word.
+// or environment contains word. A script that sets WP_MARKER=$MARKER in the
+// pool's environment thereby marks every process the pool starts.
 func processesWith(word string) []string {
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	var found []string
 	for _, dir := range dirs {
+		if filepath.Base(dir) == strconv.Itoa(os.Getpid()) {
+			continue
+		}
 		cmdline, err := os.ReadFile(filepath.Join(dir, "cmdline"))
-		if err != nil || !bytes.Contains(cmdline, []byte(word)) {
+		environ, _ := os.ReadFile(filepath.Join(dir, "environ"))
+		if err != nil || !bytes.Contains(cmdline, []byte(word)) && !bytes.Contains(environ, []byte(word)) {
 			continue
 		}
 		if stat, err := os.ReadFile(filepath.Join(dir, "stat")); err == nil && bytes.Contains(stat, []byte(") Z ")) {

@@ -99,7 +99,9 @@ func (l *Local) Execute(ctx context.Context, t *Task) Result {
 	cmd.Args[0] = t.Command
 	cmd.Dir = t.Dir
 	cmd.Env = l.env(t.Env)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group, so that stopping it reaches its children; and
+	// killed if the pool itself dies without a chance to stop it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error {
 		stopped.Store(true)
 		return signalGroup(cmd.Process.Pid, syscall.SIGTERM)
@@ -293,29 +295,60 @@ func newCapture(limit int64) (*capture, error) {
 
 func (c *capture) collect() {
 	defer close(c.done)
-	_, _ = io.Copy(&c.buf, c.r)
+	_, _ = c.buf.ReadFrom(c.r)
 	c.truncated = c.buf.dropped
 }
 
 func (c *capture) close() { c.r.Close() }
 
-// limitedBuffer keeps the first limit bytes written to it (all of them when
-// limit is zero) and drops the rest, reporting success so copying goes on.
+// limitedBuffer keeps the first limit bytes read into it (all of them when
+// limit is zero) and drops the rest.
 type limitedBuffer struct {
 	limit   int64
 	data    []byte
 	dropped bool
 }
 
-func (b *limitedBuffer) Write(p []byte) (int, error) {
-	keep := p
-	if b.limit > 0 {
-		if room := b.limit - int64(len(b.data)); int64(len(p)) > room {
-			keep, b.dropped = p[:max(room, 0)], true
+// minRead is the least free space offered to each read of a pipe.
+const minRead = 64 << 10
+
+// ReadFrom reads r to its end straight into the buffer's spare capacity,
+// growing it as needed; once the limit is reached it reads on into a scratch
+// buffer so that the writer never blocks on a full pipe.
+func (b *limitedBuffer) ReadFrom(r io.Reader) (int64, error) {
+	var total int64
+	var scratch []byte
+	for {
+		var dst []byte
+		full := b.limit > 0 && int64(len(b.data)) >= b.limit
+		if full {
+			if scratch == nil {
+				scratch = make([]byte, minRead)
+			}
+			dst = scratch
+		} else {
+			if cap(b.data)-len(b.data) < minRead {
+				b.data = slices.Grow(b.data, max(minRead, len(b.data)))
+			}
+			dst = b.data[len(b.data):cap(b.data)]
+			if b.limit > 0 {
+				dst = dst[:min(int64(len(dst)), b.limit-int64(len(b.data)))]
+			}
+		}
+		n, err := r.Read(dst)
+		total += int64(n)
+		if full {
+			b.dropped = b.dropped || n > 0
+		} else {
+			b.data = b.data[:len(b.data)+n]
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
 		}
 	}
-	b.data = append(b.data, keep...)
-	return len(p), nil
 }
 
 func (b *limitedBuffer) Bytes() []byte { return b.data }

@@ -5,6 +5,7 @@ package encode
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/base64"
 	"io"
 	"math"
@@ -38,6 +39,7 @@ type Summary struct {
 // then be cancelled, since nobody receives any more.
 func Write(w io.Writer, results <-chan dispatch.Result, opts Options) (Summary, error) {
 	e := &encoder{w: bufio.NewWriterSize(w, 64<<10), opts: opts, next: 1}
+	e.reset()
 	if opts.NDJSON && !opts.Ordered {
 		for r := range results {
 			if err := e.write(&r); err != nil {
@@ -87,6 +89,18 @@ type encoder struct {
 	opts Options
 	next int64
 	sum  Summary
+	buf  *bytes.Buffer // holds one encoded result
+	enc  *json.Encoder // writes to buf
+}
+
+// keepBuffer is the most buffer space kept between results; a larger
+// result's buffer is released once written.
+const keepBuffer = 1 << 20
+
+func (e *encoder) reset() {
+	e.buf = new(bytes.Buffer)
+	e.enc = json.NewEncoder(e.buf)
+	e.enc.SetEscapeHTML(false)
 }
 
 func (e *encoder) write(r *dispatch.Result) error {
@@ -98,17 +112,19 @@ func (e *encoder) write(r *dispatch.Result) error {
 			return err
 		}
 	}
-	line, err := Marshal(r, e.opts.Binary)
-	if err != nil {
+	e.buf.Reset()
+	if err := e.enc.Encode(wireOf(r, e.opts.Binary)); err != nil {
 		return err
+	}
+	line := e.buf.Bytes()
+	if !e.opts.NDJSON {
+		line = bytes.TrimSuffix(line, []byte{'\n'})
 	}
 	if _, err := e.w.Write(line); err != nil {
 		return err
 	}
-	if e.opts.NDJSON {
-		if err := e.w.WriteByte('\n'); err != nil {
-			return err
-		}
+	if e.buf.Cap() > keepBuffer {
+		e.reset()
 	}
 	e.sum.Results++
 	if r.Failed() {
@@ -138,6 +154,10 @@ type wire struct {
 // not valid UTF-8 become U+FFFD; in binary form result_body and stderr are
 // base64 and no byte is lost.
 func Marshal(r *dispatch.Result, binary bool) ([]byte, error) {
+	return json.MarshalNoEscape(wireOf(r, binary))
+}
+
+func wireOf(r *dispatch.Result, binary bool) *wire {
 	text := func(b []byte) string { return string(b) }
 	if binary {
 		text = base64.StdEncoding.EncodeToString
@@ -169,7 +189,7 @@ func Marshal(r *dispatch.Result, binary bool) ([]byte, error) {
 	if binary {
 		w.Encoding = "base64"
 	}
-	return json.Marshal(&w)
+	return &w
 }
 
 func sortedSeqs(m map[int64]dispatch.Result) []int64 {
