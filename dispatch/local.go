@@ -140,7 +140,16 @@ func (l *Local) Execute(ctx context.Context, t *Task) Result {
 	for _, c := range outputs {
 		c.w.Close() // the child holds its own copy
 	}
+	if err != nil && runCtx.Err() != nil && ctx.Err() == nil {
+		// The time limit ran out before the process could start.
+		r.ExitCode, r.TimedOut = ExitTimedOut, true
+		r.Err = fmt.Errorf("timed out after %s", timeout)
+		return r
+	}
 	if err != nil {
+		if ctx.Err() != nil {
+			err = ErrCancelled
+		}
 		r.ExitCode, r.Err = startFailure(t.Command, err)
 		return r
 	}
@@ -295,8 +304,33 @@ func newCapture(limit int64) (*capture, error) {
 
 func (c *capture) collect() {
 	defer close(c.done)
-	_, _ = c.buf.ReadFrom(c.r)
+	_, err := c.buf.ReadFrom(c.r)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.readBuffered()
+	}
 	c.truncated = c.buf.dropped
+}
+
+// readBuffered takes what is still in the pipe after reading was cut short,
+// without waiting for more: a busy machine may not have scheduled the reader
+// before the pipe was abandoned.
+func (c *capture) readBuffered() {
+	rc, err := c.r.SyscallConn()
+	if err != nil || c.r.SetReadDeadline(time.Time{}) != nil {
+		return
+	}
+	// Bounded, in case a writer outside the group keeps filling the pipe.
+	for range 64 {
+		var n int
+		var rerr error
+		err := rc.Read(func(fd uintptr) bool {
+			n, rerr = c.buf.readOnce(func(p []byte) (int, error) { return syscall.Read(int(fd), p) })
+			return true // never wait for more
+		})
+		if err != nil || rerr != nil || n <= 0 {
+			return
+		}
+	}
 }
 
 func (c *capture) close() { c.r.Close() }
@@ -306,6 +340,7 @@ func (c *capture) close() { c.r.Close() }
 type limitedBuffer struct {
 	limit   int64
 	data    []byte
+	scratch []byte
 	dropped bool
 }
 
@@ -317,31 +352,9 @@ const minRead = 64 << 10
 // buffer so that the writer never blocks on a full pipe.
 func (b *limitedBuffer) ReadFrom(r io.Reader) (int64, error) {
 	var total int64
-	var scratch []byte
 	for {
-		var dst []byte
-		full := b.limit > 0 && int64(len(b.data)) >= b.limit
-		if full {
-			if scratch == nil {
-				scratch = make([]byte, minRead)
-			}
-			dst = scratch
-		} else {
-			if cap(b.data)-len(b.data) < minRead {
-				b.data = slices.Grow(b.data, max(minRead, len(b.data)))
-			}
-			dst = b.data[len(b.data):cap(b.data)]
-			if b.limit > 0 {
-				dst = dst[:min(int64(len(dst)), b.limit-int64(len(b.data)))]
-			}
-		}
-		n, err := r.Read(dst)
+		n, err := b.readOnce(r.Read)
 		total += int64(n)
-		if full {
-			b.dropped = b.dropped || n > 0
-		} else {
-			b.data = b.data[:len(b.data)+n]
-		}
 		if err == io.EOF {
 			return total, nil
 		}
@@ -349,6 +362,29 @@ func (b *limitedBuffer) ReadFrom(r io.Reader) (int64, error) {
 			return total, err
 		}
 	}
+}
+
+// readOnce makes one read into the buffer's spare capacity, growing it as
+// needed, or into scratch space once the limit is reached.
+func (b *limitedBuffer) readOnce(read func([]byte) (int, error)) (int, error) {
+	if b.limit > 0 && int64(len(b.data)) >= b.limit {
+		if b.scratch == nil {
+			b.scratch = make([]byte, minRead)
+		}
+		n, err := read(b.scratch)
+		b.dropped = b.dropped || n > 0
+		return n, err
+	}
+	if cap(b.data)-len(b.data) < minRead {
+		b.data = slices.Grow(b.data, max(minRead, len(b.data)))
+	}
+	dst := b.data[len(b.data):cap(b.data)]
+	if b.limit > 0 {
+		dst = dst[:min(int64(len(dst)), b.limit-int64(len(b.data)))]
+	}
+	n, err := read(dst)
+	b.data = b.data[:len(b.data)+max(n, 0)]
+	return n, err
 }
 
 func (b *limitedBuffer) Bytes() []byte { return b.data }

@@ -1,0 +1,142 @@
+package dispatch
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func newTestLocal(t *testing.T, opts LocalOptions) *Local {
+	t.Helper()
+	if opts.Grace == 0 {
+		opts.Grace = time.Second
+	}
+	l, err := NewLocal(opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func TestLocalExecute(t *testing.T) {
+	dir := t.TempDir()
+	notExec := filepath.Join(dir, "script.txt")
+	require.NoError(t, os.WriteFile(notExec, []byte("echo hi"), 0o644))
+
+	tests := []struct {
+		name  string
+		opts  LocalOptions
+		task  Task
+		check func(t *testing.T, r Result)
+	}{
+		{"stdout and stderr", LocalOptions{}, Task{Command: "sh", Args: []string{"-c", "echo out; echo err >&2; exit 3"}},
+			func(t *testing.T, r Result) {
+				require.Equal(t, 3, r.ExitCode)
+				require.Equal(t, "out\n", string(r.Stdout))
+				require.Equal(t, "err\n", string(r.Stderr))
+				require.True(t, r.Started)
+				require.NoError(t, r.Err)
+			}},
+		{"env is added to the pool's", LocalOptions{}, Task{Command: "sh", Args: []string{"-c", "echo $A-$HOME"}, Env: map[string]string{"A": "1"}},
+			func(t *testing.T, r Result) {
+				require.Equal(t, "1-"+os.Getenv("HOME")+"\n", string(r.Stdout))
+			}},
+		{"dir", LocalOptions{}, Task{Command: "pwd", Dir: dir},
+			func(t *testing.T, r Result) { require.Equal(t, dir+"\n", string(r.Stdout)) }},
+		{"stdin", LocalOptions{}, Task{Command: "cat", Stdin: "fed", HasStdin: true},
+			func(t *testing.T, r Result) { require.Equal(t, "fed", string(r.Stdout)) }},
+		{"no stdin reads /dev/null", LocalOptions{}, Task{Command: "cat"},
+			func(t *testing.T, r Result) { require.Equal(t, 0, r.ExitCode) }},
+		{"not found", LocalOptions{}, Task{Command: "no-such-command-anywhere"},
+			func(t *testing.T, r Result) {
+				require.Equal(t, ExitNotFound, r.ExitCode)
+				require.False(t, r.Started)
+				require.ErrorContains(t, r.Err, "command not found: no-such-command-anywhere")
+			}},
+		{"path not found", LocalOptions{}, Task{Command: "./nope"},
+			func(t *testing.T, r Result) { require.Equal(t, ExitNotFound, r.ExitCode) }},
+		{"not executable", LocalOptions{}, Task{Command: notExec},
+			func(t *testing.T, r Result) {
+				require.Equal(t, ExitNotExecutable, r.ExitCode)
+				require.ErrorContains(t, r.Err, "not executable")
+			}},
+		{"missing dir", LocalOptions{}, Task{Command: "true", Dir: filepath.Join(dir, "nope")},
+			func(t *testing.T, r Result) {
+				require.Equal(t, ExitNeverStarted, r.ExitCode)
+				require.ErrorContains(t, r.Err, "is not a directory")
+			}},
+		{"killed by a signal", LocalOptions{}, Task{Command: "sh", Args: []string{"-c", "kill -KILL $$"}},
+			func(t *testing.T, r Result) {
+				require.Equal(t, 137, r.ExitCode)
+				require.Equal(t, "SIGKILL", r.Signal)
+				require.False(t, r.TimedOut)
+			}},
+		{"max output", LocalOptions{MaxOutput: 4}, Task{Command: "sh", Args: []string{"-c", "seq 1 100000; echo e >&2"}},
+			func(t *testing.T, r Result) {
+				require.Equal(t, "1\n2\n", string(r.Stdout))
+				require.Equal(t, "e\n", string(r.Stderr))
+				require.True(t, r.Truncated)
+				require.Equal(t, 0, r.ExitCode)
+			}},
+		{"stderr discarded", LocalOptions{Stderr: StderrDiscard}, Task{Command: "sh", Args: []string{"-c", "echo err >&2"}},
+			func(t *testing.T, r Result) {
+				require.Empty(t, r.Stderr)
+				require.False(t, r.StderrCaptured)
+			}},
+		{"timeout", LocalOptions{Timeout: 100 * time.Millisecond}, Task{Command: "sleep", Args: []string{"30"}},
+			func(t *testing.T, r Result) {
+				require.Equal(t, ExitTimedOut, r.ExitCode)
+				require.True(t, r.TimedOut)
+				require.Equal(t, "SIGTERM", r.Signal)
+				require.Less(t, r.Duration, 5*time.Second)
+			}},
+		{"task timeout wins", LocalOptions{Timeout: time.Minute}, Task{Command: "sleep", Args: []string{"30"}, Timeout: 100 * time.Millisecond},
+			func(t *testing.T, r Result) { require.True(t, r.TimedOut) }},
+		{"SIGTERM ignored", LocalOptions{Timeout: 100 * time.Millisecond, Grace: 300 * time.Millisecond},
+			Task{Command: "sh", Args: []string{"-c", "trap '' TERM; sleep 30; sleep 30"}},
+			func(t *testing.T, r Result) {
+				require.Equal(t, ExitTimedOut, r.ExitCode)
+				require.Equal(t, "SIGKILL", r.Signal)
+				require.Less(t, r.Duration, 5*time.Second)
+			}},
+		{"grandchild holding the pipe", LocalOptions{}, Task{Command: "sh", Args: []string{"-c", "sleep 30 & echo hi"}},
+			func(t *testing.T, r Result) {
+				require.Equal(t, 0, r.ExitCode)
+				require.Equal(t, "hi\n", string(r.Stdout))
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			l := newTestLocal(t, tt.opts)
+			start := time.Now()
+			r := l.Execute(context.Background(), &tt.task)
+			require.Less(t, time.Since(start), 10*time.Second)
+			tt.check(t, r)
+		})
+	}
+}
+
+func TestLocalCancel(t *testing.T) {
+	l := newTestLocal(t, LocalOptions{Grace: 300 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	r := l.Execute(ctx, &Task{Command: "sleep", Args: []string{"30"}})
+	require.ErrorIs(t, r.Err, ErrCancelled)
+	require.False(t, r.TimedOut)
+	require.Equal(t, 143, r.ExitCode)
+	require.Equal(t, "SIGTERM", r.Signal)
+}
+
+func TestLocalLargeOutput(t *testing.T) {
+	l := newTestLocal(t, LocalOptions{})
+	r := l.Execute(context.Background(), &Task{Command: "head", Args: []string{"-c", "20000000", "/dev/zero"}})
+	require.Equal(t, 0, r.ExitCode)
+	require.Len(t, r.Stdout, 20_000_000)
+	require.False(t, r.Truncated)
+	require.Equal(t, strings.Repeat("\x00", 16), string(r.Stdout[len(r.Stdout)-16:]))
+}

@@ -1,0 +1,89 @@
+package dispatch
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestSoak runs a few thousand short tasks with a mix of exits, signals,
+// timeouts, large outputs and lingering grandchildren at high parallelism,
+// and checks that every task has exactly one result of the right kind, and
+// that no file descriptor and no child process outlives the run.
+func TestSoak(t *testing.T) {
+	n := 1500
+	if testing.Short() {
+		n = 300
+	}
+	kinds := []struct {
+		args  []string
+		check func(r Result) bool
+	}{
+		{[]string{"-c", "exit 0"}, func(r Result) bool { return r.ExitCode == 0 }},
+		{[]string{"-c", "echo out; echo err >&2; exit 7"}, func(r Result) bool {
+			return r.ExitCode == 7 && string(r.Stdout) == "out\n" && string(r.Stderr) == "err\n"
+		}},
+		{[]string{"-c", "kill -KILL $$"}, func(r Result) bool { return r.ExitCode == 137 && r.Signal == "SIGKILL" }},
+		{[]string{"-c", "sleep 5"}, func(r Result) bool { return r.TimedOut && r.ExitCode == ExitTimedOut }},
+		{[]string{"-c", "head -c 300000 /dev/zero"}, func(r Result) bool { return len(r.Stdout) == 300000 }},
+		{[]string{"-c", "sleep 5 & echo bg"}, func(r Result) bool { return r.ExitCode == 0 && string(r.Stdout) == "bg\n" }},
+	}
+
+	fdsBefore := openFDs(t)
+	l, err := NewLocal(LocalOptions{Grace: 200 * time.Millisecond})
+	require.NoError(t, err)
+	p := NewPool(l, Options{Workers: 32})
+	tasks := make(chan Task)
+	go func() {
+		defer close(tasks)
+		for i := 1; i <= n; i++ {
+			k := kinds[i%len(kinds)]
+			task := Task{Seq: int64(i), Identifier: strconv.Itoa(i), Command: "sh", Args: k.args}
+			if i%len(kinds) == 3 {
+				task.Timeout = 50 * time.Millisecond
+			}
+			tasks <- task
+		}
+	}()
+	seen := make(map[int64]bool, n)
+	for r := range p.Run(context.Background(), tasks) {
+		require.False(t, seen[r.Seq], "two results for task %d", r.Seq)
+		seen[r.Seq] = true
+		require.True(t, kinds[r.Seq%int64(len(kinds))].check(r), "task %d: exit %d signal %q err %v stdout %q stderr %q", r.Seq, r.ExitCode, r.Signal, r.Err, r.Stdout, r.Stderr)
+	}
+	require.Len(t, seen, n)
+	require.NoError(t, l.Close())
+
+	require.Empty(t, children(), "no child of the test is left, zombie or alive")
+	require.Equal(t, fdsBefore, openFDs(t), "open file descriptors")
+}
+
+func openFDs(t *testing.T) int {
+	entries, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	return len(entries)
+}
+
+// children lists the processes whose parent is this one.
+func children() []string {
+	me := []byte(" " + strconv.Itoa(os.Getpid()) + " ")
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var found []string
+	for _, path := range stats {
+		stat, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		if i := bytes.LastIndexByte(stat, ')'); i > 0 && len(stat) > i+3 && bytes.HasPrefix(stat[i+4:], me[1:]) {
+			found = append(found, string(stat[:i+3]))
+		}
+	}
+	return found
+}
