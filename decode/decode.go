@@ -33,6 +33,9 @@ type Decoder struct {
 	opts Options
 	seq  int64
 	err  error
+	// skipped counts the blank lines before the first task, which
+	// firstByte consumes.
+	skipped int
 }
 
 // New returns a Decoder reading from r.
@@ -98,6 +101,9 @@ func (d *Decoder) firstByte() (byte, error) {
 		if !isSpace(b) {
 			return b, d.r.UnreadByte()
 		}
+		if b == '\n' {
+			d.skipped++
+		}
 	}
 }
 
@@ -134,7 +140,25 @@ func (d *Decoder) array(ctx context.Context, out chan<- dispatch.Task) error {
 	if _, err := dec.Token(); err != nil {
 		return d.readError(err)
 	}
-	return nil
+	return d.trailing(io.MultiReader(dec.Buffered(), d.r))
+}
+
+// trailing reads what follows the array to the end: white space only, or
+// the tasks after it would be lost without a word.
+func (d *Decoder) trailing(r io.Reader) error {
+	br := bufio.NewReader(r)
+	for {
+		b, err := br.ReadByte()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !isSpace(b) {
+			return &FramingError{Msg: fmt.Sprintf("the input goes on after the JSON array of %d tasks ends", d.seq)}
+		}
+	}
 }
 
 // readError turns an error from the array decoder into the decoder's error:
@@ -153,7 +177,7 @@ func (d *Decoder) readError(err error) error {
 // lines reads the input a line at a time, of any length, and makes a task
 // of each line that is not blank.
 func (d *Decoder) lines(ctx context.Context, out chan<- dispatch.Task, task func(line []byte, t *dispatch.Task) error) error {
-	for lineNo := 1; ; lineNo++ {
+	for lineNo := 1 + d.skipped; ; lineNo++ {
 		line, err := d.r.ReadBytes('\n')
 		if err != nil && err != io.EOF {
 			return err

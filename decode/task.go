@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"time"
@@ -95,16 +96,29 @@ func ParseTimeout(raw []byte) (time.Duration, error) {
 		if d, err := time.ParseDuration(s); err == nil && d >= 0 {
 			return d, nil
 		}
-		if secs, err := strconv.ParseFloat(s, 64); err == nil && secs >= 0 {
-			return time.Duration(secs * float64(time.Second)), nil
+		if secs, err := strconv.ParseFloat(s, 64); err == nil {
+			if d, ok := fromSeconds(secs); ok {
+				return d, nil
+			}
 		}
 		return 0, fmt.Errorf("%q is not a duration such as \"30s\" or a number of seconds", s)
 	}
 	var secs float64
-	if err := json.Unmarshal(raw, &secs); err != nil || secs < 0 {
-		return 0, errors.New("must be a duration such as \"30s\" or a number of seconds")
+	if err := json.Unmarshal(raw, &secs); err == nil {
+		if d, ok := fromSeconds(secs); ok {
+			return d, nil
+		}
 	}
-	return time.Duration(secs * float64(time.Second)), nil
+	return 0, errors.New("must be a duration such as \"30s\" or a number of seconds")
+}
+
+// fromSeconds converts a number of seconds that a time.Duration can hold.
+func fromSeconds(secs float64) (time.Duration, bool) {
+	ns := secs * float64(time.Second)
+	if !(ns >= 0 && ns < math.MaxInt64) { // NaN fails too
+		return 0, false
+	}
+	return time.Duration(ns), true
 }
 
 // textValue accepts a JSON string, or a number kept as its text.

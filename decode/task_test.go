@@ -1,0 +1,218 @@
+package decode
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/workerpool/workerpool/dispatch"
+)
+
+// decodeOne decodes a single NDJSON task.
+func decodeOne(t *testing.T, line string) dispatch.Task {
+	t.Helper()
+	tasks, err := decodeString(t, line+"\n")
+	require.NoError(t, err)
+	require.Len(t, tasks, 1)
+	return tasks[0]
+}
+
+// TestTaskFields: the SPEC's example task, as an NDJSON line and, spread
+// over lines as it is printed there, as an array element.
+func TestTaskFields(t *testing.T) {
+	spec := `{"identifier": "job 1", "command": "php", "args": ["worker.php", "x"],
+ "env": {"KEY": "value"}, "dir": "/srv/app", "stdin": "text fed to the child",
+ "timeout": "30s", "meta": {"anything": "copied verbatim into the result"}}`
+	want := dispatch.Task{
+		Seq:        1,
+		Identifier: "job 1",
+		Command:    "php",
+		Args:       []string{"worker.php", "x"},
+		Env:        map[string]string{"KEY": "value"},
+		Dir:        "/srv/app",
+		Stdin:      "text fed to the child",
+		HasStdin:   true,
+		Timeout:    30 * time.Second,
+		Meta:       []byte(`{"anything": "copied verbatim into the result"}`),
+	}
+
+	task := decodeOne(t, strings.ReplaceAll(spec, "\n", ""))
+	require.NoError(t, task.Err)
+	want.Where = "line 1"
+	require.Equal(t, want, task)
+
+	tasks, err := decodeString(t, "[\n"+spec+"\n]\n")
+	require.NoError(t, err)
+	require.Len(t, tasks, 1)
+	want.Where = "element 1"
+	require.Equal(t, want, tasks[0])
+}
+
+func TestTaskOptionalFields(t *testing.T) {
+	tests := []struct {
+		name string
+		line string
+		want dispatch.Task
+	}{
+		{
+			name: "command alone",
+			line: `{"command": "true"}`,
+			want: dispatch.Task{Identifier: "1", Command: "true"},
+		},
+		{
+			name: "nulls are absent values",
+			line: `{"command": "true", "args": null, "env": null, "dir": null, "stdin": null, "timeout": null, "meta": null}`,
+			want: dispatch.Task{Identifier: "1", Command: "true"},
+		},
+		{
+			name: "number identifier keeps its text",
+			line: `{"identifier": 12.50, "command": "true"}`,
+			want: dispatch.Task{Identifier: "12.50", Command: "true"},
+		},
+		{
+			name: "big number identifier keeps its text",
+			line: `{"identifier": 123456789012345678901234567890, "command": "true"}`,
+			want: dispatch.Task{Identifier: "123456789012345678901234567890", Command: "true"},
+		},
+		{
+			name: "exponent identifier keeps its text",
+			line: `{"identifier": -1e3, "command": "true"}`,
+			want: dispatch.Task{Identifier: "-1e3", Command: "true"},
+		},
+		{
+			name: "empty identifier",
+			line: `{"identifier": "", "command": "true"}`,
+			want: dispatch.Task{Identifier: "", Command: "true"},
+		},
+		{
+			name: "numbers in args keep their text",
+			line: `{"command": "seq", "args": [1, 2.50, -3e2, 10000000000000000000001, "4"]}`,
+			want: dispatch.Task{Identifier: "1", Command: "seq", Args: []string{"1", "2.50", "-3e2", "10000000000000000000001", "4"}},
+		},
+		{
+			name: "empty args",
+			line: `{"command": "true", "args": []}`,
+			want: dispatch.Task{Identifier: "1", Command: "true", Args: []string{}},
+		},
+		{
+			name: "escapes in strings",
+			line: `{"command": "echo", "args": ["a\"b", "tab\there", "\u00e9\n", "\\"]}`,
+			want: dispatch.Task{Identifier: "1", Command: "echo", Args: []string{`a"b`, "tab\there", "é\n", `\`}},
+		},
+		{
+			name: "numbers in env keep their text",
+			line: `{"command": "true", "env": {"N": 3, "F": 0.10, "S": "x", "EMPTY": ""}}`,
+			want: dispatch.Task{Identifier: "1", Command: "true", Env: map[string]string{"N": "3", "F": "0.10", "S": "x", "EMPTY": ""}},
+		},
+		{
+			name: "empty stdin is still stdin",
+			line: `{"command": "cat", "stdin": ""}`,
+			want: dispatch.Task{Identifier: "1", Command: "cat", HasStdin: true},
+		},
+		{
+			name: "meta kept verbatim",
+			line: `{"command": "true", "meta": {"b": [1, 2.50, "x"],   "a": {"nested": null}}}`,
+			want: dispatch.Task{Identifier: "1", Command: "true", Meta: []byte(`{"b": [1, 2.50, "x"],   "a": {"nested": null}}`)},
+		},
+		{
+			name: "meta a string",
+			line: `{"command": "true", "meta": "row 7"}`,
+			want: dispatch.Task{Identifier: "1", Command: "true", Meta: []byte(`"row 7"`)},
+		},
+		{
+			name: "meta a number",
+			line: `{"command": "true", "meta": 1.0}`,
+			want: dispatch.Task{Identifier: "1", Command: "true", Meta: []byte(`1.0`)},
+		},
+		{
+			name: "keys in any order",
+			line: `{"meta": 1, "timeout": 2, "stdin": "s", "identifier": "id", "env": {"A": "B"}, "dir": "d", "command": "c", "args": ["x"]}`,
+			want: dispatch.Task{Identifier: "id", Command: "c", Args: []string{"x"}, Env: map[string]string{"A": "B"}, Dir: "d", Stdin: "s", HasStdin: true, Timeout: 2 * time.Second, Meta: []byte(`1`)},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			task := decodeOne(t, tt.line)
+			require.NoError(t, task.Err)
+			tt.want.Seq, tt.want.Where = 1, "line 1"
+			require.Equal(t, tt.want, task)
+		})
+	}
+}
+
+func TestTaskTimeout(t *testing.T) {
+	tests := []struct {
+		timeout string
+		want    time.Duration
+	}{
+		{`"1.5s"`, 1500 * time.Millisecond},
+		{`"30s"`, 30 * time.Second},
+		{`"1m30s"`, 90 * time.Second},
+		{`"250ms"`, 250 * time.Millisecond},
+		{`"2h"`, 2 * time.Hour},
+		{`2`, 2 * time.Second},
+		{`0.5`, 500 * time.Millisecond},
+		{`1e1`, 10 * time.Second},
+		{`"2"`, 2 * time.Second},
+		{`"0.25"`, 250 * time.Millisecond},
+		{`0`, 0},
+		{`"0"`, 0},
+		{`null`, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.timeout, func(t *testing.T) {
+			task := decodeOne(t, `{"command": "sleep", "timeout": `+tt.timeout+`}`)
+			require.NoError(t, task.Err)
+			require.Equal(t, tt.want, task.Timeout)
+
+			got, err := ParseTimeout([]byte(tt.timeout))
+			require.NoError(t, err)
+			require.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestParseTimeoutErrors(t *testing.T) {
+	for _, raw := range []string{`"soon"`, `""`, `-1`, `-0.5`, `"-1s"`, `"-2"`, `true`, `[]`, `{}`, `"NaN"`, `1s`} {
+		t.Run(raw, func(t *testing.T) {
+			_, err := ParseTimeout([]byte(raw))
+			require.Error(t, err)
+		})
+	}
+}
+
+// TestParseTimeoutTooLarge: a limit too long for a time.Duration must not
+// turn into a negative one (which the pool reads as "no limit", and which
+// depends on the CPU's float conversion); it is an error or the longest
+// limit there is.
+func TestParseTimeoutTooLarge(t *testing.T) {
+	for _, raw := range []string{`1e10`, `1e300`, `"1e10"`, `"inf"`, `"+Inf"`, `9300000000`} {
+		t.Run(raw, func(t *testing.T) {
+			d, err := ParseTimeout([]byte(raw))
+			if err == nil {
+				require.Positive(t, d, "timeout %s", raw)
+			}
+		})
+	}
+}
+
+// TestErrorMessages: the messages read as the STYLE asks: lower case, no
+// trailing punctuation, and long values shortened.
+func TestErrorMessages(t *testing.T) {
+	for _, line := range []string{
+		`{"command": "a", "args": [` + strings.Repeat("1", 200) + `, {}]}`,
+		`{"command": "a", "args": "` + strings.Repeat("b", 200) + `"}`,
+		`{"command": "a", "arg": []}`,
+		`{"command": 1}`,
+		`{oops`,
+	} {
+		task := decodeOne(t, line)
+		require.Error(t, task.Err)
+		msg := task.Err.Error()
+		require.True(t, strings.HasPrefix(msg, `task "1" (line 1): `), msg)
+		require.NotRegexp(t, `[^.][.!]$`, msg, "an ellipsis is fine, a full stop is not")
+		require.Less(t, len(msg), 200, "error %q", msg)
+	}
+}
