@@ -21,6 +21,7 @@ import (
 	"github.com/alecthomas/kong"
 	"golang.org/x/term"
 
+	"github.com/workerpool/workerpool/decode"
 	"github.com/workerpool/workerpool/encode"
 )
 
@@ -68,6 +69,9 @@ type cli struct {
 	MaxOutput  int64            `placeholder:"BYTES" help:"Cap the captured bytes per stream; 0 means no cap (default ${default})." default:"0"`
 	Binary     bool             `help:"Send result_body and stderr base64-encoded, so no byte is lost."`
 	Resume     bool             `help:"With --ndjson and --outfile: skip the tasks the file records as exited 0, run the rest, append."`
+	Events     bool             `help:"With --ndjson, also write a line when a task starts or is retried."`
+	Progress   bool             `help:"Show a live progress line on stderr, when it is a terminal."`
+	DryRun     bool             `help:"Check the tasks and print how each would run (command path included); run nothing."`
 }
 
 func main() {
@@ -129,6 +133,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitUsage
 	}
 	p := pipeline{cli: &c, template: template, journal: journal, log: newLogger(stderr, c.Verbose), stderr: stderr}
+	if c.Progress {
+		p.progress = newProgress(stderr, -1)
+		if p.progress != nil {
+			if reopen := c.reopenInput(); reopen != nil {
+				p.progress.countTasks(ctx, reopen, decode.Options{Template: template})
+			}
+		}
+	}
 	status := p.run(ctx, input, out)
 	if err := out.finish(!p.writeFailed); err != nil && !p.writeFailed {
 		fmt.Fprintf(stderr, "workerpool: %v\n", err)
@@ -172,6 +184,9 @@ func parseArgs(c *cli, args []string, stdout, stderr io.Writer) (template []stri
 	}
 	if c.Resume && (!c.NDJSON || c.Outfile == "") {
 		return nil, false, 0, errors.New("--resume needs --ndjson and --outfile, the journal it resumes from")
+	}
+	if c.Events && !c.NDJSON {
+		return nil, false, 0, errors.New("--events needs --ndjson: the array has no room for them")
 	}
 	if template != nil && c.Tasks != "" {
 		return nil, false, 0, fmt.Errorf("inline tasks %q cannot be combined with a command after --", abbreviate(c.Tasks))
@@ -229,6 +244,22 @@ func pathCause(err error) error {
 		return pathErr.Err
 	}
 	return err
+}
+
+// reopenInput returns a way to read the input once more, for counting the
+// tasks ahead of the run, when the input is an inline argument or a regular
+// file; nil otherwise.
+func (c *cli) reopenInput() func() (io.ReadCloser, error) {
+	switch {
+	case c.Infile != "" && c.Infile != "-":
+		if info, err := os.Stat(c.Infile); err != nil || !info.Mode().IsRegular() {
+			return nil
+		}
+		return func() (io.ReadCloser, error) { return os.Open(c.Infile) }
+	case c.Infile == "" && c.Tasks != "":
+		return func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(c.Tasks)), nil }
+	}
+	return nil
 }
 
 func abbreviate(s string) string {

@@ -19,6 +19,7 @@ type pipeline struct {
 	cli         *cli
 	template    []string
 	journal     encode.Journal // tasks already done, with --resume
+	progress    *progress      // nil unless --progress on a terminal
 	log         *slog.Logger
 	stderr      io.Writer
 	writeFailed bool
@@ -40,17 +41,11 @@ func (p *pipeline) run(ctx context.Context, input io.Reader, out io.Writer) int 
 		return exitUsage
 	}
 	defer exec.Close()
-
-	ordered := !c.NDJSON || c.Ordered
-	opts := dispatch.Options{Workers: c.MaxThreads, Retries: c.Retries, FailFast: c.FailFast, Log: p.log}
-	if ordered {
-		opts.Window = max(256, 16*c.MaxThreads)
+	if c.DryRun {
+		return p.dryRun(ctx, input, out, exec)
 	}
-	if p.journal != nil {
-		opts.Recorded = func(t *dispatch.Task) bool { return t.Err == nil && p.journal.Take(t.Identifier) }
-	}
-	pool := dispatch.NewPool(exec, opts)
 
+	pool := dispatch.NewPool(exec, p.poolOptions())
 	runCtx, abort := context.WithCancelCause(context.Background())
 	defer abort(nil)
 	// A signal stops the pool and the running tasks; the results still flow.
@@ -62,10 +57,14 @@ func (p *pipeline) run(ctx context.Context, input io.Reader, out io.Writer) int 
 
 	dec := decode.New(decode.Interruptible(input, pool.Stopped()), decode.Options{Template: p.template})
 	results := pool.Run(runCtx, dec.Stream(context.Background()))
+	if p.progress != nil {
+		results = p.progress.tap(results)
+		defer p.progress.finish()
+	}
 	start := time.Now()
-	p.log.Info("pool started", "workers", pool.Workers(), "ordered", ordered, "ndjson", c.NDJSON)
+	p.log.Info("pool started", "workers", pool.Workers(), "ordered", !c.NDJSON || c.Ordered, "ndjson", c.NDJSON)
 
-	sum, werr := encode.Write(out, results, encode.Options{NDJSON: c.NDJSON, Ordered: ordered, Binary: c.Binary})
+	sum, werr := encode.Write(out, results, encode.Options{NDJSON: c.NDJSON, Ordered: !c.NDJSON || c.Ordered, Binary: c.Binary, Events: c.Events})
 	if werr != nil {
 		p.writeFailed = true
 		// Nobody reads the results any more: stop everything, then let
@@ -76,12 +75,44 @@ func (p *pipeline) run(ctx context.Context, input io.Reader, out io.Writer) int 
 		}
 	}
 	p.log.Info("done", "tasks", dec.Count(), "written", sum.Results, "failed", sum.Failed, "elapsed", time.Since(start).Round(time.Millisecond))
-	return p.status(ctx, dec.Err(), werr, sum)
+	return p.status(ctx, dec.Err(), werr, sum.Failed)
+}
+
+func (p *pipeline) poolOptions() dispatch.Options {
+	c := p.cli
+	opts := dispatch.Options{
+		Workers:  c.MaxThreads,
+		Retries:  c.Retries,
+		FailFast: c.FailFast,
+		Events:   c.Events || p.progress != nil,
+		Log:      p.log,
+	}
+	if !c.NDJSON || c.Ordered {
+		// The reorder buffer holds at most this many results.
+		opts.Window = max(256, 16*c.MaxThreads)
+	}
+	if p.journal != nil {
+		opts.Recorded = func(t *dispatch.Task) bool { return t.Err == nil && p.journal.Take(t.Identifier) }
+	}
+	return opts
+}
+
+// dryRun prints how each task would run, and runs none.
+func (p *pipeline) dryRun(ctx context.Context, input io.Reader, out io.Writer, exec *dispatch.Local) int {
+	dec := decode.New(input, decode.Options{Template: p.template})
+	tasks := dec.Stream(ctx)
+	bad, werr := encode.WritePlan(out, tasks, exec.Resolve)
+	if werr != nil {
+		p.writeFailed = true
+		for range tasks {
+		}
+	}
+	return p.status(ctx, dec.Err(), werr, bad)
 }
 
 // status decides the exit status: a signal first, then a broken output,
 // then an input that could not be read, then failed tasks.
-func (p *pipeline) status(ctx context.Context, readErr, writeErr error, sum encode.Summary) int {
+func (p *pipeline) status(ctx context.Context, readErr, writeErr error, failed int64) int {
 	var sig signalError
 	if errors.As(context.Cause(ctx), &sig) {
 		if sig.sig == syscall.SIGTERM {
@@ -100,7 +131,7 @@ func (p *pipeline) status(ctx context.Context, readErr, writeErr error, sum enco
 		fmt.Fprintf(p.stderr, "workerpool: cannot read tasks: %v\n", readErr)
 		return exitUsage
 	}
-	if sum.Failed > 0 {
+	if failed > 0 {
 		return exitFailed
 	}
 	return exitOK

@@ -252,6 +252,19 @@ func unwrapPath(err error) error {
 	return err
 }
 
+// Resolve returns the program that command names, as Execute would run it,
+// or why it cannot run.
+func (l *Local) Resolve(command string) (string, error) {
+	path, err := l.lookPath(command)
+	if err == nil && strings.ContainsRune(command, '/') {
+		_, err = exec.LookPath(command) // checks that it exists and is executable
+	}
+	if err != nil {
+		_, err = startFailure(command, err)
+	}
+	return path, err
+}
+
 // lookPath resolves a command name in PATH once per name; a name with a
 // slash is used as it is.
 func (l *Local) lookPath(command string) (string, error) {

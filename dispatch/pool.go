@@ -22,6 +22,9 @@ type Options struct {
 	// Recorded, when set, reports tasks that need not run because an
 	// earlier run recorded their results; they get a Recorded result.
 	Recorded func(*Task) bool
+	// Events makes the pool also send an event before each attempt of a
+	// task: EventStarted, or EventRetrying after a failed attempt.
+	Events bool
 	// Log receives progress messages; nil discards them.
 	Log *slog.Logger
 }
@@ -83,7 +86,7 @@ func (p *Pool) stopCause() error {
 
 // Run receives tasks until the channel is closed and sends exactly one
 // result for each on the returned channel, which it closes after the last
-// one. When ctx is done the pool stops (see Stop) and the running tasks are
+// one; with Options.Events, events for a task come before its result. When ctx is done the pool stops (see Stop) and the running tasks are
 // stopped; their results still follow. The caller must receive every result
 // until the channel is closed, and must keep tasks flowing until it closes
 // them.
@@ -141,7 +144,7 @@ func (p *Pool) work(ctx context.Context, jobs <-chan *Task, out chan<- Result) {
 			p.emit(out, notRun(t, ExitNeverStarted, cause))
 			continue
 		}
-		r := p.attempt(ctx, t)
+		r := p.attempt(ctx, t, out)
 		if r.Failed() && p.opts.FailFast {
 			p.Stop(ErrSkipped)
 		}
@@ -151,8 +154,9 @@ func (p *Pool) work(ctx context.Context, jobs <-chan *Task, out chan<- Result) {
 
 // attempt runs t, again up to Retries more times while it fails in a way
 // that another run might change.
-func (p *Pool) attempt(ctx context.Context, t *Task) Result {
-	p.log.Debug("task started", "seq", t.Seq, "identifier", t.Identifier, "command", t.Command)
+func (p *Pool) attempt(ctx context.Context, t *Task, out chan<- Result) Result {
+	p.log.Debug("task started", "seq", t.Seq, "identifier", t.Identifier, "command", t.Command, "args", t.Args)
+	p.notify(out, Result{Seq: t.Seq, Identifier: t.Identifier, Event: EventStarted, Attempts: 1, Meta: t.Meta})
 	for n := 1; ; n++ {
 		r := p.exec.Execute(ctx, t)
 		r.Attempts = n
@@ -160,7 +164,16 @@ func (p *Pool) attempt(ctx context.Context, t *Task) Result {
 			p.logResult(&r)
 			return r
 		}
-		p.log.Info("task retrying", "seq", t.Seq, "identifier", t.Identifier, "attempt", n+1, "exit_code", r.ExitCode)
+		p.log.Info("task retrying", "seq", t.Seq, "identifier", t.Identifier, "attempt", n+1, "exit_code", r.ExitCode, "error", r.Err)
+		r.Event = EventRetrying
+		p.notify(out, r)
+	}
+}
+
+// notify sends an event when events are asked for.
+func (p *Pool) notify(out chan<- Result, ev Result) {
+	if p.opts.Events {
+		out <- ev
 	}
 }
 
@@ -173,6 +186,10 @@ func retryable(r *Result) bool {
 func (p *Pool) logResult(r *Result) {
 	attrs := []any{"seq", r.Seq, "identifier", r.Identifier, "exit_code", r.ExitCode, "duration", r.Duration}
 	switch {
+	case r.TimedOut:
+		p.log.Warn("task timed out", append(attrs, "signal", r.Signal)...)
+	case r.Signal != "":
+		p.log.Warn("task killed", append(attrs, "signal", r.Signal, "error", r.Err)...)
 	case r.Err != nil:
 		p.log.Warn("task failed", append(attrs, "error", r.Err)...)
 	case r.ExitCode != 0:

@@ -65,7 +65,21 @@ type Result struct {
 	// Recorded marks a task whose result an earlier run already recorded:
 	// it was not run, and there is nothing to write.
 	Recorded bool
+	// Event, when set, makes this a lifecycle notice rather than the
+	// task's result: EventStarted, or EventRetrying after a failed
+	// attempt (whose outcome the other fields describe). A task has any
+	// number of events before its one result.
+	Event string
 }
+
+// Lifecycle events, sent when Options.Events is set.
+const (
+	EventStarted  = "started"
+	EventRetrying = "retrying"
+)
+
+// IsResult reports whether r is the task's result rather than an event.
+func (r *Result) IsResult() bool { return r.Event == "" }
 
 // Failed reports whether the result counts as a failure for the pool's exit
 // status.

@@ -25,6 +25,9 @@ type Options struct {
 	Ordered bool
 	// Binary sends result_body and stderr base64-encoded.
 	Binary bool
+	// Events writes lifecycle events as lines of their own, at once, and
+	// marks results with "event":"finished". NDJSON only.
+	Events bool
 }
 
 // Summary counts what Write wrote.
@@ -55,6 +58,12 @@ func Write(w io.Writer, results <-chan dispatch.Result, opts Options) (Summary, 
 	}
 	pending := map[int64]dispatch.Result{}
 	for r := range results {
+		if !r.IsResult() {
+			if err := e.write(&r); err != nil {
+				return e.sum, err
+			}
+			continue
+		}
 		pending[r.Seq] = r
 		for {
 			r, ok := pending[e.next]
@@ -104,8 +113,11 @@ func (e *encoder) reset() {
 }
 
 func (e *encoder) write(r *dispatch.Result) error {
-	if r.Recorded {
+	if r.Recorded || !r.IsResult() && !(e.opts.Events && e.opts.NDJSON) {
 		return nil
+	}
+	if !r.IsResult() {
+		return e.writeEvent(r)
 	}
 	if !e.opts.NDJSON && e.sum.Results > 0 {
 		if err := e.w.WriteByte(','); err != nil {
@@ -113,7 +125,11 @@ func (e *encoder) write(r *dispatch.Result) error {
 		}
 	}
 	e.buf.Reset()
-	if err := e.enc.Encode(wireOf(r, e.opts.Binary)); err != nil {
+	w := wireOf(r, e.opts.Binary)
+	if e.opts.Events {
+		w.Event = "finished"
+	}
+	if err := e.enc.Encode(w); err != nil {
 		return err
 	}
 	line := e.buf.Bytes()
@@ -133,6 +149,35 @@ func (e *encoder) write(r *dispatch.Result) error {
 	return e.w.Flush()
 }
 
+// event is a lifecycle notice as the user sees it.
+type event struct {
+	Event      string          `json:"event"`
+	Identifier string          `json:"identifier"`
+	Seq        int64           `json:"seq"`
+	Attempt    int             `json:"attempt"`
+	ExitCode   *int            `json:"exit_code,omitempty"`
+	Error      string          `json:"error,omitempty"`
+	Meta       json.RawMessage `json:"meta,omitempty"`
+}
+
+func (e *encoder) writeEvent(r *dispatch.Result) error {
+	ev := event{Event: r.Event, Identifier: r.Identifier, Seq: r.Seq, Attempt: r.Attempts, Meta: r.Meta}
+	if r.Event == dispatch.EventRetrying {
+		ev.ExitCode = &r.ExitCode
+		if r.Err != nil {
+			ev.Error = r.Err.Error()
+		}
+	}
+	e.buf.Reset()
+	if err := e.enc.Encode(&ev); err != nil {
+		return err
+	}
+	if _, err := e.w.Write(e.buf.Bytes()); err != nil {
+		return err
+	}
+	return e.w.Flush()
+}
+
 // wire is a result as the user sees it.
 type wire struct {
 	Identifier string          `json:"identifier"`
@@ -148,6 +193,7 @@ type wire struct {
 	Truncated  bool            `json:"truncated,omitempty"`
 	Encoding   string          `json:"encoding,omitempty"`
 	Meta       json.RawMessage `json:"meta,omitempty"`
+	Event      string          `json:"event,omitempty"`
 }
 
 // Marshal returns the JSON form of one result. In text form, bytes that are

@@ -1,0 +1,60 @@
+package encode
+
+import (
+	"bufio"
+	"io"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/workerpool/workerpool/dispatch"
+)
+
+// planned is a task as it would run, for --dry-run.
+type planned struct {
+	Seq        int64             `json:"seq"`
+	Identifier string            `json:"identifier"`
+	Command    string            `json:"command,omitempty"`
+	Path       string            `json:"path,omitempty"`
+	Args       []string          `json:"args,omitempty"`
+	Env        map[string]string `json:"env,omitempty"`
+	Dir        string            `json:"dir,omitempty"`
+	Stdin      *string           `json:"stdin,omitempty"`
+	Timeout    string            `json:"timeout,omitempty"`
+	Meta       json.RawMessage   `json:"meta,omitempty"`
+	Error      string            `json:"error,omitempty"`
+}
+
+// WritePlan writes each task received, until the channel is closed, as one
+// JSON line describing how it would run, with its command resolved to a
+// path by resolve. It returns how many tasks could not run (invalid, or
+// their command not found) and the first write error, after which it
+// returns at once.
+func WritePlan(w io.Writer, tasks <-chan dispatch.Task, resolve func(string) (string, error)) (bad int64, err error) {
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	for t := range tasks {
+		p := planned{Seq: t.Seq, Identifier: t.Identifier, Meta: t.Meta}
+		if t.Err == nil {
+			p.Command, p.Args, p.Env, p.Dir = t.Command, t.Args, t.Env, t.Dir
+			if t.HasStdin {
+				p.Stdin = &t.Stdin
+			}
+			if t.Timeout > 0 {
+				p.Timeout = t.Timeout.String()
+			}
+			p.Path, t.Err = resolve(t.Command)
+		}
+		if t.Err != nil {
+			p.Error = t.Err.Error()
+			bad++
+		}
+		if err := enc.Encode(&p); err != nil {
+			return bad, err
+		}
+		if err := bw.Flush(); err != nil {
+			return bad, err
+		}
+	}
+	return bad, nil
+}

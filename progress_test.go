@@ -1,0 +1,78 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/creack/pty"
+	json "github.com/goccy/go-json"
+	"github.com/stretchr/testify/require"
+)
+
+// runWithTerminalStderr runs the workerpool command with its stderr on a
+// pseudo-terminal and returns its stdout and what the terminal showed.
+func runWithTerminalStderr(t *testing.T, stdin string, args ...string) (stdout, screen string, code int) {
+	t.Helper()
+	ptmx, tty, err := pty.Open()
+	require.NoError(t, err)
+	defer ptmx.Close()
+	require.NoError(t, pty.Setsize(ptmx, &pty.Winsize{Rows: 24, Cols: 120}))
+
+	var out bytes.Buffer
+	cmd := exec.Command("workerpool", args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	cmd.Stdout = &out
+	cmd.Stderr = tty
+	require.NoError(t, cmd.Start())
+	tty.Close()
+	var shown bytes.Buffer
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		_, _ = io.Copy(&shown, ptmx) // ends with EIO once the child is gone
+	}()
+	_ = cmd.Wait()
+	<-copied
+	return out.String(), shown.String(), cmd.ProcessState.ExitCode()
+}
+
+func TestProgressOnTerminal(t *testing.T) {
+	tasks := `[` + strings.Repeat(`{"command":"sleep","args":["0.3"]},`, 7) + `{"command":"false"}]`
+	stdout, screen, code := runWithTerminalStderr(t, "", "--progress", "-t", "2", tasks)
+	require.Equal(t, exitFailed, code)
+
+	var results []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(stdout), &results), "stdout stays pure JSON")
+	require.Len(t, results, 8)
+
+	// The total is known from the inline array: a bar with a percentage.
+	require.Contains(t, screen, "%")
+	require.Regexp(t, `\d+/8`, screen)
+	require.Contains(t, screen, "tasks/s")
+	require.Regexp(t, `failed 1, running \d`, screen)
+	// The line is cleared at the end: nothing but spaces after the last
+	// carriage return.
+	last := screen[strings.LastIndex(screen, "\r"):]
+	require.Regexp(t, regexp.MustCompile(`^[\r ]*$`), last, "terminal left clean")
+}
+
+func TestProgressUnknownTotal(t *testing.T) {
+	stdin := strings.Repeat(`{"command":"sleep","args":["0.2"]}`+"\n", 6)
+	stdout, screen, code := runWithTerminalStderr(t, stdin, "--progress", "--ndjson")
+	require.Equal(t, exitOK, code)
+	require.Equal(t, 6, strings.Count(stdout, "\n"))
+	require.NotContains(t, screen, "%", "no bar without a known total")
+	require.Contains(t, screen, "running")
+}
+
+func TestProgressNotOnPipe(t *testing.T) {
+	var stderr bytes.Buffer
+	cmd := exec.Command("workerpool", "--progress", `[{"command":"true"}]`)
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Run())
+	require.Empty(t, stderr.String(), "no progress when stderr is not a terminal")
+}
