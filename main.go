@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+	"github.com/posener/complete"
+	"github.com/willabides/kongplete"
 	"golang.org/x/term"
 
 	"github.com/workerpool/workerpool/decode"
@@ -40,27 +42,27 @@ var version string
 
 const description = `Run child processes in parallel and report one JSON result per task.
 
-Tasks are JSON objects {"identifier","command","args","env","dir","stdin","timeout","meta"},
-given as a JSON array (inline, in --infile, or on stdin) or as NDJSON on stdin, one per line.
-With a command after --, every input line is a task instead. No shell is involved.
+A task is a JSON object: "command" (required; no shell is involved) and optional "identifier", "args", "env", "dir", "stdin", "timeout" and "meta". Its result has "identifier", "exit_code", "result_body" (stdout), "stderr", "seq" and "duration_ms", and "error", "signal" or "timed_out" when they apply. Tasks come as a JSON array (inline, in --infile, or on stdin) or as NDJSON on stdin; every task read gets exactly one result.
 
-  Classic:  workerpool -i tasks.json -t 4          one JSON array of results, the last line of stdout
-  Pipe:     generate | workerpool --ndjson | jq .  one result line per task, as each finishes
-  Template: seq 10 | workerpool --ndjson -- echo {} each input line runs "echo LINE"
+Ways to use it:
 
-Exit status: 0 every task exited 0; 1 at least one task failed; 2 usage or input error;
-130/143 interrupted by SIGINT/SIGTERM; 141 the reader of the results went away.`
+  workerpool -i tasks.json -t 4                  classic: one JSON array, the last line of stdout
+  generate | workerpool --ndjson | jq .          pipe: one result line per task as each finishes
+  proc_open('workerpool --ndjson --events', ...) PHP: write task lines, read results while tasks run
+  seq 10 | workerpool --ndjson -- echo {}        template: each input line is a task ({} the line, {#} its number)
+
+Exit status: 0 every task exited 0; 1 at least one task failed; 2 usage or input error; 130 or 143 interrupted by SIGINT or SIGTERM; 141 the reader of the results went away.`
 
 // cli is the command line.
 type cli struct {
 	Tasks      string           `arg:"" optional:"" name:"tasks" help:"Tasks as a JSON array (or NDJSON), inline."`
-	MaxThreads int              `short:"t" name:"max_threads" aliases:"jobs,max-threads" default:"2" help:"Tasks run at once; 0 means one per CPU core (default ${default})."`
-	Infile     string           `short:"i" placeholder:"PATH" help:"Read tasks from a file; - is stdin."`
-	Outfile    string           `short:"o" placeholder:"PATH" help:"Write results to a file: the array atomically, NDJSON appended line by line."`
+	MaxThreads int              `short:"t" name:"max_threads" aliases:"jobs,max-threads" default:"2" help:"Tasks run at once (also --jobs); 0 means one per CPU core (default ${default})."`
+	Infile     string           `short:"i" predictor:"file" placeholder:"PATH" help:"Read tasks from a file; - is stdin."`
+	Outfile    string           `short:"o" predictor:"file" placeholder:"PATH" help:"Write results to a file: the array atomically, NDJSON appended line by line."`
 	Verbose    bool             `short:"v" help:"Log progress to stderr."`
 	Version    kong.VersionFlag `short:"V" help:"Print the version and exit."`
 	NDJSON     bool             `name:"ndjson" help:"Write one result per line as each task finishes."`
-	Ordered    bool             `short:"k" aliases:"keep-order" help:"With --ndjson, write results in input order."`
+	Ordered    bool             `short:"k" aliases:"keep-order" help:"With --ndjson, write results in input order (also --keep-order)."`
 	Timeout    time.Duration    `placeholder:"D" help:"Time limit per task, e.g. 30s; 0 means none (default ${default})." default:"0s"`
 	Grace      time.Duration    `placeholder:"D" default:"5s" help:"Time between SIGTERM and SIGKILL when a task is stopped (default ${default})."`
 	Retries    int              `placeholder:"N" help:"Run a failed task up to N more times (default ${default})." default:"0"`
@@ -72,6 +74,7 @@ type cli struct {
 	Events     bool             `help:"With --ndjson, also write a line when a task starts or is retried."`
 	Progress   bool             `help:"Show a live progress line on stderr, when it is a terminal."`
 	DryRun     bool             `help:"Check the tasks and print how each would run (command path included); run nothing."`
+	Completion string           `enum:",bash,zsh" default:"" placeholder:"SHELL" help:"Print the line that enables tab completion in bash or zsh, e.g. eval \"$$(workerpool --completion bash)\"."`
 }
 
 func main() {
@@ -170,11 +173,21 @@ func parseArgs(c *cli, args []string, stdout, stderr io.Writer) (template []stri
 	if err != nil {
 		return nil, false, 0, err
 	}
+	// Answers the shell's tab completion (COMP_LINE set) and exits.
+	kongplete.Complete(parser,
+		kongplete.WithPredictor("file", complete.PredictFiles("*")),
+		kongplete.WithExitFunc(func(status int) { exited, code = true, status }))
+	if exited {
+		return nil, true, code, nil
+	}
 	if _, err = parser.Parse(args); exited {
 		return nil, true, code, nil
 	}
 	if err != nil {
 		return nil, false, 0, err
+	}
+	if c.Completion != "" {
+		return nil, true, printCompletion(stdout, c.Completion), nil
 	}
 	if c.MaxThreads < 0 {
 		return nil, false, 0, fmt.Errorf("--max_threads must be 0 or more, not %d", c.MaxThreads)
@@ -192,6 +205,20 @@ func parseArgs(c *cli, args []string, stdout, stderr io.Writer) (template []stri
 		return nil, false, 0, fmt.Errorf("inline tasks %q cannot be combined with a command after --", abbreviate(c.Tasks))
 	}
 	return template, false, 0, nil
+}
+
+// printCompletion prints the shell line that has the shell ask workerpool
+// itself for completions.
+func printCompletion(w io.Writer, shell string) int {
+	bin, err := os.Executable()
+	if err != nil {
+		bin = "workerpool"
+	}
+	if shell == "zsh" {
+		fmt.Fprintln(w, "autoload -U +X bashcompinit && bashcompinit")
+	}
+	fmt.Fprintf(w, "complete -C %s workerpool\n", bin)
+	return exitOK
 }
 
 func versionString() string {
