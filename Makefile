@@ -8,9 +8,10 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) .
 
-# demo runs the bundled PHP example in classic mode.
+# demo runs the bundled PHP example in classic mode. One of its tasks fails
+# on purpose, so the pool's exit status 1 is expected.
 demo: build
-	cd examples && ../$(BIN) -i tasks.json -t 4
+	cd examples && { ../$(BIN) -i tasks.json -t 4 || test $$? -eq 1; }
 
 vet:
 	$(GO) vet ./...
@@ -26,3 +27,14 @@ fuzz:
 
 clean:
 	rm -rf bin
+
+# bench measures throughput, memory and large output against a spawn
+# baseline, xargs and GNU parallel, and writes BENCHMARKS.md (bench/run.sh).
+bench:
+	bash bench/run.sh
+
+# bench-go runs the Go benchmarks often enough for benchstat:
+# make bench-go > new.txt; benchstat old.txt new.txt
+.PHONY: bench-go
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem -count $(or $(BENCH_COUNT),6) ./decode ./encode

@@ -74,7 +74,8 @@ func (p *pipeline) run(ctx context.Context, input io.Reader, out io.Writer) int 
 		for range results {
 		}
 	}
-	p.log.Info("done", "tasks", dec.Count(), "written", sum.Results, "failed", sum.Failed, "elapsed", time.Since(start).Round(time.Millisecond))
+	p.log.Info("done", "tasks", dec.Count(), "written", sum.Results, "failed", sum.Failed,
+		"elapsed", time.Since(start).Round(time.Millisecond), "max_rss_kb", maxRSS())
 	return p.status(ctx, dec.Err(), werr, sum.Failed)
 }
 
@@ -135,6 +136,15 @@ func (p *pipeline) status(ctx context.Context, readErr, writeErr error, failed i
 		return exitFailed
 	}
 	return exitOK
+}
+
+// maxRSS reports the pool's peak resident memory in KiB.
+func maxRSS() int64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return ru.Maxrss
 }
 
 func stderrMode(s string) dispatch.StderrMode {

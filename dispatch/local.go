@@ -76,8 +76,12 @@ func (l *Local) Execute(ctx context.Context, t *Task) Result {
 	r := Result{Seq: t.Seq, Identifier: t.Identifier, Meta: t.Meta, StderrCaptured: l.opts.Stderr == StderrCapture}
 	if t.Dir != "" {
 		// The child's chdir failure would look like a missing command.
-		if info, err := os.Stat(t.Dir); err != nil || !info.IsDir() {
-			r.ExitCode, r.Err = ExitNeverStarted, fmt.Errorf("cannot start %s: dir %q is not a directory", t.Command, t.Dir)
+		info, err := os.Stat(t.Dir)
+		if err == nil && !info.IsDir() {
+			err = syscall.ENOTDIR
+		}
+		if err != nil {
+			r.ExitCode, r.Err = ExitNeverStarted, fmt.Errorf("cannot start %s: dir %q: %w", t.Command, t.Dir, unwrapPath(err))
 			return r
 		}
 	}

@@ -67,7 +67,7 @@ func TestLocalExecute(t *testing.T) {
 		{"missing dir", LocalOptions{}, Task{Command: "true", Dir: filepath.Join(dir, "nope")},
 			func(t *testing.T, r Result) {
 				require.Equal(t, ExitNeverStarted, r.ExitCode)
-				require.ErrorContains(t, r.Err, "is not a directory")
+				require.ErrorContains(t, r.Err, "no such file or directory")
 			}},
 		{"killed by a signal", LocalOptions{}, Task{Command: "sh", Args: []string{"-c", "kill -KILL $$"}},
 			func(t *testing.T, r Result) {
