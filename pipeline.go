@@ -71,7 +71,8 @@ func (p *pipeline) run(ctx context.Context, input io.Reader, out io.Writer) int 
 		// the pool finish into the void.
 		pool.Stop(dispatch.ErrCancelled)
 		abort(werr)
-		for range results {
+		for r := range results {
+			r.Close()
 		}
 	}
 	p.log.Info("done", "tasks", dec.Count(), "written", sum.Results, "failed", sum.Failed,

@@ -37,10 +37,18 @@ type LocalOptions struct {
 	Grace time.Duration
 	// MaxOutput caps the bytes captured per stream; zero means no cap.
 	MaxOutput int64
-	Stderr    StderrMode
+	// SpillAfter is how many bytes of a stream are kept in memory; the
+	// rest go to a temporary file. Zero means DefaultSpillAfter.
+	SpillAfter int
+	// TempDir holds the spill files; empty means os.TempDir().
+	TempDir string
+	Stderr  StderrMode
 	// InheritTo receives the children's stderr in StderrInherit mode.
 	InheritTo *os.File
 }
+
+// DefaultSpillAfter is how much of each captured stream stays in memory.
+const DefaultSpillAfter = 1 << 20
 
 // Local runs tasks as child processes on this machine, each in its own
 // process group.
@@ -60,6 +68,9 @@ func NewLocal(opts LocalOptions) (*Local, error) {
 	}
 	if opts.InheritTo == nil {
 		opts.InheritTo = os.Stderr
+	}
+	if opts.SpillAfter <= 0 {
+		opts.SpillAfter = DefaultSpillAfter
 	}
 	return &Local{opts: opts, devNull: devNull, environ: os.Environ()}, nil
 }
@@ -117,7 +128,7 @@ func (l *Local) Execute(ctx context.Context, t *Task) Result {
 	}
 
 	var outputs []*capture
-	stdout, err := newCapture(l.opts.MaxOutput)
+	stdout, err := l.newCapture()
 	if err != nil {
 		r.ExitCode, r.Err = ExitNeverStarted, err
 		return r
@@ -127,7 +138,7 @@ func (l *Local) Execute(ctx context.Context, t *Task) Result {
 	var stderr *capture
 	switch l.opts.Stderr {
 	case StderrCapture:
-		if stderr, err = newCapture(l.opts.MaxOutput); err != nil {
+		if stderr, err = l.newCapture(); err != nil {
 			r.ExitCode, r.Err = ExitNeverStarted, err
 			return r
 		}
@@ -165,10 +176,11 @@ func (l *Local) Execute(ctx context.Context, t *Task) Result {
 	r.Duration = time.Since(start)
 	l.drain(cmd.Process.Pid, outputs, stopped.Load())
 
-	r.Stdout, r.Truncated = stdout.buf.Bytes(), stdout.truncated
+	r.Stdout, r.Truncated = stdout.output()
 	if stderr != nil {
-		r.Stderr = stderr.buf.Bytes()
-		r.Truncated = r.Truncated || stderr.truncated
+		var cut bool
+		r.Stderr, cut = stderr.output()
+		r.Truncated = r.Truncated || cut
 	}
 	r.ExitCode, r.Signal = exitStatus(cmd.ProcessState)
 	if stopped.Load() {
@@ -305,18 +317,18 @@ func (l *Local) env(extra map[string]string) []string {
 // capture collects one output stream of a child, up to a limit; bytes past
 // the limit are read and dropped so the child never blocks on a full pipe.
 type capture struct {
-	r, w      *os.File
-	buf       limitedBuffer
-	truncated bool
-	done      chan struct{}
+	r, w *os.File
+	buf  spillBuffer
+	done chan struct{}
 }
 
-func newCapture(limit int64) (*capture, error) {
+func (l *Local) newCapture() (*capture, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
-	return &capture{r: r, w: w, buf: limitedBuffer{limit: limit}, done: make(chan struct{})}, nil
+	buf := spillBuffer{limit: l.opts.MaxOutput, inMemory: l.opts.SpillAfter, tempDir: l.opts.TempDir}
+	return &capture{r: r, w: w, buf: buf, done: make(chan struct{})}, nil
 }
 
 func (c *capture) collect() {
@@ -325,7 +337,6 @@ func (c *capture) collect() {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		c.readBuffered()
 	}
-	c.truncated = c.buf.dropped
 }
 
 // readBuffered takes what is still in the pipe after reading was cut short,
@@ -350,24 +361,35 @@ func (c *capture) readBuffered() {
 	}
 }
 
-func (c *capture) close() { c.r.Close() }
-
-// limitedBuffer keeps the first limit bytes read into it (all of them when
-// limit is zero) and drops the rest.
-type limitedBuffer struct {
-	limit   int64
-	data    []byte
-	scratch []byte
-	dropped bool
+// output hands over what was captured, and whether the limit cut it.
+func (c *capture) output() (Output, bool) {
+	b := &c.buf
+	return Output{Head: b.head, Spill: b.spill, SpillSize: b.spilled}, b.dropped
 }
 
-// minRead is the least free space offered to each read of a pipe.
-const minRead = 64 << 10
+func (c *capture) close() { c.r.Close() }
 
-// ReadFrom reads r to its end straight into the buffer's spare capacity,
-// growing it as needed; once the limit is reached it reads on into a scratch
-// buffer so that the writer never blocks on a full pipe.
-func (b *limitedBuffer) ReadFrom(r io.Reader) (int64, error) {
+// spillBuffer keeps the first limit bytes read into it (all of them when
+// limit is zero) and drops the rest. The first inMemory bytes stay in
+// memory, the others go to a temporary file.
+type spillBuffer struct {
+	limit    int64
+	inMemory int
+	tempDir  string
+
+	head    []byte
+	spill   *os.File
+	spilled int64
+	scratch []byte
+	dropped bool
+	err     error // from the spill file; what cannot be kept is dropped
+}
+
+// chunk is the most read from a pipe at once.
+const chunk = 64 << 10
+
+// ReadFrom reads r to its end.
+func (b *spillBuffer) ReadFrom(r io.Reader) (int64, error) {
 	var total int64
 	for {
 		n, err := b.readOnce(r.Read)
@@ -381,27 +403,60 @@ func (b *limitedBuffer) ReadFrom(r io.Reader) (int64, error) {
 	}
 }
 
-// readOnce makes one read into the buffer's spare capacity, growing it as
-// needed, or into scratch space once the limit is reached.
-func (b *limitedBuffer) readOnce(read func([]byte) (int, error)) (int, error) {
-	if b.limit > 0 && int64(len(b.data)) >= b.limit {
-		if b.scratch == nil {
-			b.scratch = make([]byte, minRead)
-		}
-		n, err := read(b.scratch)
+func (b *spillBuffer) size() int64 { return int64(len(b.head)) + b.spilled }
+
+// readOnce makes one read: into the spare capacity of head while it is
+// under inMemory, else through scratch into the spill file, or into scratch
+// to be dropped once the limit is reached.
+func (b *spillBuffer) readOnce(read func([]byte) (int, error)) (int, error) {
+	room := int64(chunk)
+	if b.limit > 0 {
+		room = min(room, b.limit-b.size())
+	}
+	if room <= 0 || b.err != nil {
+		n, err := read(b.scratchBuf())
 		b.dropped = b.dropped || n > 0
 		return n, err
 	}
-	if cap(b.data)-len(b.data) < minRead {
-		b.data = slices.Grow(b.data, max(minRead, len(b.data)))
+	if len(b.head) < b.inMemory {
+		if cap(b.head)-len(b.head) < chunk {
+			b.head = slices.Grow(b.head, min(max(chunk, len(b.head)), b.inMemory))
+		}
+		dst := b.head[len(b.head):cap(b.head)]
+		dst = dst[:min(int64(len(dst)), room, int64(b.inMemory-len(b.head)))]
+		n, err := read(dst)
+		b.head = b.head[:len(b.head)+max(n, 0)]
+		return n, err
 	}
-	dst := b.data[len(b.data):cap(b.data)]
-	if b.limit > 0 {
-		dst = dst[:min(int64(len(dst)), b.limit-int64(len(b.data)))]
-	}
+	dst := b.scratchBuf()[:room]
 	n, err := read(dst)
-	b.data = b.data[:len(b.data)+max(n, 0)]
+	if n > 0 {
+		b.keep(dst[:n])
+	}
 	return n, err
 }
 
-func (b *limitedBuffer) Bytes() []byte { return b.data }
+// keep appends p to the spill file, creating it (unlinked) on first use.
+func (b *spillBuffer) keep(p []byte) {
+	if b.spill == nil {
+		f, err := os.CreateTemp(b.tempDir, "workerpool-output-*")
+		if err != nil {
+			b.err, b.dropped = err, true
+			return
+		}
+		os.Remove(f.Name())
+		b.spill = f
+	}
+	n, err := b.spill.Write(p)
+	b.spilled += int64(n)
+	if err != nil {
+		b.err, b.dropped = err, true
+	}
+}
+
+func (b *spillBuffer) scratchBuf() []byte {
+	if b.scratch == nil {
+		b.scratch = make([]byte, chunk)
+	}
+	return b.scratch
+}

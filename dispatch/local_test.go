@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -36,19 +37,19 @@ func TestLocalExecute(t *testing.T) {
 		{"stdout and stderr", LocalOptions{}, Task{Command: "sh", Args: []string{"-c", "echo out; echo err >&2; exit 3"}},
 			func(t *testing.T, r Result) {
 				require.Equal(t, 3, r.ExitCode)
-				require.Equal(t, "out\n", string(r.Stdout))
-				require.Equal(t, "err\n", string(r.Stderr))
+				require.Equal(t, "out\n", r.Stdout.String())
+				require.Equal(t, "err\n", r.Stderr.String())
 				require.True(t, r.Started)
 				require.NoError(t, r.Err)
 			}},
 		{"env is added to the pool's", LocalOptions{}, Task{Command: "sh", Args: []string{"-c", "echo $A-$HOME"}, Env: map[string]string{"A": "1"}},
 			func(t *testing.T, r Result) {
-				require.Equal(t, "1-"+os.Getenv("HOME")+"\n", string(r.Stdout))
+				require.Equal(t, "1-"+os.Getenv("HOME")+"\n", r.Stdout.String())
 			}},
 		{"dir", LocalOptions{}, Task{Command: "pwd", Dir: dir},
-			func(t *testing.T, r Result) { require.Equal(t, dir+"\n", string(r.Stdout)) }},
+			func(t *testing.T, r Result) { require.Equal(t, dir+"\n", r.Stdout.String()) }},
 		{"stdin", LocalOptions{}, Task{Command: "cat", Stdin: "fed", HasStdin: true},
-			func(t *testing.T, r Result) { require.Equal(t, "fed", string(r.Stdout)) }},
+			func(t *testing.T, r Result) { require.Equal(t, "fed", r.Stdout.String()) }},
 		{"no stdin reads /dev/null", LocalOptions{}, Task{Command: "cat"},
 			func(t *testing.T, r Result) { require.Equal(t, 0, r.ExitCode) }},
 		{"not found", LocalOptions{}, Task{Command: "no-such-command-anywhere"},
@@ -77,14 +78,14 @@ func TestLocalExecute(t *testing.T) {
 			}},
 		{"max output", LocalOptions{MaxOutput: 4}, Task{Command: "sh", Args: []string{"-c", "seq 1 100000; echo e >&2"}},
 			func(t *testing.T, r Result) {
-				require.Equal(t, "1\n2\n", string(r.Stdout))
-				require.Equal(t, "e\n", string(r.Stderr))
+				require.Equal(t, "1\n2\n", r.Stdout.String())
+				require.Equal(t, "e\n", r.Stderr.String())
 				require.True(t, r.Truncated)
 				require.Equal(t, 0, r.ExitCode)
 			}},
 		{"stderr discarded", LocalOptions{Stderr: StderrDiscard}, Task{Command: "sh", Args: []string{"-c", "echo err >&2"}},
 			func(t *testing.T, r Result) {
-				require.Empty(t, r.Stderr)
+				require.Zero(t, r.Stderr.Len())
 				require.False(t, r.StderrCaptured)
 			}},
 		{"timeout", LocalOptions{Timeout: 100 * time.Millisecond}, Task{Command: "sleep", Args: []string{"30"}},
@@ -106,7 +107,7 @@ func TestLocalExecute(t *testing.T) {
 		{"grandchild holding the pipe", LocalOptions{}, Task{Command: "sh", Args: []string{"-c", "sleep 30 & echo hi"}},
 			func(t *testing.T, r Result) {
 				require.Equal(t, 0, r.ExitCode)
-				require.Equal(t, "hi\n", string(r.Stdout))
+				require.Equal(t, "hi\n", r.Stdout.String())
 			}},
 	}
 	for _, tt := range tests {
@@ -132,11 +133,30 @@ func TestLocalCancel(t *testing.T) {
 	require.Equal(t, "SIGTERM", r.Signal)
 }
 
-func TestLocalLargeOutput(t *testing.T) {
-	l := newTestLocal(t, LocalOptions{})
-	r := l.Execute(context.Background(), &Task{Command: "head", Args: []string{"-c", "20000000", "/dev/zero"}})
+func TestLocalLargeOutputSpills(t *testing.T) {
+	tmp := t.TempDir()
+	l := newTestLocal(t, LocalOptions{SpillAfter: 100_000, TempDir: tmp})
+	r := l.Execute(context.Background(), &Task{Command: "sh", Args: []string{"-c", "seq 1 1000000"}})
+	defer r.Close()
 	require.Equal(t, 0, r.ExitCode)
-	require.Len(t, r.Stdout, 20_000_000)
 	require.False(t, r.Truncated)
-	require.Equal(t, strings.Repeat("\x00", 16), string(r.Stdout[len(r.Stdout)-16:]))
+	require.Len(t, r.Stdout.Head, 100_000, "only the head stays in memory")
+	require.NotNil(t, r.Stdout.Spill)
+	want, err := exec.Command("seq", "1", "1000000").Output()
+	require.NoError(t, err)
+	require.Equal(t, int64(len(want)), r.Stdout.Len())
+	require.Equal(t, string(want), r.Stdout.String())
+	entries, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	require.Empty(t, entries, "the spill file is unlinked at once")
+}
+
+func TestLocalMaxOutputWithSpill(t *testing.T) {
+	l := newTestLocal(t, LocalOptions{SpillAfter: 1000, MaxOutput: 250_000, TempDir: t.TempDir()})
+	r := l.Execute(context.Background(), &Task{Command: "head", Args: []string{"-c", "10000000", "/dev/zero"}})
+	defer r.Close()
+	require.Equal(t, 0, r.ExitCode)
+	require.True(t, r.Truncated)
+	require.Equal(t, int64(250_000), r.Stdout.Len())
+	require.Equal(t, strings.Repeat("\x00", 250_000), r.Stdout.String())
 }

@@ -13,7 +13,7 @@ import (
 )
 
 // TestSoak runs a few thousand short tasks with a mix of exits, signals,
-// timeouts, large outputs and lingering grandchildren at high parallelism,
+// timeouts, large outputs (spilled to files) and lingering grandchildren at high parallelism,
 // and checks that every task has exactly one result of the right kind, and
 // that no file descriptor and no child process outlives the run.
 func TestSoak(t *testing.T) {
@@ -27,12 +27,12 @@ func TestSoak(t *testing.T) {
 	}{
 		{[]string{"-c", "exit 0"}, func(r Result) bool { return r.ExitCode == 0 }},
 		{[]string{"-c", "echo out; echo err >&2; exit 7"}, func(r Result) bool {
-			return r.ExitCode == 7 && string(r.Stdout) == "out\n" && string(r.Stderr) == "err\n"
+			return r.ExitCode == 7 && r.Stdout.String() == "out\n" && r.Stderr.String() == "err\n"
 		}},
 		{[]string{"-c", "kill -KILL $$"}, func(r Result) bool { return r.ExitCode == 137 && r.Signal == "SIGKILL" }},
 		{[]string{"-c", "sleep 5"}, func(r Result) bool { return r.TimedOut && r.ExitCode == ExitTimedOut }},
-		{[]string{"-c", "head -c 300000 /dev/zero"}, func(r Result) bool { return len(r.Stdout) == 300000 }},
-		{[]string{"-c", "sleep 5 & echo bg"}, func(r Result) bool { return r.ExitCode == 0 && string(r.Stdout) == "bg\n" }},
+		{[]string{"-c", "head -c 3000000 /dev/zero"}, func(r Result) bool { return r.Stdout.Len() == 3_000_000 }},
+		{[]string{"-c", "sleep 5 & echo bg"}, func(r Result) bool { return r.ExitCode == 0 && r.Stdout.String() == "bg\n" }},
 	}
 
 	fdsBefore := openFDs(t)
@@ -55,7 +55,8 @@ func TestSoak(t *testing.T) {
 	for r := range p.Run(context.Background(), tasks) {
 		require.False(t, seen[r.Seq], "two results for task %d", r.Seq)
 		seen[r.Seq] = true
-		require.True(t, kinds[r.Seq%int64(len(kinds))].check(r), "task %d: exit %d signal %q err %v stdout %q stderr %q", r.Seq, r.ExitCode, r.Signal, r.Err, r.Stdout, r.Stderr)
+		require.True(t, kinds[r.Seq%int64(len(kinds))].check(r), "task %d: exit %d signal %q err %v stdout %q stderr %q", r.Seq, r.ExitCode, r.Signal, r.Err, r.Stdout.Head, r.Stderr.Head)
+		require.NoError(t, r.Close())
 	}
 	require.Len(t, seen, n)
 	require.NoError(t, l.Close())

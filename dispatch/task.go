@@ -46,8 +46,8 @@ type Result struct {
 	// not executable, 127 not found, 128+N killed by signal N, 124 timed
 	// out, -1 never started.
 	ExitCode int
-	Stdout   []byte
-	Stderr   []byte
+	Stdout   Output
+	Stderr   Output
 	// StderrCaptured reports whether Stderr holds the child's stderr (as
 	// opposed to being inherited or discarded).
 	StderrCaptured bool
@@ -80,6 +80,9 @@ const (
 
 // IsResult reports whether r is the task's result rather than an event.
 func (r *Result) IsResult() bool { return r.Event == "" }
+
+// Close releases what the result's outputs hold.
+func (r *Result) Close() error { return errors.Join(r.Stdout.Close(), r.Stderr.Close()) }
 
 // Failed reports whether the result counts as a failure for the pool's exit
 // status.

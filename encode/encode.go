@@ -6,9 +6,7 @@ package encode
 import (
 	"bufio"
 	"bytes"
-	"encoding/base64"
 	"io"
-	"math"
 	"slices"
 
 	json "github.com/goccy/go-json"
@@ -57,6 +55,11 @@ func Write(w io.Writer, results <-chan dispatch.Result, opts Options) (Summary, 
 		}
 	}
 	pending := map[int64]dispatch.Result{}
+	defer func() {
+		for _, r := range pending { // left over after a write error
+			r.Close()
+		}
+	}()
 	for r := range results {
 		if !r.IsResult() {
 			if err := e.write(&r); err != nil {
@@ -98,13 +101,10 @@ type encoder struct {
 	opts Options
 	next int64
 	sum  Summary
-	buf  *bytes.Buffer // holds one encoded result
+	buf  *bytes.Buffer // holds small encoded values
 	enc  *json.Encoder // writes to buf
+	text []byte        // a chunk of output being escaped
 }
-
-// keepBuffer is the most buffer space kept between results; a larger
-// result's buffer is released once written.
-const keepBuffer = 1 << 20
 
 func (e *encoder) reset() {
 	e.buf = new(bytes.Buffer)
@@ -113,6 +113,7 @@ func (e *encoder) reset() {
 }
 
 func (e *encoder) write(r *dispatch.Result) error {
+	defer r.Close()
 	if r.Recorded || !r.IsResult() && !(e.opts.Events && e.opts.NDJSON) {
 		return nil
 	}
@@ -124,23 +125,13 @@ func (e *encoder) write(r *dispatch.Result) error {
 			return err
 		}
 	}
-	e.buf.Reset()
-	w := wireOf(r, e.opts.Binary)
-	if e.opts.Events {
-		w.Event = "finished"
-	}
-	if err := e.enc.Encode(w); err != nil {
+	if err := e.writeResult(r); err != nil {
 		return err
 	}
-	line := e.buf.Bytes()
-	if !e.opts.NDJSON {
-		line = bytes.TrimSuffix(line, []byte{'\n'})
-	}
-	if _, err := e.w.Write(line); err != nil {
-		return err
-	}
-	if e.buf.Cap() > keepBuffer {
-		e.reset()
+	if e.opts.NDJSON {
+		if err := e.w.WriteByte('\n'); err != nil {
+			return err
+		}
 	}
 	e.sum.Results++
 	if r.Failed() {
@@ -178,64 +169,18 @@ func (e *encoder) writeEvent(r *dispatch.Result) error {
 	return e.w.Flush()
 }
 
-// wire is a result as the user sees it.
-type wire struct {
-	Identifier string          `json:"identifier"`
-	ExitCode   int             `json:"exit_code"`
-	ResultBody string          `json:"result_body"`
-	Stderr     *string         `json:"stderr,omitempty"`
-	Seq        int64           `json:"seq"`
-	DurationMS *float64        `json:"duration_ms,omitempty"`
-	Error      string          `json:"error,omitempty"`
-	Signal     string          `json:"signal,omitempty"`
-	TimedOut   bool            `json:"timed_out,omitempty"`
-	Attempts   int             `json:"attempts,omitempty"`
-	Truncated  bool            `json:"truncated,omitempty"`
-	Encoding   string          `json:"encoding,omitempty"`
-	Meta       json.RawMessage `json:"meta,omitempty"`
-	Event      string          `json:"event,omitempty"`
-}
-
-// Marshal returns the JSON form of one result. In text form, bytes that are
-// not valid UTF-8 become U+FFFD; in binary form result_body and stderr are
-// base64 and no byte is lost.
+// Marshal returns the JSON form of one result, as Write writes it.
 func Marshal(r *dispatch.Result, binary bool) ([]byte, error) {
-	return json.MarshalNoEscape(wireOf(r, binary))
-}
-
-func wireOf(r *dispatch.Result, binary bool) *wire {
-	text := func(b []byte) string { return string(b) }
-	if binary {
-		text = base64.StdEncoding.EncodeToString
+	var out bytes.Buffer
+	e := &encoder{w: bufio.NewWriter(&out), opts: Options{Binary: binary}}
+	e.reset()
+	if err := e.writeResult(r); err != nil {
+		return nil, err
 	}
-	w := wire{
-		Identifier: r.Identifier,
-		ExitCode:   r.ExitCode,
-		ResultBody: text(r.Stdout),
-		Seq:        r.Seq,
-		Signal:     r.Signal,
-		TimedOut:   r.TimedOut,
-		Truncated:  r.Truncated,
-		Meta:       r.Meta,
+	if err := e.w.Flush(); err != nil {
+		return nil, err
 	}
-	if r.StderrCaptured && r.Started {
-		s := text(r.Stderr)
-		w.Stderr = &s
-	}
-	if r.Started {
-		ms := math.Round(float64(r.Duration.Nanoseconds())/1e3) / 1e3
-		w.DurationMS = &ms
-	}
-	if r.Err != nil {
-		w.Error = r.Err.Error()
-	}
-	if r.Attempts > 1 {
-		w.Attempts = r.Attempts
-	}
-	if binary {
-		w.Encoding = "base64"
-	}
-	return &w
+	return out.Bytes(), nil
 }
 
 func sortedSeqs(m map[int64]dispatch.Result) []int64 {

@@ -1,0 +1,109 @@
+package encode_test
+
+import (
+	"bytes"
+	"io"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/workerpool/workerpool/dispatch"
+	"github.com/workerpool/workerpool/encode"
+)
+
+// benchResults is how many results BenchmarkWrite* writes per operation;
+// ns/result divides by it.
+const benchResults = 10_000
+
+// benchResult is the result of a small task that printed one line.
+func benchResult(seq int64) dispatch.Result {
+	return dispatch.Result{
+		Seq:            seq,
+		Identifier:     "job " + strconv.FormatInt(seq, 10),
+		Stdout:         dispatch.BytesOutput([]byte("hello from the worker, all went well\n")),
+		Stderr:         dispatch.BytesOutput([]byte{}),
+		StderrCaptured: true,
+		Started:        true,
+		Duration:       12700 * time.Microsecond,
+		Attempts:       1,
+		Meta:           []byte(`{"n":` + strconv.FormatInt(seq, 10) + `}`),
+	}
+}
+
+// benchBody returns n bytes of printable text in lines of 100 bytes, with a
+// quote and a tab in each line so that escaping is exercised.
+func benchBody(n int) []byte {
+	line := []byte("\"quoted\"\tfield, and then plain ASCII text up to a hundred bytes in all...........................\n")
+	return bytes.Repeat(line, n/len(line)+1)[:n]
+}
+
+func benchMarshal(b *testing.B, r dispatch.Result, binary bool) {
+	b.Helper()
+	b.ReportAllocs()
+	b.SetBytes(r.Stdout.Len() + r.Stderr.Len())
+	for b.Loop() {
+		if _, err := encode.Marshal(&r, binary); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMarshalResult encodes one small result.
+func BenchmarkMarshalResult(b *testing.B) { benchMarshal(b, benchResult(1), false) }
+
+// BenchmarkMarshalResult10MB encodes a result whose stdout is 10 MB of text.
+func BenchmarkMarshalResult10MB(b *testing.B) {
+	r := benchResult(1)
+	r.Stdout = dispatch.BytesOutput(benchBody(10 << 20))
+	benchMarshal(b, r, false)
+}
+
+// BenchmarkMarshalResult10MBBinary encodes the same result base64-encoded
+// (--binary).
+func BenchmarkMarshalResult10MBBinary(b *testing.B) {
+	r := benchResult(1)
+	r.Stdout = dispatch.BytesOutput(benchBody(10 << 20))
+	benchMarshal(b, r, true)
+}
+
+// benchWrite sends benchResults results through Write per operation, in
+// reverse order within blocks of 64 when ordered output must restore it.
+func benchWrite(b *testing.B, opts encode.Options) {
+	b.Helper()
+	results := make([]dispatch.Result, benchResults)
+	for i := range results {
+		seq := int64(i + 1)
+		if opts.Ordered || !opts.NDJSON {
+			block := int64(i / 64 * 64)
+			seq = block + min(64, benchResults-block) - int64(i%64)
+		}
+		results[i] = benchResult(seq)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		ch := make(chan dispatch.Result, 64)
+		go func() {
+			defer close(ch)
+			for _, r := range results {
+				ch <- r
+			}
+		}()
+		sum, err := encode.Write(io.Discard, ch, opts)
+		if err != nil || sum.Results != benchResults {
+			b.Fatalf("wrote %d results of %d: %v", sum.Results, benchResults, err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchResults), "ns/result")
+}
+
+// BenchmarkWriteNDJSON writes 10,000 small results as NDJSON, in the order
+// they come.
+func BenchmarkWriteNDJSON(b *testing.B) { benchWrite(b, encode.Options{NDJSON: true}) }
+
+// BenchmarkWriteNDJSONOrdered writes them in input order (--ordered).
+func BenchmarkWriteNDJSONOrdered(b *testing.B) {
+	benchWrite(b, encode.Options{NDJSON: true, Ordered: true})
+}
+
+// BenchmarkWriteArray writes them as the classic JSON array.
+func BenchmarkWriteArray(b *testing.B) { benchWrite(b, encode.Options{}) }

@@ -1,0 +1,193 @@
+package encode
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	json "github.com/goccy/go-json"
+	"github.com/stretchr/testify/require"
+
+	"github.com/workerpool/workerpool/dispatch"
+)
+
+func result(seq int64, body string) dispatch.Result {
+	return dispatch.Result{Seq: seq, Identifier: "t" + string(rune('0'+seq)), Stdout: dispatch.BytesOutput([]byte(body)),
+		StderrCaptured: true, Started: true, Duration: 1500 * time.Microsecond, Attempts: 1}
+}
+
+func send(results ...dispatch.Result) <-chan dispatch.Result {
+	ch := make(chan dispatch.Result, len(results))
+	for _, r := range results {
+		ch <- r
+	}
+	close(ch)
+	return ch
+}
+
+func TestMarshalSchema(t *testing.T) {
+	tests := []struct {
+		name   string
+		r      dispatch.Result
+		binary bool
+		want   string
+	}{
+		{"ok", result(1, "out\n"), false,
+			`{"identifier":"t1","exit_code":0,"result_body":"out\n","stderr":"","seq":1,"duration_ms":1.5}`},
+		{"never started", dispatch.Result{Seq: 2, Identifier: "x", ExitCode: -1, Err: errors.New("command not found: x"), Meta: json.RawMessage(`{"a":1}`)}, false,
+			`{"identifier":"x","exit_code":-1,"result_body":"","seq":2,"error":"command not found: x","meta":{"a":1}}`},
+		{"timed out", dispatch.Result{Seq: 3, Identifier: "s", ExitCode: 124, TimedOut: true, Signal: "SIGTERM", Started: true, Attempts: 2, Truncated: true}, false,
+			`{"identifier":"s","exit_code":124,"result_body":"","seq":3,"duration_ms":0,"signal":"SIGTERM","timed_out":true,"attempts":2,"truncated":true}`},
+		{"escaping and invalid UTF-8", result(4, "<a&b> \"q\" \\ \x00 \xff é"), false,
+			`{"identifier":"t4","exit_code":0,"result_body":"<a&b> \"q\" \\ \u0000 \ufffd é","stderr":"","seq":4,"duration_ms":1.5}`},
+		{"binary", result(5, "a\xffb\x00"), true,
+			`{"identifier":"t5","exit_code":0,"result_body":"Yf9iAA==","stderr":"","seq":5,"duration_ms":1.5,"encoding":"base64"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Marshal(&tt.r, tt.binary)
+			require.NoError(t, err)
+			require.Equal(t, tt.want, string(got))
+			require.True(t, json.Valid(got))
+		})
+	}
+}
+
+// TestLargeTextMatchesWholeEncoding streams text across many chunks, with
+// multi-byte and invalid sequences on chunk boundaries, and checks it
+// decodes to what encoding the whole string at once gives.
+func TestLargeTextMatchesWholeEncoding(t *testing.T) {
+	var b strings.Builder
+	for b.Len() < 3*textChunk {
+		b.WriteString("ab€😀\xe2\x82x\xffé") // a euro sign cut short, a stray byte
+	}
+	for _, shift := range []int{0, 1, 2, 3} {
+		body := strings.Repeat("z", shift) + b.String()
+		r := result(1, body)
+		got, err := Marshal(&r, false)
+		require.NoError(t, err)
+		whole, err := json.Marshal(body)
+		require.NoError(t, err)
+		var decoded, want struct {
+			Body string `json:"result_body"`
+		}
+		require.NoError(t, json.Unmarshal(got, &decoded))
+		require.NoError(t, json.Unmarshal([]byte(`{"result_body":`+string(whole)+`}`), &want))
+		require.Equal(t, want.Body, decoded.Body, "shift %d", shift)
+	}
+}
+
+func TestSpilledOutput(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "spill")
+	require.NoError(t, err)
+	rest := strings.Repeat("0123456789", 50_000)
+	_, err = f.WriteString(rest)
+	require.NoError(t, err)
+	r := result(1, "head-")
+	r.Stdout.Spill, r.Stdout.SpillSize = f, int64(len(rest))
+
+	var out bytes.Buffer
+	_, err = Write(&out, send(r), Options{NDJSON: true})
+	require.NoError(t, err)
+	var got struct {
+		Body string `json:"result_body"`
+	}
+	require.NoError(t, json.Unmarshal(out.Bytes(), &got))
+	require.Equal(t, "head-"+rest, got.Body)
+	_, err = f.Stat()
+	require.ErrorIs(t, err, os.ErrClosed, "the writer closes a result's spill file")
+}
+
+func TestWriteModes(t *testing.T) {
+	in := func() <-chan dispatch.Result {
+		failed := result(1, "")
+		failed.ExitCode = 2
+		return send(result(3, "c"), failed, result(2, "b"))
+	}
+	seqs := func(out string) []int64 {
+		var got []int64
+		dec := json.NewDecoder(strings.NewReader(out))
+		for dec.More() {
+			var r struct{ Seq int64 }
+			require.NoError(t, dec.Decode(&r))
+			got = append(got, r.Seq)
+		}
+		return got
+	}
+
+	var out bytes.Buffer
+	sum, err := Write(&out, in(), Options{})
+	require.NoError(t, err)
+	require.Equal(t, Summary{Results: 3, Failed: 1}, sum)
+	require.Equal(t, 1, strings.Count(out.String(), "\n"), "the array is one line")
+	var array []struct{ Seq int64 }
+	require.NoError(t, json.Unmarshal(out.Bytes(), &array))
+	require.Equal(t, []struct{ Seq int64 }{{1}, {2}, {3}}, array)
+
+	out.Reset()
+	_, err = Write(&out, in(), Options{NDJSON: true})
+	require.NoError(t, err)
+	require.Equal(t, []int64{3, 1, 2}, seqs(out.String()), "completion order")
+
+	out.Reset()
+	_, err = Write(&out, in(), Options{NDJSON: true, Ordered: true})
+	require.NoError(t, err)
+	require.Equal(t, []int64{1, 2, 3}, seqs(out.String()))
+
+	out.Reset()
+	_, err = Write(&out, send(), Options{})
+	require.NoError(t, err)
+	require.Equal(t, "[]\n", out.String())
+}
+
+func TestEvents(t *testing.T) {
+	started := dispatch.Result{Seq: 1, Identifier: "a", Event: dispatch.EventStarted, Attempts: 1}
+	var out bytes.Buffer
+	_, err := Write(&out, send(started, result(1, "x")), Options{NDJSON: true, Events: true})
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 2)
+	require.Equal(t, `{"event":"started","identifier":"a","seq":1,"attempt":1}`, lines[0])
+	require.Contains(t, lines[1], `"event":"finished"`)
+
+	out.Reset()
+	_, err = Write(&out, send(started, result(1, "x")), Options{NDJSON: true})
+	require.NoError(t, err)
+	require.Equal(t, 1, strings.Count(out.String(), "\n"), "no events unless asked for")
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+func TestWriteError(t *testing.T) {
+	_, err := Write(failingWriter{}, send(result(1, "x")), Options{NDJSON: true})
+	require.EqualError(t, err, "disk full")
+}
+
+func TestJournal(t *testing.T) {
+	path := t.TempDir() + "/j.ndjson"
+	require.NoError(t, os.WriteFile(path, []byte(
+		`{"identifier":"a","exit_code":0}`+"\n"+
+			`{"identifier":"b","exit_code":1}`+"\n"+
+			`{"identifier":"a","exit_code":0}`+"\n"+
+			`not json`+"\n"+
+			`{"identifier":"c","exit_co`), 0o644))
+	j, err := OpenJournal(path)
+	require.NoError(t, err)
+	require.True(t, j.Take("a"))
+	require.True(t, j.Take("a"))
+	require.False(t, j.Take("a"), "two successes stand for two tasks")
+	require.False(t, j.Take("b"), "a failure is run again")
+	require.False(t, j.Take("c"), "a torn line does not count")
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.True(t, strings.HasSuffix(string(data), "not json\n"), "the torn last line is removed")
+
+	j, err = OpenJournal(t.TempDir() + "/missing.ndjson")
+	require.NoError(t, err)
+	require.Empty(t, j)
+}

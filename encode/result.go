@@ -1,0 +1,183 @@
+package encode
+
+import (
+	"bytes"
+	"encoding/base64"
+	"io"
+	"math"
+	"strconv"
+	"unicode/utf8"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/workerpool/workerpool/dispatch"
+)
+
+// tail holds the fields of a result that follow its outputs.
+type tail struct {
+	Seq        int64           `json:"seq"`
+	DurationMS *float64        `json:"duration_ms,omitempty"`
+	Error      string          `json:"error,omitempty"`
+	Signal     string          `json:"signal,omitempty"`
+	TimedOut   bool            `json:"timed_out,omitempty"`
+	Attempts   int             `json:"attempts,omitempty"`
+	Truncated  bool            `json:"truncated,omitempty"`
+	Encoding   string          `json:"encoding,omitempty"`
+	Meta       json.RawMessage `json:"meta,omitempty"`
+	Event      string          `json:"event,omitempty"`
+}
+
+// writeResult writes r as one JSON object:
+//
+//	{"identifier":..,"exit_code":..,"result_body":..,"stderr":..,"seq":..,...}
+//
+// The outputs are streamed from memory or their spill files, a chunk at a
+// time, so a result of any size is written without another copy of it. In
+// text form bytes that are not valid UTF-8 become U+FFFD; in binary form the
+// outputs are base64 and no byte is lost.
+func (e *encoder) writeResult(r *dispatch.Result) error {
+	if err := e.writeRaw(`{"identifier":`); err != nil {
+		return err
+	}
+	if err := e.writeValue(r.Identifier); err != nil {
+		return err
+	}
+	if err := e.writeRaw(`,"exit_code":` + strconv.Itoa(r.ExitCode) + `,"result_body":`); err != nil {
+		return err
+	}
+	if err := e.writeOutput(r.Stdout); err != nil {
+		return err
+	}
+	if r.StderrCaptured && r.Started {
+		if err := e.writeRaw(`,"stderr":`); err != nil {
+			return err
+		}
+		if err := e.writeOutput(r.Stderr); err != nil {
+			return err
+		}
+	}
+	t := tail{Seq: r.Seq, Signal: r.Signal, TimedOut: r.TimedOut, Truncated: r.Truncated, Meta: r.Meta}
+	if r.Started {
+		ms := math.Round(float64(r.Duration.Nanoseconds())/1e3) / 1e3
+		t.DurationMS = &ms
+	}
+	if r.Err != nil {
+		t.Error = r.Err.Error()
+	}
+	if r.Attempts > 1 {
+		t.Attempts = r.Attempts
+	}
+	if e.opts.Binary {
+		t.Encoding = "base64"
+	}
+	if e.opts.Events {
+		t.Event = "finished"
+	}
+	e.buf.Reset()
+	if err := e.enc.Encode(&t); err != nil {
+		return err
+	}
+	// ,"seq":...} : the tail object without its opening brace or newline.
+	if err := e.w.WriteByte(','); err != nil {
+		return err
+	}
+	_, err := e.w.Write(bytes.TrimSuffix(e.buf.Bytes()[1:], []byte{'\n'}))
+	return err
+}
+
+func (e *encoder) writeRaw(s string) error {
+	_, err := e.w.WriteString(s)
+	return err
+}
+
+// writeValue writes one small value as JSON.
+func (e *encoder) writeValue(v any) error {
+	e.buf.Reset()
+	if err := e.enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := e.w.Write(bytes.TrimSuffix(e.buf.Bytes(), []byte{'\n'}))
+	return err
+}
+
+// textChunk is how much output is escaped at a time.
+const textChunk = 64 << 10
+
+// writeOutput writes a captured stream as one JSON string.
+func (e *encoder) writeOutput(o dispatch.Output) error {
+	if err := e.w.WriteByte('"'); err != nil {
+		return err
+	}
+	var err error
+	if e.opts.Binary {
+		b64 := base64.NewEncoder(base64.StdEncoding, e.w)
+		if _, err = io.Copy(b64, o.Reader()); err == nil {
+			err = b64.Close()
+		}
+	} else {
+		err = e.writeText(o.Reader())
+	}
+	if err != nil {
+		return err
+	}
+	return e.w.WriteByte('"')
+}
+
+// writeText escapes r into the body of a JSON string, a chunk at a time.
+// A chunk never ends inside a UTF-8 sequence that the next bytes could
+// complete, so the result is the same as escaping the whole text at once.
+func (e *encoder) writeText(r io.Reader) error {
+	if e.text == nil {
+		e.text = make([]byte, textChunk+utf8.UTFMax)
+	}
+	carry := 0
+	for {
+		n, rerr := io.ReadFull(r, e.text[carry:textChunk])
+		end := carry + n
+		cut := end
+		if rerr == nil {
+			cut = completeRunes(e.text[:end])
+		}
+		if cut > 0 {
+			if err := e.writeEscaped(e.text[:cut]); err != nil {
+				return err
+			}
+		}
+		carry = copy(e.text, e.text[cut:end])
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+// completeRunes returns the length of b without a trailing partial UTF-8
+// sequence that more bytes could complete.
+func completeRunes(b []byte) int {
+	for back := 1; back <= utf8.UTFMax-1 && back <= len(b); back++ {
+		c := b[len(b)-back]
+		if c < utf8.RuneSelf {
+			return len(b) // ASCII: nothing pending
+		}
+		if utf8.RuneStart(c) {
+			if utf8.FullRune(b[len(b)-back:]) {
+				return len(b)
+			}
+			return len(b) - back
+		}
+	}
+	return len(b)
+}
+
+// writeEscaped writes text escaped as in a JSON string, without the quotes.
+func (e *encoder) writeEscaped(text []byte) error {
+	e.buf.Reset()
+	if err := e.enc.Encode(string(text)); err != nil {
+		return err
+	}
+	quoted := bytes.TrimSuffix(e.buf.Bytes(), []byte{'\n'})
+	_, err := e.w.Write(quoted[1 : len(quoted)-1])
+	return err
+}
