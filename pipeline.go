@@ -91,7 +91,7 @@ func (p *pipeline) poolOptions() dispatch.Options {
 	}
 	if !c.NDJSON || c.Ordered {
 		// The reorder buffer holds at most this many results.
-		opts.Window = max(256, 16*c.MaxThreads)
+		opts.Window = max(128, 16*c.MaxThreads)
 	}
 	if p.journal != nil {
 		opts.Recorded = func(t *dispatch.Task) bool { return t.Err == nil && p.journal.Take(t.Identifier) }

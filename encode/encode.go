@@ -67,6 +67,7 @@ func Write(w io.Writer, results <-chan dispatch.Result, opts Options) (Summary, 
 			}
 			continue
 		}
+		r.Stdout.Head, r.Stderr.Head = compact(r.Stdout.Head), compact(r.Stderr.Head)
 		pending[r.Seq] = r
 		for {
 			r, ok := pending[e.next]
@@ -181,6 +182,15 @@ func Marshal(r *dispatch.Result, binary bool) ([]byte, error) {
 		return nil, err
 	}
 	return out.Bytes(), nil
+}
+
+// compact returns b without its spare capacity, so that results waiting
+// for their turn hold only their own bytes.
+func compact(b []byte) []byte {
+	if cap(b)-len(b) < 4<<10 {
+		return b
+	}
+	return bytes.Clone(b)
 }
 
 func sortedSeqs(m map[int64]dispatch.Result) []int64 {
