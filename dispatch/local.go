@@ -333,6 +333,7 @@ func (l *Local) newCapture() (*capture, error) {
 
 func (c *capture) collect() {
 	defer close(c.done)
+	defer c.buf.release()
 	_, err := c.buf.ReadFrom(c.r)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		c.readBuffered()
@@ -380,7 +381,7 @@ type spillBuffer struct {
 	head    []byte
 	spill   *os.File
 	spilled int64
-	scratch []byte
+	scratch *[chunk]byte
 	dropped bool
 	err     error // from the spill file; what cannot be kept is dropped
 }
@@ -405,33 +406,31 @@ func (b *spillBuffer) ReadFrom(r io.Reader) (int64, error) {
 
 func (b *spillBuffer) size() int64 { return int64(len(b.head)) + b.spilled }
 
-// readOnce makes one read: into the spare capacity of head while it is
-// under inMemory, else through scratch into the spill file, or into scratch
-// to be dropped once the limit is reached.
+// readOnce makes one read through a scratch chunk and keeps what it got:
+// in memory while the head is under inMemory, then in the spill file;
+// once the limit is reached it is dropped.
 func (b *spillBuffer) readOnce(read func([]byte) (int, error)) (int, error) {
-	room := int64(chunk)
+	buf := b.scratchBuf()
+	room := int64(len(buf))
 	if b.limit > 0 {
-		room = min(room, b.limit-b.size())
+		room = min(room, max(b.limit-b.size(), 0))
 	}
-	if room <= 0 || b.err != nil {
-		n, err := read(b.scratchBuf())
+	if room == 0 || b.err != nil {
+		n, err := read(buf)
 		b.dropped = b.dropped || n > 0
 		return n, err
 	}
-	if len(b.head) < b.inMemory {
-		if cap(b.head)-len(b.head) < chunk {
-			b.head = slices.Grow(b.head, min(max(chunk, len(b.head)), b.inMemory))
-		}
-		dst := b.head[len(b.head):cap(b.head)]
-		dst = dst[:min(int64(len(dst)), room, int64(b.inMemory-len(b.head)))]
-		n, err := read(dst)
-		b.head = b.head[:len(b.head)+max(n, 0)]
+	n, err := read(buf[:room])
+	if n <= 0 {
 		return n, err
 	}
-	dst := b.scratchBuf()[:room]
-	n, err := read(dst)
-	if n > 0 {
-		b.keep(dst[:n])
+	got := buf[:n]
+	if inMem := min(len(got), b.inMemory-len(b.head)); inMem > 0 {
+		b.head = append(b.head, got[:inMem]...)
+		got = got[inMem:]
+	}
+	if len(got) > 0 {
+		b.keep(got)
 	}
 	return n, err
 }
@@ -454,9 +453,21 @@ func (b *spillBuffer) keep(p []byte) {
 	}
 }
 
+// scratchPool holds the chunks that pipes are read through, so that a task
+// with little output allocates only what it printed.
+var scratchPool = sync.Pool{New: func() any { return new([chunk]byte) }}
+
 func (b *spillBuffer) scratchBuf() []byte {
 	if b.scratch == nil {
-		b.scratch = make([]byte, chunk)
+		b.scratch = scratchPool.Get().(*[chunk]byte)
 	}
-	return b.scratch
+	return b.scratch[:]
+}
+
+// release returns the scratch chunk; the buffer may read again after it.
+func (b *spillBuffer) release() {
+	if b.scratch != nil {
+		scratchPool.Put(b.scratch)
+		b.scratch = nil
+	}
 }
