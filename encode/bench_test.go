@@ -107,3 +107,20 @@ func BenchmarkWriteNDJSONOrdered(b *testing.B) {
 
 // BenchmarkWriteArray writes them as the classic JSON array.
 func BenchmarkWriteArray(b *testing.B) { benchWrite(b, encode.Options{}) }
+
+// BenchmarkWriteNDJSON10MB writes one result whose stdout is 10 MB of text
+// through Write, as the pool's output does, rather than Marshal.
+func BenchmarkWriteNDJSON10MB(b *testing.B) {
+	r := benchResult(1)
+	r.Stdout = dispatch.BytesOutput(benchBody(10 << 20))
+	b.ReportAllocs()
+	b.SetBytes(r.Stdout.Len())
+	for b.Loop() {
+		ch := make(chan dispatch.Result, 1)
+		ch <- r
+		close(ch)
+		if _, err := encode.Write(io.Discard, ch, encode.Options{NDJSON: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
