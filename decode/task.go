@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"time"
 
@@ -34,7 +35,7 @@ func parseTask(data []byte, t *dispatch.Task) error {
 		}
 		t.Identifier = id
 	}
-	for _, key := range sortedKeys(fields) {
+	for _, key := range slices.Sorted(maps.Keys(fields)) {
 		if err := setField(t, key, fields[key]); err != nil {
 			return err
 		}
@@ -173,15 +174,6 @@ func textObject(raw json.RawMessage) (map[string]string, error) {
 }
 
 func isNull(raw []byte) bool { return string(bytes.TrimSpace(raw)) == "null" }
-
-func sortedKeys(m map[string]json.RawMessage) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
 
 func abbreviate(raw []byte) string {
 	const most = 40

@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"maps"
 	"slices"
 
 	json "github.com/goccy/go-json"
@@ -83,7 +84,7 @@ func Write(w io.Writer, results <-chan dispatch.Result, opts Options) (Summary, 
 	}
 	// Results whose predecessors never came (the sender was cancelled) are
 	// still written, in order.
-	for _, seq := range sortedSeqs(pending) {
+	for _, seq := range slices.Sorted(maps.Keys(pending)) {
 		r := pending[seq]
 		if err := e.write(&r); err != nil {
 			return e.sum, err
@@ -191,13 +192,4 @@ func compact(b []byte) []byte {
 		return b
 	}
 	return bytes.Clone(b)
-}
-
-func sortedSeqs(m map[int64]dispatch.Result) []int64 {
-	seqs := make([]int64, 0, len(m))
-	for s := range m {
-		seqs = append(seqs, s)
-	}
-	slices.Sort(seqs)
-	return seqs
 }
