@@ -55,6 +55,13 @@ func (p *pipeline) run(ctx context.Context, input io.Reader, out io.Writer) int 
 	})
 	defer stopOnSignal()
 
+	// A reader that goes away stops everything, as a failed write would.
+	stopWatch := watchReader(out, func() {
+		pool.Stop(dispatch.ErrCancelled)
+		abort(errReaderGone)
+	})
+	defer stopWatch()
+
 	dec := decode.New(decode.Interruptible(input, pool.Stopped()), decode.Options{Template: p.template})
 	results := pool.Run(runCtx, dec.Stream(context.Background()))
 	if p.progress != nil {
@@ -123,7 +130,7 @@ func (p *pipeline) status(ctx context.Context, readErr, writeErr error, failed i
 		return exitInterrupted
 	}
 	if writeErr != nil {
-		if errors.Is(writeErr, syscall.EPIPE) {
+		if errors.Is(writeErr, syscall.EPIPE) || errors.Is(writeErr, errReaderGone) {
 			return exitBrokenPipe
 		}
 		fmt.Fprintf(p.stderr, "workerpool: cannot write results: %v\n", writeErr)
