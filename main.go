@@ -114,30 +114,26 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return code
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "workerpool: %v\n", err)
-		return exitUsage
+		return usageError(stderr, err)
 	}
 	input, closeInput, err := c.openInput(stdin, template)
 	if err != nil {
-		fmt.Fprintf(stderr, "workerpool: %v\n", err)
-		return exitUsage
+		return usageError(stderr, err)
 	}
 	defer closeInput()
 	var journal encode.Journal
 	if c.Resume {
 		if journal, err = encode.OpenJournal(c.Outfile); err != nil {
-			fmt.Fprintf(stderr, "workerpool: --resume: %v\n", err)
-			return exitUsage
+			return usageError(stderr, fmt.Errorf("--resume: %w", err))
 		}
 	}
 	out, err := c.openOutput(stdout)
 	if err != nil {
-		fmt.Fprintf(stderr, "workerpool: %v\n", err)
-		return exitUsage
+		return usageError(stderr, err)
 	}
 	p := pipeline{cli: &c, template: template, journal: journal, log: newLogger(stderr, c.Verbose), stderr: stderr}
 	if c.Progress {
-		p.progress = newProgress(stderr, -1)
+		p.progress = newProgress(stderr)
 		if p.progress != nil {
 			if reopen := c.reopenInput(); reopen != nil {
 				p.progress.countTasks(ctx, reopen, decode.Options{Template: template})
@@ -146,10 +142,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	status := p.run(ctx, input, out)
 	if err := out.finish(!p.writeFailed); err != nil && !p.writeFailed {
-		fmt.Fprintf(stderr, "workerpool: %v\n", err)
-		return exitUsage
+		return usageError(stderr, err)
 	}
 	return status
+}
+
+// usageError reports err as the one line that ends the run, and returns
+// the usage exit status.
+func usageError(stderr io.Writer, err error) int {
+	fmt.Fprintf(stderr, "workerpool: %v\n", err)
+	return exitUsage
 }
 
 // parseArgs reads the command line into c. Words after "--" are the command
@@ -272,6 +274,10 @@ func pathCause(err error) error {
 	}
 	return err
 }
+
+// ordered reports whether results are written in input order: always in
+// the array, with --ordered in NDJSON.
+func (c *cli) ordered() bool { return !c.NDJSON || c.Ordered }
 
 // reopenInput returns a way to read the input once more, for counting the
 // tasks ahead of the run, when the input is an inline argument or a regular

@@ -37,8 +37,7 @@ func (p *pipeline) run(ctx context.Context, input io.Reader, out io.Writer) int 
 		Stderr:    stderrMode(c.Stderr),
 	})
 	if err != nil {
-		fmt.Fprintf(p.stderr, "workerpool: %v\n", err)
-		return exitUsage
+		return usageError(p.stderr, err)
 	}
 	defer exec.Close()
 	if c.DryRun {
@@ -46,20 +45,11 @@ func (p *pipeline) run(ctx context.Context, input io.Reader, out io.Writer) int 
 	}
 
 	pool := dispatch.NewPool(exec, p.poolOptions())
-	runCtx, abort := context.WithCancelCause(context.Background())
+	// Cancelling runCtx (a signal, or nobody reading the results) stops the
+	// pool and its running tasks; their results still flow.
+	runCtx, abort := context.WithCancelCause(ctx)
 	defer abort(nil)
-	// A signal stops the pool and the running tasks; the results still flow.
-	stopOnSignal := context.AfterFunc(ctx, func() {
-		pool.Stop(dispatch.ErrCancelled)
-		abort(context.Cause(ctx))
-	})
-	defer stopOnSignal()
-
-	// A reader that goes away stops everything, as a failed write would.
-	stopWatch := watchReader(out, func() {
-		pool.Stop(dispatch.ErrCancelled)
-		abort(errReaderGone)
-	})
+	stopWatch := watchReader(out, func() { abort(errReaderGone) })
 	defer stopWatch()
 
 	dec := decode.New(decode.Interruptible(input, pool.Stopped()), decode.Options{Template: p.template})
@@ -69,14 +59,13 @@ func (p *pipeline) run(ctx context.Context, input io.Reader, out io.Writer) int 
 		defer p.progress.finish()
 	}
 	start := time.Now()
-	p.log.Info("pool started", "workers", pool.Workers(), "ordered", !c.NDJSON || c.Ordered, "ndjson", c.NDJSON)
+	p.log.Info("pool started", "workers", pool.Workers(), "ordered", c.ordered(), "ndjson", c.NDJSON)
 
-	sum, werr := encode.Write(out, results, encode.Options{NDJSON: c.NDJSON, Ordered: !c.NDJSON || c.Ordered, Binary: c.Binary, Events: c.Events})
+	sum, werr := encode.Write(out, results, encode.Options{NDJSON: c.NDJSON, Ordered: c.ordered(), Binary: c.Binary, Events: c.Events})
 	if werr != nil {
 		p.writeFailed = true
 		// Nobody reads the results any more: stop everything, then let
 		// the pool finish into the void.
-		pool.Stop(dispatch.ErrCancelled)
 		abort(werr)
 		for r := range results {
 			r.Close()
@@ -96,7 +85,7 @@ func (p *pipeline) poolOptions() dispatch.Options {
 		Events:   c.Events || p.progress != nil,
 		Log:      p.log,
 	}
-	if !c.NDJSON || c.Ordered {
+	if c.ordered() {
 		// The reorder buffer holds at most this many results.
 		opts.Window = max(128, 16*c.MaxThreads)
 	}
@@ -130,15 +119,13 @@ func (p *pipeline) status(ctx context.Context, readErr, writeErr error, failed i
 		return exitInterrupted
 	}
 	if writeErr != nil {
-		if errors.Is(writeErr, syscall.EPIPE) || errors.Is(writeErr, errReaderGone) {
+		if errors.Is(writeErr, syscall.EPIPE) {
 			return exitBrokenPipe
 		}
-		fmt.Fprintf(p.stderr, "workerpool: cannot write results: %v\n", writeErr)
-		return exitUsage
+		return usageError(p.stderr, fmt.Errorf("cannot write results: %w", writeErr))
 	}
 	if readErr != nil && !errors.Is(readErr, decode.ErrInterrupted) {
-		fmt.Fprintf(p.stderr, "workerpool: cannot read tasks: %v\n", readErr)
-		return exitUsage
+		return usageError(p.stderr, fmt.Errorf("cannot read tasks: %w", readErr))
 	}
 	if failed > 0 {
 		return exitFailed

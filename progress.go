@@ -23,13 +23,13 @@ type progress struct {
 }
 
 // newProgress returns a progress display on w, or nil when w is not a
-// terminal. total is the number of tasks, or -1 when unknown.
-func newProgress(w io.Writer, total int64) *progress {
+// terminal. The number of tasks is unknown until countTasks finds it.
+func newProgress(w io.Writer) *progress {
 	f, ok := w.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return nil
 	}
-	bar := progressbar.NewOptions64(total,
+	bar := progressbar.NewOptions64(-1,
 		progressbar.OptionSetWriter(f),
 		progressbar.OptionShowCount(),
 		progressbar.OptionShowIts(),

@@ -12,14 +12,23 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// buildPlain builds the program without the race detector, whose memory
-// and speed are not the program's own.
-func buildPlain(t *testing.T) string {
+// buildPlain builds the program, with flags for go build, without the race
+// detector, whose memory and speed are not the program's own.
+func buildPlain(t *testing.T, flags ...string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "workerpool")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command("go", append(append([]string{"build"}, flags...), "-o", bin, ".")...).CombinedOutput()
 	require.NoError(t, err, "go build: %s", out)
 	return bin
+}
+
+// TestVersionSetAtBuild checks that -V prints the version given at build
+// time, as make build gives git describe's.
+func TestVersionSetAtBuild(t *testing.T) {
+	bin := buildPlain(t, "-ldflags", "-X main.version=v1.2.3-test")
+	out, err := exec.Command(bin, "-V").Output()
+	require.NoError(t, err)
+	require.Equal(t, "v1.2.3-test\n", string(out))
 }
 
 // peakRSS runs n tasks of `true` through bin at -t 8 in NDJSON mode and

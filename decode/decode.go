@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -33,6 +34,9 @@ type Decoder struct {
 	opts Options
 	seq  int64
 	err  error
+	// placesLine reports whether the template has a "{}" for the line;
+	// without one the line is appended.
+	placesLine bool
 	// skipped counts the blank lines before the first task, which
 	// firstByte consumes.
 	skipped int
@@ -40,7 +44,8 @@ type Decoder struct {
 
 // New returns a Decoder reading from r.
 func New(r io.Reader, opts Options) *Decoder {
-	return &Decoder{r: bufio.NewReaderSize(r, 64<<10), opts: opts}
+	placesLine := slices.ContainsFunc(opts.Template, func(w string) bool { return strings.Contains(w, "{}") })
+	return &Decoder{r: bufio.NewReaderSize(r, 64<<10), opts: opts, placesLine: placesLine}
 }
 
 // Stream reads tasks in a goroutine and sends them, numbered from 1, on the
@@ -205,14 +210,13 @@ func (d *Decoder) jsonTask(line []byte, t *dispatch.Task) error {
 }
 
 func (d *Decoder) templateTask(line []byte, t *dispatch.Task) error {
-	text, num := string(line), strconv.FormatInt(t.Seq, 10)
+	text := string(line)
+	fill := strings.NewReplacer("{}", text, "{#}", strconv.FormatInt(t.Seq, 10))
 	words := make([]string, 0, len(d.opts.Template)+1)
-	placed := false
 	for _, w := range d.opts.Template {
-		placed = placed || strings.Contains(w, "{}")
-		words = append(words, strings.NewReplacer("{}", text, "{#}", num).Replace(w))
+		words = append(words, fill.Replace(w))
 	}
-	if !placed {
+	if !d.placesLine {
 		words = append(words, text)
 	}
 	t.Identifier, t.Command, t.Args = text, words[0], words[1:]

@@ -115,7 +115,7 @@ func (p *Pool) feed(tasks <-chan Task, jobs chan<- *Task, out chan<- Result) {
 		p.window.admit(p.stopped, t.Seq)
 		if t.Err != nil {
 			p.log.Warn("invalid task", "seq", t.Seq, "where", t.Where, "error", t.Err)
-			p.emit(out, notRun(&t, ExitNeverStarted, t.Err))
+			p.emit(out, notRun(&t, t.Err))
 			continue
 		}
 		if p.opts.Recorded != nil && p.opts.Recorded(&t) {
@@ -124,13 +124,13 @@ func (p *Pool) feed(tasks <-chan Task, jobs chan<- *Task, out chan<- Result) {
 			continue
 		}
 		if cause := p.stopCause(); cause != nil {
-			p.emit(out, notRun(&t, ExitNeverStarted, cause))
+			p.emit(out, notRun(&t, cause))
 			continue
 		}
 		select {
 		case jobs <- &t:
 		case <-p.stopped:
-			p.emit(out, notRun(&t, ExitNeverStarted, p.cause))
+			p.emit(out, notRun(&t, p.cause))
 		}
 	}
 }
@@ -141,7 +141,7 @@ func (p *Pool) work(ctx context.Context, jobs <-chan *Task, out chan<- Result) {
 			p.Stop(ErrCancelled)
 		}
 		if cause := p.stopCause(); cause != nil {
-			p.emit(out, notRun(t, ExitNeverStarted, cause))
+			p.emit(out, notRun(t, cause))
 			continue
 		}
 		r := p.attempt(ctx, t, out)
@@ -165,7 +165,9 @@ func (p *Pool) attempt(ctx context.Context, t *Task, out chan<- Result) Result {
 			return r
 		}
 		p.log.Info("task retrying", "seq", t.Seq, "identifier", t.Identifier, "attempt", n+1, "exit_code", r.ExitCode, "error", r.Err)
-		r.Event = EventRetrying
+		// The failed attempt's output is not reported: release it.
+		r.Close()
+		r.Stdout, r.Stderr, r.Event = Output{}, Output{}, EventRetrying
 		p.notify(out, r)
 	}
 }
@@ -206,6 +208,6 @@ func (p *Pool) emit(out chan<- Result, r Result) {
 }
 
 // notRun is the result of a task that never started.
-func notRun(t *Task, code int, err error) Result {
-	return Result{Seq: t.Seq, Identifier: t.Identifier, ExitCode: code, Err: err, Meta: t.Meta}
+func notRun(t *Task, err error) Result {
+	return Result{Seq: t.Seq, Identifier: t.Identifier, ExitCode: ExitNeverStarted, Err: err, Meta: t.Meta}
 }

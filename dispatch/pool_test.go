@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -155,6 +156,41 @@ func TestPoolRetries(t *testing.T) {
 	require.Equal(t, 0, got[2].ExitCode)
 	require.Equal(t, 1, got[3].Attempts)
 	require.Equal(t, int64(1), f.attempts(4), "a command that cannot start is not retried")
+}
+
+// spillExec fails every attempt with output spilled to a file of its own.
+type spillExec struct{ files []*os.File }
+
+func (s *spillExec) Execute(ctx context.Context, t *Task) Result {
+	f, err := os.CreateTemp("", "spill")
+	if err != nil {
+		panic(err)
+	}
+	os.Remove(f.Name())
+	s.files = append(s.files, f)
+	return Result{Seq: t.Seq, Started: true, ExitCode: 1, Stdout: Output{Spill: f}}
+}
+
+func TestPoolRetryReleasesFailedAttempts(t *testing.T) {
+	for _, events := range []bool{false, true} {
+		s := &spillExec{}
+		p := NewPool(s, Options{Workers: 1, Retries: 2, Events: events})
+		var final Result
+		for r := range p.Run(context.Background(), feed("fail")) {
+			if r.IsResult() {
+				final = r
+			} else {
+				require.Nil(t, r.Stdout.Spill, "an event carries no output")
+			}
+		}
+		require.Len(t, s.files, 3)
+		for _, f := range s.files[:2] {
+			_, err := f.Stat()
+			require.ErrorIs(t, err, os.ErrClosed, "a failed attempt's output is released")
+		}
+		require.Same(t, s.files[2], final.Stdout.Spill, "the last attempt's output is the result's")
+		require.NoError(t, final.Close())
+	}
 }
 
 func TestPoolFailFast(t *testing.T) {

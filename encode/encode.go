@@ -40,8 +40,7 @@ type Summary struct {
 // only writer of w. It returns at the first write error; the sender must
 // then be cancelled, since nobody receives any more.
 func Write(w io.Writer, results <-chan dispatch.Result, opts Options) (Summary, error) {
-	e := &encoder{w: bufio.NewWriterSize(w, 64<<10), opts: opts, next: 1}
-	e.reset()
+	e := newEncoder(bufio.NewWriterSize(w, 64<<10), opts)
 	if opts.NDJSON && !opts.Ordered {
 		for r := range results {
 			if err := e.write(&r); err != nil {
@@ -68,15 +67,21 @@ func Write(w io.Writer, results <-chan dispatch.Result, opts Options) (Summary, 
 			}
 			continue
 		}
-		r.Stdout.Head, r.Stderr.Head = compact(r.Stdout.Head), compact(r.Stderr.Head)
-		pending[r.Seq] = r
-		for {
+		if r.Seq != e.next {
+			// It waits for its turn, holding only its own bytes.
+			r.Stdout.Head, r.Stderr.Head = compact(r.Stdout.Head), compact(r.Stderr.Head)
+			pending[r.Seq] = r
+			continue
+		}
+		if err := e.write(&r); err != nil {
+			return e.sum, err
+		}
+		for e.next++; ; e.next++ {
 			r, ok := pending[e.next]
 			if !ok {
 				break
 			}
 			delete(pending, e.next)
-			e.next++
 			if err := e.write(&r); err != nil {
 				return e.sum, err
 			}
@@ -101,17 +106,18 @@ func Write(w io.Writer, results <-chan dispatch.Result, opts Options) (Summary, 
 type encoder struct {
 	w    *bufio.Writer
 	opts Options
-	next int64
+	next int64 // the sequence number whose turn it is, when ordered
 	sum  Summary
 	buf  *bytes.Buffer // holds small encoded values
 	enc  *json.Encoder // writes to buf
 	text []byte        // a chunk of output being escaped
 }
 
-func (e *encoder) reset() {
-	e.buf = new(bytes.Buffer)
-	e.enc = json.NewEncoder(e.buf)
-	e.enc.SetEscapeHTML(false)
+func newEncoder(w *bufio.Writer, opts Options) *encoder {
+	buf := new(bytes.Buffer)
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	return &encoder{w: w, opts: opts, next: 1, buf: buf, enc: enc}
 }
 
 func (e *encoder) write(r *dispatch.Result) error {
@@ -174,8 +180,7 @@ func (e *encoder) writeEvent(r *dispatch.Result) error {
 // Marshal returns the JSON form of one result, as Write writes it.
 func Marshal(r *dispatch.Result, binary bool) ([]byte, error) {
 	var out bytes.Buffer
-	e := &encoder{w: bufio.NewWriter(&out), opts: Options{Binary: binary}}
-	e.reset()
+	e := newEncoder(bufio.NewWriter(&out), Options{Binary: binary})
 	if err := e.writeResult(r); err != nil {
 		return nil, err
 	}
