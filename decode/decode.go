@@ -17,7 +17,7 @@ import (
 
 	json "github.com/goccy/go-json"
 
-	"github.com/workerpool/workerpool/dispatch"
+	"github.com/workerpool/workerpool/job"
 )
 
 // Options configure a Decoder.
@@ -53,8 +53,8 @@ func New(r io.Reader, opts Options) *Decoder {
 // Err set, so that it gets a result. The channel is closed at the end of the
 // input, when the input cannot be read any further (see Err), or when ctx is
 // done. Stream must be called once.
-func (d *Decoder) Stream(ctx context.Context) <-chan dispatch.Task {
-	out := make(chan dispatch.Task)
+func (d *Decoder) Stream(ctx context.Context) <-chan job.Task {
+	out := make(chan job.Task)
 	go func() {
 		defer close(out)
 		d.err = d.run(ctx, out)
@@ -76,7 +76,7 @@ type FramingError struct{ Msg string }
 
 func (e *FramingError) Error() string { return e.Msg }
 
-func (d *Decoder) run(ctx context.Context, out chan<- dispatch.Task) error {
+func (d *Decoder) run(ctx context.Context, out chan<- job.Task) error {
 	if len(d.opts.Template) > 0 {
 		return d.lines(ctx, out, d.templateTask)
 	}
@@ -114,8 +114,13 @@ func (d *Decoder) firstByte() (byte, error) {
 
 func isSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
 
-// send delivers t unless ctx is done first.
-func (d *Decoder) send(ctx context.Context, out chan<- dispatch.Task, t dispatch.Task) error {
+// send delivers t unless ctx is done first. A ctx already done wins: the
+// task is not offered, so that no task is sent after a stop, whichever case
+// a select would pick.
+func (d *Decoder) send(ctx context.Context, out chan<- job.Task, t job.Task) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
 	select {
 	case out <- t:
 		return nil
@@ -125,7 +130,7 @@ func (d *Decoder) send(ctx context.Context, out chan<- dispatch.Task, t dispatch
 }
 
 // array reads a JSON array element by element.
-func (d *Decoder) array(ctx context.Context, out chan<- dispatch.Task) error {
+func (d *Decoder) array(ctx context.Context, out chan<- job.Task) error {
 	dec := json.NewDecoder(d.r)
 	if _, err := dec.Token(); err != nil {
 		return d.readError(err)
@@ -136,7 +141,7 @@ func (d *Decoder) array(ctx context.Context, out chan<- dispatch.Task) error {
 			return d.readError(err)
 		}
 		d.seq++
-		t := dispatch.Task{Seq: d.seq, Where: "element " + strconv.FormatInt(d.seq, 10)}
+		t := job.Task{Seq: d.seq, Where: "element " + strconv.FormatInt(d.seq, 10)}
 		t.Err = d.wrap(&t, parseTask(raw, &t))
 		if err := d.send(ctx, out, t); err != nil {
 			return err
@@ -181,7 +186,7 @@ func (d *Decoder) readError(err error) error {
 
 // lines reads the input a line at a time, of any length, and makes a task
 // of each line that is not blank.
-func (d *Decoder) lines(ctx context.Context, out chan<- dispatch.Task, task func(line []byte, t *dispatch.Task) error) error {
+func (d *Decoder) lines(ctx context.Context, out chan<- job.Task, task func(line []byte, t *job.Task) error) error {
 	for lineNo := 1 + d.skipped; ; lineNo++ {
 		line, err := d.r.ReadBytes('\n')
 		if err != nil && err != io.EOF {
@@ -189,7 +194,7 @@ func (d *Decoder) lines(ctx context.Context, out chan<- dispatch.Task, task func
 		}
 		if text := bytes.TrimRight(line, "\r\n"); len(bytes.TrimSpace(text)) > 0 {
 			d.seq++
-			t := dispatch.Task{Seq: d.seq, Where: "line " + strconv.Itoa(lineNo)}
+			t := job.Task{Seq: d.seq, Where: "line " + strconv.Itoa(lineNo)}
 			t.Err = d.wrap(&t, task(text, &t))
 			if err := d.send(ctx, out, t); err != nil {
 				return err
@@ -201,7 +206,7 @@ func (d *Decoder) lines(ctx context.Context, out chan<- dispatch.Task, task func
 	}
 }
 
-func (d *Decoder) jsonTask(line []byte, t *dispatch.Task) error {
+func (d *Decoder) jsonTask(line []byte, t *job.Task) error {
 	err := parseTask(line, t)
 	if err != nil && bytes.HasPrefix(bytes.TrimSpace(line), []byte("{")) && !json.Valid(line) {
 		err = fmt.Errorf("%w (NDJSON takes one task per line; jq -c writes that)", err)
@@ -209,7 +214,7 @@ func (d *Decoder) jsonTask(line []byte, t *dispatch.Task) error {
 	return err
 }
 
-func (d *Decoder) templateTask(line []byte, t *dispatch.Task) error {
+func (d *Decoder) templateTask(line []byte, t *job.Task) error {
 	text := string(line)
 	fill := strings.NewReplacer("{}", text, "{#}", strconv.FormatInt(t.Seq, 10))
 	words := make([]string, 0, len(d.opts.Template)+1)
@@ -224,7 +229,7 @@ func (d *Decoder) templateTask(line []byte, t *dispatch.Task) error {
 }
 
 // wrap prefixes a task's error with where the task was read.
-func (d *Decoder) wrap(t *dispatch.Task, err error) error {
+func (d *Decoder) wrap(t *job.Task, err error) error {
 	if err == nil {
 		return nil
 	}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/workerpool/workerpool/dispatch"
+	"github.com/workerpool/workerpool/job"
 )
 
 // waitLimit bounds every wait of these tests: far above what a decoder on
@@ -22,12 +22,12 @@ import (
 const waitLimit = 10 * time.Second
 
 // decodeAll decodes r to the end and returns every task sent and Err.
-func decodeAll(t testing.TB, r io.Reader, opts Options) ([]dispatch.Task, error) {
+func decodeAll(t testing.TB, r io.Reader, opts Options) ([]job.Task, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	dec := New(r, opts)
-	var tasks []dispatch.Task
+	var tasks []job.Task
 	for task := range dec.Stream(ctx) {
 		tasks = append(tasks, task)
 	}
@@ -36,20 +36,20 @@ func decodeAll(t testing.TB, r io.Reader, opts Options) ([]dispatch.Task, error)
 	return tasks, dec.Err()
 }
 
-func decodeString(t testing.TB, input string) ([]dispatch.Task, error) {
+func decodeString(t testing.TB, input string) ([]job.Task, error) {
 	t.Helper()
 	return decodeAll(t, strings.NewReader(input), Options{})
 }
 
 // requireSeq checks that tasks are numbered 1..n in the order sent.
-func requireSeq(t testing.TB, tasks []dispatch.Task) {
+func requireSeq(t testing.TB, tasks []job.Task) {
 	t.Helper()
 	for i, task := range tasks {
 		require.Equal(t, int64(i+1), task.Seq, "task %d", i)
 	}
 }
 
-func commands(tasks []dispatch.Task) []string {
+func commands(tasks []job.Task) []string {
 	out := make([]string, 0, len(tasks))
 	for _, task := range tasks {
 		out = append(out, task.Command)
@@ -594,7 +594,7 @@ func TestStreamsWithoutReadingAhead(t *testing.T) {
 	}
 }
 
-func receive(t testing.TB, out <-chan dispatch.Task) dispatch.Task {
+func receive(t testing.TB, out <-chan job.Task) job.Task {
 	t.Helper()
 	select {
 	case task, ok := <-out:
@@ -603,11 +603,11 @@ func receive(t testing.TB, out <-chan dispatch.Task) dispatch.Task {
 	case <-time.After(waitLimit):
 		require.FailNow(t, "no task received in time")
 	}
-	return dispatch.Task{}
+	return job.Task{}
 }
 
 // requireClosed waits for out to be closed, dropping what is still sent.
-func requireClosed(t testing.TB, out <-chan dispatch.Task) {
+func requireClosed(t testing.TB, out <-chan job.Task) {
 	t.Helper()
 	deadline := time.After(waitLimit)
 	for {
@@ -623,7 +623,7 @@ func requireClosed(t testing.TB, out <-chan dispatch.Task) {
 }
 
 // requireClosedNow checks that out is closed without a task being sent on it.
-func requireClosedNow(t testing.TB, out <-chan dispatch.Task) {
+func requireClosedNow(t testing.TB, out <-chan job.Task) {
 	t.Helper()
 	select {
 	case task, ok := <-out:

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/workerpool/workerpool/dispatch"
+	"github.com/workerpool/workerpool/job"
 )
 
 // FuzzDecode checks, for any input, that decoding never panics, ends, and
@@ -97,10 +97,10 @@ func FuzzDecode(f *testing.F) {
 }
 
 // fuzzDecode decodes input, failing if the decoder does not end in time.
-func fuzzDecode(t *testing.T, input []byte, opts Options) ([]dispatch.Task, error) {
+func fuzzDecode(t *testing.T, input []byte, opts Options) ([]job.Task, error) {
 	dec := New(bytes.NewReader(input), opts)
 	out := dec.Stream(context.Background())
-	var tasks []dispatch.Task
+	var tasks []job.Task
 	deadline := time.After(10 * time.Second)
 	for {
 		select {
@@ -128,7 +128,7 @@ func firstNonBlank(input []byte) int {
 }
 
 // checkLines checks one task per non-blank line, each naming its line.
-func checkLines(t *testing.T, input []byte, tasks []dispatch.Task, err error) {
+func checkLines(t *testing.T, input []byte, tasks []job.Task, err error) {
 	if err != nil {
 		t.Fatalf("reading lines from memory failed: %v", err)
 	}
@@ -150,7 +150,7 @@ func checkLines(t *testing.T, input []byte, tasks []dispatch.Task, err error) {
 
 // checkArray checks one task per element of a valid array, and that an
 // input read without error was a valid array.
-func checkArray(t *testing.T, input []byte, tasks []dispatch.Task, err error) {
+func checkArray(t *testing.T, input []byte, tasks []job.Task, err error) {
 	var elements []stdjson.RawMessage
 	refErr := stdjson.Unmarshal(input, &elements)
 	var framing *FramingError

@@ -5,19 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
-	"slices"
+		"slices"
 	"strconv"
 	"time"
 
 	json "github.com/goccy/go-json"
 
-	"github.com/workerpool/workerpool/dispatch"
+	"github.com/workerpool/workerpool/job"
 )
 
 // parseTask fills t from one JSON task object. It reports the first problem
 // it finds; t.Seq and t.Where must already be set.
-func parseTask(data []byte, t *dispatch.Task) error {
+func parseTask(data []byte, t *job.Task) error {
 	t.Identifier = strconv.FormatInt(t.Seq, 10)
 	var fields map[string]json.RawMessage
 	if !json.Valid(data) {
@@ -46,7 +45,7 @@ func parseTask(data []byte, t *dispatch.Task) error {
 	return nil
 }
 
-func setField(t *dispatch.Task, key string, raw json.RawMessage) error {
+func setField(t *job.Task, key string, raw json.RawMessage) error {
 	var err error
 	switch key {
 	case "identifier":
@@ -73,7 +72,7 @@ func setField(t *dispatch.Task, key string, raw json.RawMessage) error {
 		}
 		t.HasStdin = !isNull(raw)
 	case "timeout":
-		if t.Timeout, err = ParseTimeout(raw); err != nil {
+		if t.Timeout, err = parseTimeout(raw); err != nil {
 			return fmt.Errorf(`"timeout": %w`, err)
 		}
 	case "meta":
@@ -86,40 +85,23 @@ func setField(t *dispatch.Task, key string, raw json.RawMessage) error {
 	return nil
 }
 
-// ParseTimeout reads a time limit given as a Go duration string ("1m30s")
-// or a number of seconds.
-func ParseTimeout(raw []byte) (time.Duration, error) {
+// parseTimeout reads a task's time limit: a JSON string in the form of
+// job.ParseDuration, or a JSON number of seconds.
+func parseTimeout(raw []byte) (time.Duration, error) {
 	if isNull(raw) {
 		return 0, nil
 	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
-		if d, err := time.ParseDuration(s); err == nil && d >= 0 {
-			return d, nil
-		}
-		if secs, err := strconv.ParseFloat(s, 64); err == nil {
-			if d, ok := fromSeconds(secs); ok {
-				return d, nil
-			}
-		}
-		return 0, fmt.Errorf("%q is not a duration such as \"30s\" or a number of seconds", s)
+		return job.ParseDuration(s)
 	}
 	var secs float64
 	if err := json.Unmarshal(raw, &secs); err == nil {
-		if d, ok := fromSeconds(secs); ok {
+		if d, ok := job.Seconds(secs); ok {
 			return d, nil
 		}
 	}
 	return 0, errors.New("must be a duration such as \"30s\" or a number of seconds")
-}
-
-// fromSeconds converts a number of seconds that a time.Duration can hold.
-func fromSeconds(secs float64) (time.Duration, bool) {
-	ns := secs * float64(time.Second)
-	if !(ns >= 0 && ns < math.MaxInt64) { // NaN fails too
-		return 0, false
-	}
-	return time.Duration(ns), true
 }
 
 // textValue accepts a JSON string, or a number kept as its text.

@@ -7,11 +7,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/workerpool/workerpool/dispatch"
+	"github.com/workerpool/workerpool/job"
 )
 
 // decodeOne decodes a single NDJSON task.
-func decodeOne(t *testing.T, line string) dispatch.Task {
+func decodeOne(t *testing.T, line string) job.Task {
 	t.Helper()
 	tasks, err := decodeString(t, line+"\n")
 	require.NoError(t, err)
@@ -25,7 +25,7 @@ func TestTaskFields(t *testing.T) {
 	spec := `{"identifier": "job 1", "command": "php", "args": ["worker.php", "x"],
  "env": {"KEY": "value"}, "dir": "/srv/app", "stdin": "text fed to the child",
  "timeout": "30s", "meta": {"anything": "copied verbatim into the result"}}`
-	want := dispatch.Task{
+	want := job.Task{
 		Seq:        1,
 		Identifier: "job 1",
 		Command:    "php",
@@ -54,82 +54,82 @@ func TestTaskOptionalFields(t *testing.T) {
 	tests := []struct {
 		name string
 		line string
-		want dispatch.Task
+		want job.Task
 	}{
 		{
 			name: "command alone",
 			line: `{"command": "true"}`,
-			want: dispatch.Task{Identifier: "1", Command: "true"},
+			want: job.Task{Identifier: "1", Command: "true"},
 		},
 		{
 			name: "nulls are absent values",
 			line: `{"command": "true", "args": null, "env": null, "dir": null, "stdin": null, "timeout": null, "meta": null}`,
-			want: dispatch.Task{Identifier: "1", Command: "true"},
+			want: job.Task{Identifier: "1", Command: "true"},
 		},
 		{
 			name: "number identifier keeps its text",
 			line: `{"identifier": 12.50, "command": "true"}`,
-			want: dispatch.Task{Identifier: "12.50", Command: "true"},
+			want: job.Task{Identifier: "12.50", Command: "true"},
 		},
 		{
 			name: "big number identifier keeps its text",
 			line: `{"identifier": 123456789012345678901234567890, "command": "true"}`,
-			want: dispatch.Task{Identifier: "123456789012345678901234567890", Command: "true"},
+			want: job.Task{Identifier: "123456789012345678901234567890", Command: "true"},
 		},
 		{
 			name: "exponent identifier keeps its text",
 			line: `{"identifier": -1e3, "command": "true"}`,
-			want: dispatch.Task{Identifier: "-1e3", Command: "true"},
+			want: job.Task{Identifier: "-1e3", Command: "true"},
 		},
 		{
 			name: "empty identifier",
 			line: `{"identifier": "", "command": "true"}`,
-			want: dispatch.Task{Identifier: "", Command: "true"},
+			want: job.Task{Identifier: "", Command: "true"},
 		},
 		{
 			name: "numbers in args keep their text",
 			line: `{"command": "seq", "args": [1, 2.50, -3e2, 10000000000000000000001, "4"]}`,
-			want: dispatch.Task{Identifier: "1", Command: "seq", Args: []string{"1", "2.50", "-3e2", "10000000000000000000001", "4"}},
+			want: job.Task{Identifier: "1", Command: "seq", Args: []string{"1", "2.50", "-3e2", "10000000000000000000001", "4"}},
 		},
 		{
 			name: "empty args",
 			line: `{"command": "true", "args": []}`,
-			want: dispatch.Task{Identifier: "1", Command: "true", Args: []string{}},
+			want: job.Task{Identifier: "1", Command: "true", Args: []string{}},
 		},
 		{
 			name: "escapes in strings",
 			line: `{"command": "echo", "args": ["a\"b", "tab\there", "\u00e9\n", "\\"]}`,
-			want: dispatch.Task{Identifier: "1", Command: "echo", Args: []string{`a"b`, "tab\there", "é\n", `\`}},
+			want: job.Task{Identifier: "1", Command: "echo", Args: []string{`a"b`, "tab\there", "é\n", `\`}},
 		},
 		{
 			name: "numbers in env keep their text",
 			line: `{"command": "true", "env": {"N": 3, "F": 0.10, "S": "x", "EMPTY": ""}}`,
-			want: dispatch.Task{Identifier: "1", Command: "true", Env: map[string]string{"N": "3", "F": "0.10", "S": "x", "EMPTY": ""}},
+			want: job.Task{Identifier: "1", Command: "true", Env: map[string]string{"N": "3", "F": "0.10", "S": "x", "EMPTY": ""}},
 		},
 		{
 			name: "empty stdin is still stdin",
 			line: `{"command": "cat", "stdin": ""}`,
-			want: dispatch.Task{Identifier: "1", Command: "cat", HasStdin: true},
+			want: job.Task{Identifier: "1", Command: "cat", HasStdin: true},
 		},
 		{
 			name: "meta kept verbatim",
 			line: `{"command": "true", "meta": {"b": [1, 2.50, "x"],   "a": {"nested": null}}}`,
-			want: dispatch.Task{Identifier: "1", Command: "true", Meta: []byte(`{"b": [1, 2.50, "x"],   "a": {"nested": null}}`)},
+			want: job.Task{Identifier: "1", Command: "true", Meta: []byte(`{"b": [1, 2.50, "x"],   "a": {"nested": null}}`)},
 		},
 		{
 			name: "meta a string",
 			line: `{"command": "true", "meta": "row 7"}`,
-			want: dispatch.Task{Identifier: "1", Command: "true", Meta: []byte(`"row 7"`)},
+			want: job.Task{Identifier: "1", Command: "true", Meta: []byte(`"row 7"`)},
 		},
 		{
 			name: "meta a number",
 			line: `{"command": "true", "meta": 1.0}`,
-			want: dispatch.Task{Identifier: "1", Command: "true", Meta: []byte(`1.0`)},
+			want: job.Task{Identifier: "1", Command: "true", Meta: []byte(`1.0`)},
 		},
 		{
 			name: "keys in any order",
 			line: `{"meta": 1, "timeout": 2, "stdin": "s", "identifier": "id", "env": {"A": "B"}, "dir": "d", "command": "c", "args": ["x"]}`,
-			want: dispatch.Task{Identifier: "id", Command: "c", Args: []string{"x"}, Env: map[string]string{"A": "B"}, Dir: "d", Stdin: "s", HasStdin: true, Timeout: 2 * time.Second, Meta: []byte(`1`)},
+			want: job.Task{Identifier: "id", Command: "c", Args: []string{"x"}, Env: map[string]string{"A": "B"}, Dir: "d", Stdin: "s", HasStdin: true, Timeout: 2 * time.Second, Meta: []byte(`1`)},
 		},
 	}
 	for _, tt := range tests {
@@ -167,7 +167,7 @@ func TestTaskTimeout(t *testing.T) {
 			require.NoError(t, task.Err)
 			require.Equal(t, tt.want, task.Timeout)
 
-			got, err := ParseTimeout([]byte(tt.timeout))
+			got, err := parseTimeout([]byte(tt.timeout))
 			require.NoError(t, err)
 			require.Equal(t, tt.want, got)
 		})
@@ -177,7 +177,7 @@ func TestTaskTimeout(t *testing.T) {
 func TestParseTimeoutErrors(t *testing.T) {
 	for _, raw := range []string{`"soon"`, `""`, `-1`, `-0.5`, `"-1s"`, `"-2"`, `true`, `[]`, `{}`, `"NaN"`, `1s`} {
 		t.Run(raw, func(t *testing.T) {
-			_, err := ParseTimeout([]byte(raw))
+			_, err := parseTimeout([]byte(raw))
 			require.Error(t, err)
 		})
 	}
@@ -190,7 +190,7 @@ func TestParseTimeoutErrors(t *testing.T) {
 func TestParseTimeoutTooLarge(t *testing.T) {
 	for _, raw := range []string{`1e10`, `1e300`, `"1e10"`, `"inf"`, `"+Inf"`, `9300000000`} {
 		t.Run(raw, func(t *testing.T) {
-			d, err := ParseTimeout([]byte(raw))
+			d, err := parseTimeout([]byte(raw))
 			if err == nil {
 				require.Positive(t, d, "timeout %s", raw)
 			}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -16,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/workerpool/workerpool/job"
 )
 
 // StderrMode says what happens to a child's standard error.
@@ -28,6 +27,20 @@ const (
 	StderrInherit                   // passed through to the pool's stderr
 	StderrDiscard                   // dropped
 )
+
+// UnmarshalText reads a mode by its name: capture, inherit or discard.
+func (m *StderrMode) UnmarshalText(text []byte) error {
+	i := slices.Index(stderrModes, string(text))
+	if i < 0 {
+		return fmt.Errorf("%q is not a stderr mode: use %s", text, strings.Join(stderrModes, ", "))
+	}
+	*m = StderrMode(i)
+	return nil
+}
+
+func (m StderrMode) String() string { return stderrModes[m] }
+
+var stderrModes = []string{"capture", "inherit", "discard"}
 
 // LocalOptions configure a Local executor.
 type LocalOptions struct {
@@ -50,8 +63,8 @@ type LocalOptions struct {
 // DefaultSpillAfter is how much of each captured stream stays in memory.
 const DefaultSpillAfter = 1 << 20
 
-// Local runs tasks as child processes on this machine, each in its own
-// process group.
+// Local runs tasks as child processes on this machine, each in a process
+// group of its own (a Job Object on Windows).
 type Local struct {
 	opts    LocalOptions
 	devNull *os.File
@@ -83,177 +96,223 @@ func (l *Local) Close() error { return l.devNull.Close() }
 // SIGKILL after the grace period. When the child exits, whatever it left
 // running in its group is stopped the same way, so a grandchild holding the
 // output pipe cannot hold the task open.
-func (l *Local) Execute(ctx context.Context, t *Task) Result {
-	r := Result{Seq: t.Seq, Identifier: t.Identifier, Meta: t.Meta, StderrCaptured: l.opts.Stderr == StderrCapture}
-	if t.Dir != "" {
-		// The child's chdir failure would look like a missing command.
-		info, err := os.Stat(t.Dir)
-		if err == nil && !info.IsDir() {
-			err = syscall.ENOTDIR
-		}
-		if err != nil {
-			r.ExitCode, r.Err = ExitNeverStarted, fmt.Errorf("cannot start %s: dir %q: %w", t.Command, t.Dir, unwrapPath(err))
-			return r
-		}
+func (l *Local) Execute(ctx context.Context, t *job.Task) job.Result {
+	r := job.Result{Seq: t.Seq, Identifier: t.Identifier, Meta: t.Meta}
+	limit := cmp.Or(t.Timeout, l.opts.Timeout)
+	runCtx := ctx
+	if limit > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, limit)
+		defer cancel()
 	}
-	path, err := l.lookPath(t.Command)
+	p, err := l.prepare(runCtx, t)
 	if err != nil {
 		r.ExitCode, r.Err = startFailure(t.Command, err)
 		return r
 	}
-	timeout := cmp.Or(t.Timeout, l.opts.Timeout)
-	runCtx := ctx
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		runCtx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
+	defer p.close()
+	start := time.Now()
+	if err := p.start(); err != nil {
+		l.notStarted(&r, ctx, runCtx, t.Command, limit, err)
+		return r
 	}
+	r.Started = true
+	p.wait(l.opts.Grace)
+	r.Duration = time.Since(start)
+	p.outcome(&r)
+	if p.stopped.Load() {
+		if ctx.Err() != nil {
+			r.Err = job.ErrCancelled
+		} else {
+			r.TimedOut, r.ExitCode, r.Err = true, job.ExitTimedOut, timedOut(limit)
+		}
+	}
+	return r
+}
 
-	var stopped atomic.Bool
-	cmd := exec.CommandContext(runCtx, path, t.Args...)
+// notStarted fills r for a task whose process could not be started: the
+// time limit ran out first, the pool was stopped, or the start failed.
+func (l *Local) notStarted(r *job.Result, ctx, runCtx context.Context, command string, limit time.Duration, err error) {
+	switch {
+	case ctx.Err() != nil:
+		r.ExitCode, r.Err = startFailure(command, job.ErrCancelled)
+	case runCtx.Err() != nil:
+		r.ExitCode, r.TimedOut, r.Err = job.ExitTimedOut, true, timedOut(limit)
+	default:
+		r.ExitCode, r.Err = startFailure(command, err)
+	}
+}
+
+func timedOut(limit time.Duration) error { return fmt.Errorf("timed out after %s", limit) }
+
+// process is one run of a task: its command, the captures of its output,
+// and whether the pool stopped it.
+type process struct {
+	cmd     *exec.Cmd
+	group   group
+	outputs []*capture // stdout, then stderr when it is captured
+	stopped atomic.Bool
+}
+
+// prepare sets up the command for t, ready to start: its program, working
+// directory, environment, standard input and output captures.
+func (l *Local) prepare(ctx context.Context, t *job.Task) (*process, error) {
+	if err := checkDir(t.Dir); err != nil {
+		return nil, err
+	}
+	path, err := l.lookPath(t.Command)
+	if err != nil {
+		return nil, err
+	}
+	g, err := newGroup()
+	if err != nil {
+		return nil, err
+	}
+	p := &process{cmd: exec.CommandContext(ctx, path, t.Args...), group: g}
+	cmd := p.cmd
 	cmd.Args[0] = t.Command
 	cmd.Dir = t.Dir
 	cmd.Env = l.env(t.Env)
-	// Its own process group, so that stopping it reaches its children; and
-	// killed if the pool itself dies without a chance to stop it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error {
-		stopped.Store(true)
-		return signalGroup(cmd.Process.Pid, syscall.SIGTERM)
+		p.stopped.Store(true)
+		return p.group.terminate()
 	}
 	cmd.WaitDelay = l.opts.Grace
 	cmd.Stdin = l.devNull
 	if t.HasStdin {
 		cmd.Stdin = strings.NewReader(t.Stdin)
 	}
-
-	var outputs []*capture
-	stdout, err := l.newCapture()
-	if err != nil {
-		r.ExitCode, r.Err = ExitNeverStarted, err
-		return r
+	if cmd.Stdout, err = p.capture(l); err != nil {
+		p.close()
+		return nil, err
 	}
-	defer stdout.close()
-	cmd.Stdout, outputs = stdout.w, append(outputs, stdout)
-	var stderr *capture
 	switch l.opts.Stderr {
 	case StderrCapture:
-		if stderr, err = l.newCapture(); err != nil {
-			r.ExitCode, r.Err = ExitNeverStarted, err
-			return r
+		if cmd.Stderr, err = p.capture(l); err != nil {
+			p.close()
+			return nil, err
 		}
-		defer stderr.close()
-		cmd.Stderr, outputs = stderr.w, append(outputs, stderr)
 	case StderrInherit:
 		cmd.Stderr = l.opts.InheritTo
 	default:
 		cmd.Stderr = l.devNull
 	}
-
-	start := time.Now()
-	err = cmd.Start()
-	for _, c := range outputs {
-		c.w.Close() // the child holds its own copy
-	}
-	if err != nil && runCtx.Err() != nil && ctx.Err() == nil {
-		// The time limit ran out before the process could start.
-		r.ExitCode, r.TimedOut = ExitTimedOut, true
-		r.Err = fmt.Errorf("timed out after %s", timeout)
-		return r
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			err = ErrCancelled
-		}
-		r.ExitCode, r.Err = startFailure(t.Command, err)
-		return r
-	}
-	r.Started = true
-	for _, c := range outputs {
-		go c.collect()
-	}
-	_ = cmd.Wait() // the outcome is read from ProcessState below
-	r.Duration = time.Since(start)
-	l.drain(cmd.Process.Pid, outputs, stopped.Load())
-
-	r.Stdout, r.Truncated = stdout.output()
-	if stderr != nil {
-		var cut bool
-		r.Stderr, cut = stderr.output()
-		r.Truncated = r.Truncated || cut
-	}
-	r.ExitCode, r.Signal = exitStatus(cmd.ProcessState)
-	if stopped.Load() {
-		if ctx.Err() != nil {
-			r.Err = ErrCancelled
-		} else {
-			r.TimedOut, r.ExitCode = true, ExitTimedOut
-			r.Err = fmt.Errorf("timed out after %s", timeout)
-		}
-	}
-	return r
+	return p, nil
 }
 
-// drain waits for the child's output to end after the child has exited.
-// What is left of its process group gets SIGTERM and, after the grace
-// period, SIGKILL; the pipes are then abandoned. When the task was already
-// being stopped, its grace period is spent and the group gets SIGKILL.
-func (l *Local) drain(pid int, outputs []*capture, stopped bool) {
-	if stopped {
-		_ = signalGroup(pid, syscall.SIGKILL)
-	} else {
-		_ = signalGroup(pid, syscall.SIGTERM)
+// dirError is a working directory a task cannot start in.
+type dirError struct {
+	dir string
+	err error
+}
+
+func (e *dirError) Error() string { return fmt.Sprintf("dir %q: %v", e.dir, e.err) }
+
+// checkDir reports why dir cannot be a working directory, if it cannot:
+// the child's own chdir failure would look like a missing command.
+func checkDir(dir string) error {
+	if dir == "" {
+		return nil
 	}
-	timer := time.NewTimer(l.opts.Grace)
+	info, err := os.Stat(dir)
+	if err == nil && !info.IsDir() {
+		err = syscall.ENOTDIR
+	}
+	if err != nil {
+		return &dirError{dir, unwrapPath(err)}
+	}
+	return nil
+}
+
+// capture adds a capture of one output stream and returns its write end.
+func (p *process) capture(l *Local) (*os.File, error) {
+	c, err := l.newCapture()
+	if err != nil {
+		return nil, err
+	}
+	p.outputs = append(p.outputs, c)
+	return c.w, nil
+}
+
+// start starts the process in a group of its own and begins collecting its
+// output.
+func (p *process) start() error {
+	err := p.group.start(p.cmd)
+	for _, c := range p.outputs {
+		c.w.Close() // the child holds its own copy
+	}
+	if err != nil {
+		return err
+	}
+	for _, c := range p.outputs {
+		go c.collect()
+	}
+	return nil
+}
+
+// wait waits for the process to exit, then for its output to end. What is
+// left of its group gets SIGTERM and, after grace, SIGKILL; the pipes are
+// then abandoned. When the task was already being stopped, its grace
+// period is spent and the group gets SIGKILL at once.
+func (p *process) wait(grace time.Duration) {
+	_ = p.cmd.Wait() // the outcome is read from ProcessState
+	if p.stopped.Load() {
+		_ = p.group.kill()
+	} else {
+		_ = p.group.terminate()
+	}
+	timer := time.NewTimer(grace)
 	defer timer.Stop()
-	for _, c := range outputs {
+	for _, c := range p.outputs {
 		select {
 		case <-c.done:
 			continue
 		case <-timer.C:
 		}
-		_ = signalGroup(pid, syscall.SIGKILL)
-		for _, c := range outputs {
+		_ = p.group.kill()
+		for _, c := range p.outputs {
 			_ = c.r.SetReadDeadline(time.Now())
 		}
-		for _, c := range outputs {
+		for _, c := range p.outputs {
 			<-c.done
 		}
 		return
 	}
 }
 
-// signalGroup sends sig to the process group led by pid. A group that no
-// longer exists is not an error.
-func signalGroup(pid int, sig syscall.Signal) error {
-	err := syscall.Kill(-pid, sig)
-	if errors.Is(err, syscall.ESRCH) {
-		return nil
+// outcome fills r with what the process left: its output, exit code and
+// signal.
+func (p *process) outcome(r *job.Result) {
+	var cut bool
+	r.Stdout, r.Truncated = p.outputs[0].output()
+	if len(p.outputs) > 1 {
+		r.Stderr, cut = p.outputs[1].output()
+		r.Truncated = r.Truncated || cut
 	}
-	return err
+	r.ExitCode, r.Signal = exitStatus(p.cmd.ProcessState)
 }
 
-// exitStatus returns the exit code in the shell's convention, and the name
-// of the signal that ended the process, if any.
-func exitStatus(ps *os.ProcessState) (int, string) {
-	ws, ok := ps.Sys().(syscall.WaitStatus)
-	if !ok || !ws.Signaled() {
-		return ps.ExitCode(), ""
+// close releases the pipes and the group.
+func (p *process) close() {
+	for _, c := range p.outputs {
+		c.close()
 	}
-	return exitSignalBase + int(ws.Signal()), unix.SignalName(ws.Signal())
+	p.group.release()
 }
 
 // startFailure maps an error from looking up or starting a command to an
 // exit code and a message.
 func startFailure(command string, err error) (int, error) {
 	var pathErr *fs.PathError
+	var dirErr *dirError
 	switch {
+	case errors.As(err, &dirErr):
 	case errors.Is(err, exec.ErrNotFound), errors.As(err, &pathErr) && errors.Is(err, fs.ErrNotExist):
-		return ExitNotFound, fmt.Errorf("command not found: %s", command)
+		return job.ExitNotFound, fmt.Errorf("command not found: %s", command)
 	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.ENOEXEC), errors.Is(err, syscall.EISDIR), errors.Is(err, exec.ErrDot):
-		return ExitNotExecutable, fmt.Errorf("command not executable: %s: %w", command, unwrapPath(err))
+		return job.ExitNotExecutable, fmt.Errorf("command not executable: %s: %w", command, unwrapPath(err))
 	}
-	return ExitNeverStarted, fmt.Errorf("cannot start %s: %w", command, err)
+	return job.ExitNeverStarted, fmt.Errorf("cannot start %s: %w", command, err)
 }
 
 func unwrapPath(err error) error {
@@ -312,162 +371,4 @@ func (l *Local) env(extra map[string]string) []string {
 		env = append(env, k+"="+v)
 	}
 	return env
-}
-
-// capture collects one output stream of a child, up to a limit; bytes past
-// the limit are read and dropped so the child never blocks on a full pipe.
-type capture struct {
-	r, w *os.File
-	buf  spillBuffer
-	done chan struct{}
-}
-
-func (l *Local) newCapture() (*capture, error) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	buf := spillBuffer{limit: l.opts.MaxOutput, inMemory: l.opts.SpillAfter, tempDir: l.opts.TempDir}
-	return &capture{r: r, w: w, buf: buf, done: make(chan struct{})}, nil
-}
-
-func (c *capture) collect() {
-	defer close(c.done)
-	defer c.buf.release()
-	_, err := c.buf.ReadFrom(c.r)
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		c.readBuffered()
-	}
-}
-
-// readBuffered takes what is still in the pipe after reading was cut short,
-// without waiting for more: a busy machine may not have scheduled the reader
-// before the pipe was abandoned.
-func (c *capture) readBuffered() {
-	rc, err := c.r.SyscallConn()
-	if err != nil || c.r.SetReadDeadline(time.Time{}) != nil {
-		return
-	}
-	// Bounded, in case a writer outside the group keeps filling the pipe.
-	for range 64 {
-		var n int
-		var rerr error
-		err := rc.Read(func(fd uintptr) bool {
-			n, rerr = c.buf.readOnce(func(p []byte) (int, error) { return syscall.Read(int(fd), p) })
-			return true // never wait for more
-		})
-		if err != nil || rerr != nil || n <= 0 {
-			return
-		}
-	}
-}
-
-// output hands over what was captured, and whether the limit cut it.
-func (c *capture) output() (Output, bool) {
-	b := &c.buf
-	return Output{Head: b.head, Spill: b.spill, SpillSize: b.spilled}, b.dropped
-}
-
-func (c *capture) close() { c.r.Close() }
-
-// spillBuffer keeps the first limit bytes read into it (all of them when
-// limit is zero) and drops the rest. The first inMemory bytes stay in
-// memory, the others go to a temporary file.
-type spillBuffer struct {
-	limit    int64
-	inMemory int
-	tempDir  string
-
-	head    []byte
-	spill   *os.File
-	spilled int64
-	scratch *[chunk]byte
-	dropped bool
-	err     error // from the spill file; what cannot be kept is dropped
-}
-
-// chunk is the most read from a pipe at once.
-const chunk = 64 << 10
-
-// ReadFrom reads r to its end.
-func (b *spillBuffer) ReadFrom(r io.Reader) (int64, error) {
-	var total int64
-	for {
-		n, err := b.readOnce(r.Read)
-		total += int64(n)
-		if err == io.EOF {
-			return total, nil
-		}
-		if err != nil {
-			return total, err
-		}
-	}
-}
-
-func (b *spillBuffer) size() int64 { return int64(len(b.head)) + b.spilled }
-
-// readOnce makes one read through a scratch chunk and keeps what it got:
-// in memory while the head is under inMemory, then in the spill file;
-// once the limit is reached it is dropped.
-func (b *spillBuffer) readOnce(read func([]byte) (int, error)) (int, error) {
-	buf := b.scratchBuf()
-	room := int64(len(buf))
-	if b.limit > 0 {
-		room = min(room, max(b.limit-b.size(), 0))
-	}
-	if room == 0 || b.err != nil {
-		n, err := read(buf)
-		b.dropped = b.dropped || n > 0
-		return n, err
-	}
-	n, err := read(buf[:room])
-	if n <= 0 {
-		return n, err
-	}
-	got := buf[:n]
-	if inMem := min(len(got), b.inMemory-len(b.head)); inMem > 0 {
-		b.head = append(b.head, got[:inMem]...)
-		got = got[inMem:]
-	}
-	if len(got) > 0 {
-		b.keep(got)
-	}
-	return n, err
-}
-
-// keep appends p to the spill file, creating it (unlinked) on first use.
-func (b *spillBuffer) keep(p []byte) {
-	if b.spill == nil {
-		f, err := os.CreateTemp(b.tempDir, "workerpool-output-*")
-		if err != nil {
-			b.err, b.dropped = err, true
-			return
-		}
-		os.Remove(f.Name())
-		b.spill = f
-	}
-	n, err := b.spill.Write(p)
-	b.spilled += int64(n)
-	if err != nil {
-		b.err, b.dropped = err, true
-	}
-}
-
-// scratchPool holds the chunks that pipes are read through, so that a task
-// with little output allocates only what it printed.
-var scratchPool = sync.Pool{New: func() any { return new([chunk]byte) }}
-
-func (b *spillBuffer) scratchBuf() []byte {
-	if b.scratch == nil {
-		b.scratch = scratchPool.Get().(*[chunk]byte)
-	}
-	return b.scratch[:]
-}
-
-// release returns the scratch chunk; the buffer may read again after it.
-func (b *spillBuffer) release() {
-	if b.scratch != nil {
-		scratchPool.Put(b.scratch)
-		b.scratch = nil
-	}
 }

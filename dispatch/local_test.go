@@ -1,3 +1,5 @@
+//go:build unix
+
 package dispatch
 
 import (
@@ -10,6 +12,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/workerpool/workerpool/job"
 )
 
 func newTestLocal(t *testing.T, opts LocalOptions) *Local {
@@ -31,81 +35,80 @@ func TestLocalExecute(t *testing.T) {
 	tests := []struct {
 		name  string
 		opts  LocalOptions
-		task  Task
-		check func(t *testing.T, r Result)
+		task  job.Task
+		check func(t *testing.T, r job.Result)
 	}{
-		{"stdout and stderr", LocalOptions{}, Task{Command: "sh", Args: []string{"-c", "echo out; echo err >&2; exit 3"}},
-			func(t *testing.T, r Result) {
+		{"stdout and stderr", LocalOptions{}, job.Task{Command: "sh", Args: []string{"-c", "echo out; echo err >&2; exit 3"}},
+			func(t *testing.T, r job.Result) {
 				require.Equal(t, 3, r.ExitCode)
 				require.Equal(t, "out\n", r.Stdout.String())
 				require.Equal(t, "err\n", r.Stderr.String())
 				require.True(t, r.Started)
 				require.NoError(t, r.Err)
 			}},
-		{"env is added to the pool's", LocalOptions{}, Task{Command: "sh", Args: []string{"-c", "echo $A-$HOME"}, Env: map[string]string{"A": "1"}},
-			func(t *testing.T, r Result) {
+		{"env is added to the pool's", LocalOptions{}, job.Task{Command: "sh", Args: []string{"-c", "echo $A-$HOME"}, Env: map[string]string{"A": "1"}},
+			func(t *testing.T, r job.Result) {
 				require.Equal(t, "1-"+os.Getenv("HOME")+"\n", r.Stdout.String())
 			}},
-		{"dir", LocalOptions{}, Task{Command: "pwd", Dir: dir},
-			func(t *testing.T, r Result) { require.Equal(t, dir+"\n", r.Stdout.String()) }},
-		{"stdin", LocalOptions{}, Task{Command: "cat", Stdin: "fed", HasStdin: true},
-			func(t *testing.T, r Result) { require.Equal(t, "fed", r.Stdout.String()) }},
-		{"no stdin reads /dev/null", LocalOptions{}, Task{Command: "cat"},
-			func(t *testing.T, r Result) { require.Equal(t, 0, r.ExitCode) }},
-		{"not found", LocalOptions{}, Task{Command: "no-such-command-anywhere"},
-			func(t *testing.T, r Result) {
-				require.Equal(t, ExitNotFound, r.ExitCode)
+		{"dir", LocalOptions{}, job.Task{Command: "pwd", Dir: dir},
+			func(t *testing.T, r job.Result) { require.Equal(t, dir+"\n", r.Stdout.String()) }},
+		{"stdin", LocalOptions{}, job.Task{Command: "cat", Stdin: "fed", HasStdin: true},
+			func(t *testing.T, r job.Result) { require.Equal(t, "fed", r.Stdout.String()) }},
+		{"no stdin reads /dev/null", LocalOptions{}, job.Task{Command: "cat"},
+			func(t *testing.T, r job.Result) { require.Equal(t, 0, r.ExitCode) }},
+		{"not found", LocalOptions{}, job.Task{Command: "no-such-command-anywhere"},
+			func(t *testing.T, r job.Result) {
+				require.Equal(t, job.ExitNotFound, r.ExitCode)
 				require.False(t, r.Started)
 				require.ErrorContains(t, r.Err, "command not found: no-such-command-anywhere")
 			}},
-		{"path not found", LocalOptions{}, Task{Command: "./nope"},
-			func(t *testing.T, r Result) { require.Equal(t, ExitNotFound, r.ExitCode) }},
-		{"not executable", LocalOptions{}, Task{Command: notExec},
-			func(t *testing.T, r Result) {
-				require.Equal(t, ExitNotExecutable, r.ExitCode)
+		{"path not found", LocalOptions{}, job.Task{Command: "./nope"},
+			func(t *testing.T, r job.Result) { require.Equal(t, job.ExitNotFound, r.ExitCode) }},
+		{"not executable", LocalOptions{}, job.Task{Command: notExec},
+			func(t *testing.T, r job.Result) {
+				require.Equal(t, job.ExitNotExecutable, r.ExitCode)
 				require.ErrorContains(t, r.Err, "not executable")
 			}},
-		{"missing dir", LocalOptions{}, Task{Command: "true", Dir: filepath.Join(dir, "nope")},
-			func(t *testing.T, r Result) {
-				require.Equal(t, ExitNeverStarted, r.ExitCode)
+		{"missing dir", LocalOptions{}, job.Task{Command: "true", Dir: filepath.Join(dir, "nope")},
+			func(t *testing.T, r job.Result) {
+				require.Equal(t, job.ExitNeverStarted, r.ExitCode)
 				require.ErrorContains(t, r.Err, "no such file or directory")
 			}},
-		{"killed by a signal", LocalOptions{}, Task{Command: "sh", Args: []string{"-c", "kill -KILL $$"}},
-			func(t *testing.T, r Result) {
+		{"killed by a signal", LocalOptions{}, job.Task{Command: "sh", Args: []string{"-c", "kill -KILL $$"}},
+			func(t *testing.T, r job.Result) {
 				require.Equal(t, 137, r.ExitCode)
 				require.Equal(t, "SIGKILL", r.Signal)
 				require.False(t, r.TimedOut)
 			}},
-		{"max output", LocalOptions{MaxOutput: 4}, Task{Command: "sh", Args: []string{"-c", "seq 1 100000; echo e >&2"}},
-			func(t *testing.T, r Result) {
+		{"max output", LocalOptions{MaxOutput: 4}, job.Task{Command: "sh", Args: []string{"-c", "seq 1 100000; echo e >&2"}},
+			func(t *testing.T, r job.Result) {
 				require.Equal(t, "1\n2\n", r.Stdout.String())
 				require.Equal(t, "e\n", r.Stderr.String())
 				require.True(t, r.Truncated)
 				require.Equal(t, 0, r.ExitCode)
 			}},
-		{"stderr discarded", LocalOptions{Stderr: StderrDiscard}, Task{Command: "sh", Args: []string{"-c", "echo err >&2"}},
-			func(t *testing.T, r Result) {
+		{"stderr discarded", LocalOptions{Stderr: StderrDiscard}, job.Task{Command: "sh", Args: []string{"-c", "echo err >&2"}},
+			func(t *testing.T, r job.Result) {
 				require.Zero(t, r.Stderr.Len())
-				require.False(t, r.StderrCaptured)
 			}},
-		{"timeout", LocalOptions{Timeout: 100 * time.Millisecond}, Task{Command: "sleep", Args: []string{"30"}},
-			func(t *testing.T, r Result) {
-				require.Equal(t, ExitTimedOut, r.ExitCode)
+		{"timeout", LocalOptions{Timeout: 100 * time.Millisecond}, job.Task{Command: "sleep", Args: []string{"30"}},
+			func(t *testing.T, r job.Result) {
+				require.Equal(t, job.ExitTimedOut, r.ExitCode)
 				require.True(t, r.TimedOut)
 				require.Equal(t, "SIGTERM", r.Signal)
 				require.Less(t, r.Duration, 5*time.Second)
 			}},
-		{"task timeout wins", LocalOptions{Timeout: time.Minute}, Task{Command: "sleep", Args: []string{"30"}, Timeout: 100 * time.Millisecond},
-			func(t *testing.T, r Result) { require.True(t, r.TimedOut) }},
+		{"task timeout wins", LocalOptions{Timeout: time.Minute}, job.Task{Command: "sleep", Args: []string{"30"}, Timeout: 100 * time.Millisecond},
+			func(t *testing.T, r job.Result) { require.True(t, r.TimedOut) }},
 		{"SIGTERM ignored", LocalOptions{Timeout: 100 * time.Millisecond, Grace: 300 * time.Millisecond},
-			Task{Command: "sh", Args: []string{"-c", "trap '' TERM; sleep 30; sleep 30"}},
-			func(t *testing.T, r Result) {
-				require.Equal(t, ExitTimedOut, r.ExitCode)
+			job.Task{Command: "sh", Args: []string{"-c", "trap '' TERM; sleep 30; sleep 30"}},
+			func(t *testing.T, r job.Result) {
+				require.Equal(t, job.ExitTimedOut, r.ExitCode)
 				require.Equal(t, "SIGKILL", r.Signal)
 				require.Less(t, r.Duration, 5*time.Second)
 			}},
-		{"grandchild holding the pipe", LocalOptions{}, Task{Command: "sh", Args: []string{"-c", "sleep 30 & echo hi"}},
-			func(t *testing.T, r Result) {
+		{"grandchild holding the pipe", LocalOptions{}, job.Task{Command: "sh", Args: []string{"-c", "sleep 30 & echo hi"}},
+			func(t *testing.T, r job.Result) {
 				require.Equal(t, 0, r.ExitCode)
 				require.Equal(t, "hi\n", r.Stdout.String())
 			}},
@@ -126,8 +129,8 @@ func TestLocalCancel(t *testing.T) {
 	l := newTestLocal(t, LocalOptions{Grace: 300 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
-	r := l.Execute(ctx, &Task{Command: "sleep", Args: []string{"30"}})
-	require.ErrorIs(t, r.Err, ErrCancelled)
+	r := l.Execute(ctx, &job.Task{Command: "sleep", Args: []string{"30"}})
+	require.ErrorIs(t, r.Err, job.ErrCancelled)
 	require.False(t, r.TimedOut)
 	require.Equal(t, 143, r.ExitCode)
 	require.Equal(t, "SIGTERM", r.Signal)
@@ -136,7 +139,7 @@ func TestLocalCancel(t *testing.T) {
 func TestLocalLargeOutputSpills(t *testing.T) {
 	tmp := t.TempDir()
 	l := newTestLocal(t, LocalOptions{SpillAfter: 100_000, TempDir: tmp})
-	r := l.Execute(context.Background(), &Task{Command: "sh", Args: []string{"-c", "seq 1 1000000"}})
+	r := l.Execute(context.Background(), &job.Task{Command: "sh", Args: []string{"-c", "seq 1 1000000"}})
 	defer r.Close()
 	require.Equal(t, 0, r.ExitCode)
 	require.False(t, r.Truncated)
@@ -153,7 +156,7 @@ func TestLocalLargeOutputSpills(t *testing.T) {
 
 func TestLocalMaxOutputWithSpill(t *testing.T) {
 	l := newTestLocal(t, LocalOptions{SpillAfter: 1000, MaxOutput: 250_000, TempDir: t.TempDir()})
-	r := l.Execute(context.Background(), &Task{Command: "head", Args: []string{"-c", "10000000", "/dev/zero"}})
+	r := l.Execute(context.Background(), &job.Task{Command: "head", Args: []string{"-c", "10000000", "/dev/zero"}})
 	defer r.Close()
 	require.Equal(t, 0, r.ExitCode)
 	require.True(t, r.Truncated)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/workerpool/workerpool/job"
 )
 
 // fakeExec runs tasks without processes: the command names what happens.
@@ -20,7 +22,7 @@ type fakeExec struct {
 	release       chan struct{}
 }
 
-func (f *fakeExec) Execute(ctx context.Context, t *Task) Result {
+func (f *fakeExec) Execute(ctx context.Context, t *job.Task) job.Result {
 	n := f.running.Add(1)
 	defer f.running.Add(-1)
 	for {
@@ -31,7 +33,7 @@ func (f *fakeExec) Execute(ctx context.Context, t *Task) Result {
 	}
 	c, _ := f.calls.LoadOrStore(t.Seq, new(atomic.Int64))
 	attempt := c.(*atomic.Int64).Add(1)
-	r := Result{Seq: t.Seq, Identifier: t.Identifier, Started: true}
+	r := job.Result{Seq: t.Seq, Identifier: t.Identifier, Started: true}
 	switch t.Command {
 	case "fail":
 		r.ExitCode = 1
@@ -40,12 +42,12 @@ func (f *fakeExec) Execute(ctx context.Context, t *Task) Result {
 			r.ExitCode = 1
 		}
 	case "missing":
-		r.ExitCode, r.Started, r.Err = ExitNotFound, false, errors.New("command not found")
+		r.ExitCode, r.Started, r.Err = job.ExitNotFound, false, errors.New("command not found")
 	case "block":
 		select {
 		case <-f.release:
 		case <-ctx.Done():
-			r.ExitCode, r.Err = 143, ErrCancelled
+			r.ExitCode, r.Err = 143, job.ErrCancelled
 		}
 	case "sleep":
 		time.Sleep(5 * time.Millisecond)
@@ -62,19 +64,24 @@ func (f *fakeExec) attempts(seq int64) int64 {
 }
 
 // feed sends tasks with the given commands, numbered from 1, and closes.
-func feed(commands ...string) <-chan Task {
-	ch := make(chan Task)
+func feed(commands ...string) <-chan job.Task {
+	ch := make(chan job.Task)
 	go func() {
 		defer close(ch)
 		for i, c := range commands {
-			ch <- Task{Seq: int64(i + 1), Identifier: fmt.Sprint(i + 1), Command: c}
+			ch <- job.Task{Seq: int64(i + 1), Identifier: fmt.Sprint(i + 1), Command: c}
 		}
 	}()
 	return ch
 }
 
-func collect(results <-chan Result) map[int64]Result {
-	got := map[int64]Result{}
+// runAll runs tasks on p, stopped by nothing.
+func runAll(p *Pool, tasks <-chan job.Task) <-chan job.Result {
+	return p.Run(context.Background(), context.Background(), tasks)
+}
+
+func collect(results <-chan job.Result) map[int64]job.Result {
+	got := map[int64]job.Result{}
 	for r := range results {
 		got[r.Seq] = r
 	}
@@ -92,11 +99,11 @@ func repeat(c string, n int) []string {
 func TestPoolOneResultPerTask(t *testing.T) {
 	f := &fakeExec{}
 	p := NewPool(f, Options{Workers: 4})
-	tasks := make(chan Task)
+	tasks := make(chan job.Task)
 	go func() {
 		defer close(tasks)
 		for i := int64(1); i <= 500; i++ {
-			task := Task{Seq: i, Command: "sleep"}
+			task := job.Task{Seq: i, Command: "sleep"}
 			switch i % 5 {
 			case 1:
 				task.Err = errors.New("invalid")
@@ -108,13 +115,13 @@ func TestPoolOneResultPerTask(t *testing.T) {
 	}()
 	count := 0
 	seen := map[int64]bool{}
-	for r := range p.Run(context.Background(), tasks) {
+	for r := range runAll(p, tasks) {
 		require.False(t, seen[r.Seq], "two results for task %d", r.Seq)
 		seen[r.Seq] = true
 		count++
 		switch r.Seq % 5 {
 		case 1:
-			require.Equal(t, ExitNeverStarted, r.ExitCode)
+			require.Equal(t, job.ExitNeverStarted, r.ExitCode)
 			require.EqualError(t, r.Err, "invalid")
 		case 2:
 			require.Equal(t, 1, r.ExitCode)
@@ -127,29 +134,10 @@ func TestPoolOneResultPerTask(t *testing.T) {
 	require.Equal(t, int64(4), f.peak.Load(), "four workers should have run at once")
 }
 
-func TestPoolWindowBoundsRunAhead(t *testing.T) {
-	f := &fakeExec{release: make(chan struct{})}
-	p := NewPool(f, Options{Workers: 4, Window: 8})
-	results := p.Run(context.Background(), feed(append([]string{"block"}, repeat("true", 50)...)...))
-	// While task 1 blocks, only tasks 2..8 can finish.
-	var early []int64
-	for len(early) < 7 {
-		early = append(early, (<-results).Seq)
-	}
-	select {
-	case r := <-results:
-		t.Fatalf("task %d finished while the head of the window was still running", r.Seq)
-	case <-time.After(200 * time.Millisecond):
-	}
-	require.ElementsMatch(t, []int64{2, 3, 4, 5, 6, 7, 8}, early)
-	close(f.release)
-	require.Len(t, collect(results), 51-7)
-}
-
 func TestPoolRetries(t *testing.T) {
 	f := &fakeExec{}
 	p := NewPool(f, Options{Workers: 2, Retries: 2})
-	got := collect(p.Run(context.Background(), feed("fail", "fail-once", "true", "missing")))
+	got := collect(runAll(p, feed("fail", "fail-once", "true", "missing")))
 	require.Equal(t, 3, got[1].Attempts)
 	require.Equal(t, 1, got[1].ExitCode)
 	require.Equal(t, 2, got[2].Attempts)
@@ -161,62 +149,126 @@ func TestPoolRetries(t *testing.T) {
 // spillExec fails every attempt with output spilled to a file of its own.
 type spillExec struct{ files []*os.File }
 
-func (s *spillExec) Execute(ctx context.Context, t *Task) Result {
+func (s *spillExec) Execute(ctx context.Context, t *job.Task) job.Result {
 	f, err := os.CreateTemp("", "spill")
 	if err != nil {
 		panic(err)
 	}
 	os.Remove(f.Name())
 	s.files = append(s.files, f)
-	return Result{Seq: t.Seq, Started: true, ExitCode: 1, Stdout: Output{Spill: f}}
+	return job.Result{Seq: t.Seq, Started: true, ExitCode: 1, Stdout: job.Output{Spill: f}}
+}
+
+// recorder is an Observer that keeps what it is told, with the outputs
+// the events' results held at the time.
+type recorder struct {
+	mu     sync.Mutex
+	events []recorded
+}
+
+type recorded struct {
+	kind    job.EventKind
+	seq     int64
+	attempt int
+	spill   *os.File
+}
+
+func (r *recorder) Observe(ev job.Event) {
+	rec := recorded{kind: ev.Kind, seq: ev.Task.Seq, attempt: ev.Attempt}
+	if ev.Result != nil {
+		rec.spill = ev.Result.Stdout.Spill
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, rec)
 }
 
 func TestPoolRetryReleasesFailedAttempts(t *testing.T) {
-	for _, events := range []bool{false, true} {
-		s := &spillExec{}
-		p := NewPool(s, Options{Workers: 1, Retries: 2, Events: events})
-		var final Result
-		for r := range p.Run(context.Background(), feed("fail")) {
-			if r.IsResult() {
-				final = r
-			} else {
-				require.Nil(t, r.Stdout.Spill, "an event carries no output")
-			}
+	s := &spillExec{}
+	obs := &recorder{}
+	p := NewPool(s, Options{Workers: 1, Retries: 2, Observer: obs})
+	got := collect(runAll(p, feed("fail")))
+	require.Len(t, s.files, 3)
+	for _, f := range s.files[:2] {
+		_, err := f.Stat()
+		require.ErrorIs(t, err, os.ErrClosed, "a failed attempt's output is released")
+	}
+	final := got[1]
+	require.Same(t, s.files[2], final.Stdout.Spill, "the last attempt's output is the result's")
+	require.NoError(t, final.Close())
+	for _, ev := range obs.events {
+		if ev.kind == job.Retrying {
+			require.Nil(t, ev.spill, "a retrying event carries no output")
 		}
-		require.Len(t, s.files, 3)
-		for _, f := range s.files[:2] {
-			_, err := f.Stat()
-			require.ErrorIs(t, err, os.ErrClosed, "a failed attempt's output is released")
-		}
-		require.Same(t, s.files[2], final.Stdout.Spill, "the last attempt's output is the result's")
-		require.NoError(t, final.Close())
 	}
 }
 
-func TestPoolFailFast(t *testing.T) {
-	f := &fakeExec{}
-	p := NewPool(f, Options{Workers: 1, FailFast: true})
-	got := collect(p.Run(context.Background(), feed("true", "fail", "true", "true")))
-	require.Len(t, got, 4)
-	require.Equal(t, 0, got[1].ExitCode)
-	require.Equal(t, 1, got[2].ExitCode)
-	for _, seq := range []int64{3, 4} {
-		require.ErrorIs(t, got[seq].Err, ErrSkipped)
-		require.Equal(t, ExitNeverStarted, got[seq].ExitCode)
-		require.Zero(t, f.attempts(seq))
+// TestPoolEvents: every attempted task is Started, Retrying before each
+// further attempt, then Finished; a task never attempted is only Finished.
+func TestPoolEvents(t *testing.T) {
+	obs := &recorder{}
+	p := NewPool(&fakeExec{}, Options{Workers: 1, Retries: 1, Observer: obs})
+	tasks := make(chan job.Task)
+	go func() {
+		defer close(tasks)
+		tasks <- job.Task{Seq: 1, Command: "true"}
+		tasks <- job.Task{Seq: 2, Command: "fail"}
+		tasks <- job.Task{Seq: 3, Err: errors.New("invalid")}
+	}()
+	require.Len(t, collect(runAll(p, tasks)), 3)
+	// Tasks run side by side; each one's own events come in order.
+	perTask := map[int64][]string{}
+	for _, ev := range obs.events {
+		perTask[ev.seq] = append(perTask[ev.seq], fmt.Sprintf("%s %d", ev.kind, ev.attempt))
 	}
+	require.Equal(t, map[int64][]string{
+		1: {"started 1", "finished 1"},
+		2: {"started 1", "retrying 1", "finished 2"},
+		3: {"finished 0"},
+	}, perTask)
+}
+
+// TestPoolIntakeClosed: once the intake is closed, no task starts and the
+// waiting ones are answered with its cause, while the running ones finish.
+func TestPoolIntakeClosed(t *testing.T) {
+	f := &fakeExec{release: make(chan struct{})}
+	p := NewPool(f, Options{Workers: 2})
+	intake, closeIntake := context.WithCancelCause(context.Background())
+	tasks := make(chan job.Task)
+	results := p.Run(context.Background(), intake, tasks)
+	go func() {
+		defer close(tasks)
+		for i := int64(1); i <= 5; i++ {
+			tasks <- job.Task{Seq: i, Command: "block"}
+			if i == 3 {
+				closeIntake(job.ErrSkipped)
+				close(f.release)
+			}
+		}
+	}()
+	got := collect(results)
+	require.Len(t, got, 5)
+	for seq, r := range got {
+		if f.attempts(seq) > 0 {
+			require.NoError(t, r.Err, "task %d ran to its end", seq)
+			continue
+		}
+		require.ErrorIs(t, r.Err, job.ErrSkipped, "task %d", seq)
+		require.Equal(t, job.ExitNeverStarted, r.ExitCode)
+	}
+	require.Zero(t, f.attempts(4)+f.attempts(5), "no task starts after the intake closed")
 }
 
 func TestPoolCancel(t *testing.T) {
 	f := &fakeExec{release: make(chan struct{})}
 	p := NewPool(f, Options{Workers: 2})
 	ctx, cancel := context.WithCancel(context.Background())
-	tasks := make(chan Task)
-	results := p.Run(ctx, tasks)
+	tasks := make(chan job.Task)
+	results := p.Run(ctx, ctx, tasks)
 	go func() {
 		defer close(tasks)
 		for i := int64(1); i <= 5; i++ {
-			tasks <- Task{Seq: i, Command: "block"}
+			tasks <- job.Task{Seq: i, Command: "block"}
 			if i == 3 {
 				cancel()
 			}
@@ -225,23 +277,8 @@ func TestPoolCancel(t *testing.T) {
 	got := collect(results)
 	require.Len(t, got, 5)
 	for _, r := range got {
-		require.ErrorIs(t, r.Err, ErrCancelled, "task %d", r.Seq)
+		require.ErrorIs(t, r.Err, job.ErrCancelled, "task %d", r.Seq)
 	}
 	require.Equal(t, int64(0), f.attempts(4)+f.attempts(5), "no task starts after the cancel")
-	select {
-	case <-p.Stopped():
-	default:
-		t.Fatal("a cancelled pool reports that it stopped")
-	}
 }
 
-func TestPoolRecorded(t *testing.T) {
-	f := &fakeExec{}
-	p := NewPool(f, Options{Workers: 2, Window: 4, Recorded: func(t *Task) bool { return t.Seq%2 == 0 }})
-	got := collect(p.Run(context.Background(), feed(repeat("true", 20)...)))
-	require.Len(t, got, 20)
-	for seq, r := range got {
-		require.Equal(t, seq%2 == 0, r.Recorded)
-		require.Equal(t, seq%2 == 0, f.attempts(seq) == 0)
-	}
-}

@@ -1,8 +1,9 @@
+//go:build linux
+
 package dispatch
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/workerpool/workerpool/job"
 )
 
 // TestSoak runs a few thousand short tasks with a mix of exits, signals,
@@ -23,28 +26,28 @@ func TestSoak(t *testing.T) {
 	}
 	kinds := []struct {
 		args  []string
-		check func(r Result) bool
+		check func(r job.Result) bool
 	}{
-		{[]string{"-c", "exit 0"}, func(r Result) bool { return r.ExitCode == 0 }},
-		{[]string{"-c", "echo out; echo err >&2; exit 7"}, func(r Result) bool {
+		{[]string{"-c", "exit 0"}, func(r job.Result) bool { return r.ExitCode == 0 }},
+		{[]string{"-c", "echo out; echo err >&2; exit 7"}, func(r job.Result) bool {
 			return r.ExitCode == 7 && r.Stdout.String() == "out\n" && r.Stderr.String() == "err\n"
 		}},
-		{[]string{"-c", "kill -KILL $$"}, func(r Result) bool { return r.ExitCode == 137 && r.Signal == "SIGKILL" }},
-		{[]string{"-c", "sleep 5"}, func(r Result) bool { return r.TimedOut && r.ExitCode == ExitTimedOut }},
-		{[]string{"-c", "head -c 3000000 /dev/zero"}, func(r Result) bool { return r.Stdout.Len() == 3_000_000 }},
-		{[]string{"-c", "sleep 5 & echo bg"}, func(r Result) bool { return r.ExitCode == 0 && r.Stdout.String() == "bg\n" }},
+		{[]string{"-c", "kill -KILL $$"}, func(r job.Result) bool { return r.ExitCode == 137 && r.Signal == "SIGKILL" }},
+		{[]string{"-c", "sleep 5"}, func(r job.Result) bool { return r.TimedOut && r.ExitCode == job.ExitTimedOut }},
+		{[]string{"-c", "head -c 3000000 /dev/zero"}, func(r job.Result) bool { return r.Stdout.Len() == 3_000_000 }},
+		{[]string{"-c", "sleep 5 & echo bg"}, func(r job.Result) bool { return r.ExitCode == 0 && r.Stdout.String() == "bg\n" }},
 	}
 
 	fdsBefore := openFDs(t)
 	l, err := NewLocal(LocalOptions{Grace: 200 * time.Millisecond})
 	require.NoError(t, err)
 	p := NewPool(l, Options{Workers: 32})
-	tasks := make(chan Task)
+	tasks := make(chan job.Task)
 	go func() {
 		defer close(tasks)
 		for i := 1; i <= n; i++ {
 			k := kinds[i%len(kinds)]
-			task := Task{Seq: int64(i), Identifier: strconv.Itoa(i), Command: "sh", Args: k.args}
+			task := job.Task{Seq: int64(i), Identifier: strconv.Itoa(i), Command: "sh", Args: k.args}
 			if i%len(kinds) == 3 {
 				task.Timeout = 50 * time.Millisecond
 			}
@@ -52,7 +55,7 @@ func TestSoak(t *testing.T) {
 		}
 	}()
 	seen := make(map[int64]bool, n)
-	for r := range p.Run(context.Background(), tasks) {
+	for r := range runAll(p, tasks) {
 		require.False(t, seen[r.Seq], "two results for task %d", r.Seq)
 		seen[r.Seq] = true
 		require.True(t, kinds[r.Seq%int64(len(kinds))].check(r), "task %d: exit %d signal %q err %v stdout %q stderr %q", r.Seq, r.ExitCode, r.Signal, r.Err, r.Stdout.Head, r.Stderr.Head)

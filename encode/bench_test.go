@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/workerpool/workerpool/dispatch"
+	"github.com/workerpool/workerpool/job"
 	"github.com/workerpool/workerpool/encode"
 )
 
@@ -16,13 +16,12 @@ import (
 const benchResults = 10_000
 
 // benchResult is the result of a small task that printed one line.
-func benchResult(seq int64) dispatch.Result {
-	return dispatch.Result{
+func benchResult(seq int64) job.Result {
+	return job.Result{
 		Seq:            seq,
 		Identifier:     "job " + strconv.FormatInt(seq, 10),
-		Stdout:         dispatch.BytesOutput([]byte("hello from the worker, all went well\n")),
-		Stderr:         dispatch.BytesOutput([]byte{}),
-		StderrCaptured: true,
+		Stdout:         job.Output{Head: []byte("hello from the worker, all went well\n")},
+		Stderr:         job.Output{Head: []byte{}},
 		Started:        true,
 		Duration:       12700 * time.Microsecond,
 		Attempts:       1,
@@ -37,7 +36,7 @@ func benchBody(n int) []byte {
 	return bytes.Repeat(line, n/len(line)+1)[:n]
 }
 
-func benchMarshal(b *testing.B, r dispatch.Result, binary bool) {
+func benchMarshal(b *testing.B, r job.Result, binary bool) {
 	b.Helper()
 	b.ReportAllocs()
 	b.SetBytes(r.Stdout.Len() + r.Stderr.Len())
@@ -54,7 +53,7 @@ func BenchmarkMarshalResult(b *testing.B) { benchMarshal(b, benchResult(1), fals
 // BenchmarkMarshalResult10MB encodes a result whose stdout is 10 MB of text.
 func BenchmarkMarshalResult10MB(b *testing.B) {
 	r := benchResult(1)
-	r.Stdout = dispatch.BytesOutput(benchBody(10 << 20))
+	r.Stdout = job.Output{Head: benchBody(10 << 20)}
 	benchMarshal(b, r, false)
 }
 
@@ -62,26 +61,20 @@ func BenchmarkMarshalResult10MB(b *testing.B) {
 // (--binary).
 func BenchmarkMarshalResult10MBBinary(b *testing.B) {
 	r := benchResult(1)
-	r.Stdout = dispatch.BytesOutput(benchBody(10 << 20))
+	r.Stdout = job.Output{Head: benchBody(10 << 20)}
 	benchMarshal(b, r, true)
 }
 
-// benchWrite sends benchResults results through Write per operation, in
-// reverse order within blocks of 64 when ordered output must restore it.
+// benchWrite sends benchResults results through Write per operation.
 func benchWrite(b *testing.B, opts encode.Options) {
 	b.Helper()
-	results := make([]dispatch.Result, benchResults)
+	results := make([]job.Result, benchResults)
 	for i := range results {
-		seq := int64(i + 1)
-		if opts.Ordered || !opts.NDJSON {
-			block := int64(i / 64 * 64)
-			seq = block + min(64, benchResults-block) - int64(i%64)
-		}
-		results[i] = benchResult(seq)
+		results[i] = benchResult(int64(i + 1))
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		ch := make(chan dispatch.Result, 64)
+		ch := make(chan job.Result, 64)
 		go func() {
 			defer close(ch)
 			for _, r := range results {
@@ -100,11 +93,6 @@ func benchWrite(b *testing.B, opts encode.Options) {
 // they come.
 func BenchmarkWriteNDJSON(b *testing.B) { benchWrite(b, encode.Options{NDJSON: true}) }
 
-// BenchmarkWriteNDJSONOrdered writes them in input order (--ordered).
-func BenchmarkWriteNDJSONOrdered(b *testing.B) {
-	benchWrite(b, encode.Options{NDJSON: true, Ordered: true})
-}
-
 // BenchmarkWriteArray writes them as the classic JSON array.
 func BenchmarkWriteArray(b *testing.B) { benchWrite(b, encode.Options{}) }
 
@@ -112,11 +100,11 @@ func BenchmarkWriteArray(b *testing.B) { benchWrite(b, encode.Options{}) }
 // through Write, as the pool's output does, rather than Marshal.
 func BenchmarkWriteNDJSON10MB(b *testing.B) {
 	r := benchResult(1)
-	r.Stdout = dispatch.BytesOutput(benchBody(10 << 20))
+	r.Stdout = job.Output{Head: benchBody(10 << 20)}
 	b.ReportAllocs()
 	b.SetBytes(r.Stdout.Len())
 	for b.Loop() {
-		ch := make(chan dispatch.Result, 1)
+		ch := make(chan job.Result, 1)
 		ch <- r
 		close(ch)
 		if _, err := encode.Write(io.Discard, ch, encode.Options{NDJSON: true}); err != nil {

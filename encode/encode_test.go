@@ -11,16 +11,15 @@ import (
 	json "github.com/goccy/go-json"
 	"github.com/stretchr/testify/require"
 
-	"github.com/workerpool/workerpool/dispatch"
+	"github.com/workerpool/workerpool/job"
 )
 
-func result(seq int64, body string) dispatch.Result {
-	return dispatch.Result{Seq: seq, Identifier: "t" + string(rune('0'+seq)), Stdout: dispatch.BytesOutput([]byte(body)),
-		StderrCaptured: true, Started: true, Duration: 1500 * time.Microsecond, Attempts: 1}
+func result(seq int64, body string) job.Result {
+	return job.Result{Seq: seq, Identifier: "t" + string(rune('0'+seq)), Stdout: job.Output{Head: []byte(body)}, Started: true, Duration: 1500 * time.Microsecond, Attempts: 1}
 }
 
-func send(results ...dispatch.Result) <-chan dispatch.Result {
-	ch := make(chan dispatch.Result, len(results))
+func send(results ...job.Result) <-chan job.Result {
+	ch := make(chan job.Result, len(results))
 	for _, r := range results {
 		ch <- r
 	}
@@ -31,16 +30,16 @@ func send(results ...dispatch.Result) <-chan dispatch.Result {
 func TestMarshalSchema(t *testing.T) {
 	tests := []struct {
 		name   string
-		r      dispatch.Result
+		r      job.Result
 		binary bool
 		want   string
 	}{
 		{"ok", result(1, "out\n"), false,
 			`{"identifier":"t1","exit_code":0,"result_body":"out\n","stderr":"","seq":1,"duration_ms":1.5}`},
-		{"never started", dispatch.Result{Seq: 2, Identifier: "x", ExitCode: -1, Err: errors.New("command not found: x"), Meta: json.RawMessage(`{"a":1}`)}, false,
+		{"never started", job.Result{Seq: 2, Identifier: "x", ExitCode: -1, Err: errors.New("command not found: x"), Meta: json.RawMessage(`{"a":1}`)}, false,
 			`{"identifier":"x","exit_code":-1,"result_body":"","seq":2,"error":"command not found: x","meta":{"a":1}}`},
-		{"timed out", dispatch.Result{Seq: 3, Identifier: "s", ExitCode: 124, TimedOut: true, Signal: "SIGTERM", Started: true, Attempts: 2, Truncated: true}, false,
-			`{"identifier":"s","exit_code":124,"result_body":"","seq":3,"duration_ms":0,"signal":"SIGTERM","timed_out":true,"attempts":2,"truncated":true}`},
+		{"timed out", job.Result{Seq: 3, Identifier: "s", ExitCode: 124, TimedOut: true, Signal: "SIGTERM", Started: true, Attempts: 2, Truncated: true}, false,
+			`{"identifier":"s","exit_code":124,"result_body":"","stderr":"","seq":3,"duration_ms":0,"signal":"SIGTERM","timed_out":true,"attempts":2,"truncated":true}`},
 		{"escaping and invalid UTF-8", result(4, "<a&b> \"q\" \\ \x00 \xff é"), false,
 			`{"identifier":"t4","exit_code":0,"result_body":"<a&b> \"q\" \\ \u0000 \ufffd é","stderr":"","seq":4,"duration_ms":1.5}`},
 		{"binary", result(5, "a\xffb\x00"), true,
@@ -101,8 +100,10 @@ func TestSpilledOutput(t *testing.T) {
 	require.ErrorIs(t, err, os.ErrClosed, "the writer closes a result's spill file")
 }
 
+// TestWriteModes: the array is one line, in the order given; NDJSON is a
+// line per result; no results is an empty array.
 func TestWriteModes(t *testing.T) {
-	in := func() <-chan dispatch.Result {
+	in := func() <-chan job.Result {
 		failed := result(1, "")
 		failed.ExitCode = 2
 		return send(result(3, "c"), failed, result(2, "b"))
@@ -125,17 +126,13 @@ func TestWriteModes(t *testing.T) {
 	require.Equal(t, 1, strings.Count(out.String(), "\n"), "the array is one line")
 	var array []struct{ Seq int64 }
 	require.NoError(t, json.Unmarshal(out.Bytes(), &array))
-	require.Equal(t, []struct{ Seq int64 }{{1}, {2}, {3}}, array)
+	require.Equal(t, []struct{ Seq int64 }{{3}, {1}, {2}}, array)
 
 	out.Reset()
 	_, err = Write(&out, in(), Options{NDJSON: true})
 	require.NoError(t, err)
-	require.Equal(t, []int64{3, 1, 2}, seqs(out.String()), "completion order")
-
-	out.Reset()
-	_, err = Write(&out, in(), Options{NDJSON: true, Ordered: true})
-	require.NoError(t, err)
-	require.Equal(t, []int64{1, 2, 3}, seqs(out.String()))
+	require.Equal(t, 3, strings.Count(out.String(), "\n"), "a line per result")
+	require.Equal(t, []int64{3, 1, 2}, seqs(out.String()), "in the order given")
 
 	out.Reset()
 	_, err = Write(&out, send(), Options{})
@@ -144,19 +141,33 @@ func TestWriteModes(t *testing.T) {
 }
 
 func TestEvents(t *testing.T) {
-	started := dispatch.Result{Seq: 1, Identifier: "a", Event: dispatch.EventStarted, Attempts: 1}
+	task := &job.Task{Seq: 1, Identifier: "a"}
 	var out bytes.Buffer
-	_, err := Write(&out, send(started, result(1, "x")), Options{NDJSON: true, Events: true})
-	require.NoError(t, err)
+	e := NewEncoder(&out, Options{NDJSON: true, Events: true})
+	require.NoError(t, e.Event(job.Event{Kind: job.Started, Task: task, Attempt: 1}))
+	failed := job.Result{Seq: 1, ExitCode: 3, Err: errors.New("boom")}
+	require.NoError(t, e.Event(job.Event{Kind: job.Retrying, Task: task, Attempt: 1, Result: &failed}))
+	r := result(1, "x")
+	require.NoError(t, e.Result(&r))
+	require.NoError(t, e.Close())
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	require.Len(t, lines, 2)
+	require.Len(t, lines, 3)
 	require.Equal(t, `{"event":"started","identifier":"a","seq":1,"attempt":1}`, lines[0])
-	require.Contains(t, lines[1], `"event":"finished"`)
+	require.Equal(t, `{"event":"retrying","identifier":"a","seq":1,"attempt":1,"exit_code":3,"error":"boom"}`, lines[1])
+	require.Contains(t, lines[2], `"event":"finished"`)
 
 	out.Reset()
-	_, err = Write(&out, send(started, result(1, "x")), Options{NDJSON: true})
+	_, err := Write(&out, send(result(1, "x")), Options{NDJSON: true})
 	require.NoError(t, err)
-	require.Equal(t, 1, strings.Count(out.String(), "\n"), "no events unless asked for")
+	require.NotContains(t, out.String(), "event", "results are not marked unless events are asked for")
+}
+
+// TestOmitStderr: the stderr field is there only when it was captured.
+func TestOmitStderr(t *testing.T) {
+	var out bytes.Buffer
+	_, err := Write(&out, send(result(1, "x")), Options{NDJSON: true, OmitStderr: true})
+	require.NoError(t, err)
+	require.NotContains(t, out.String(), `"stderr"`)
 }
 
 type failingWriter struct{}
@@ -166,28 +177,4 @@ func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk ful
 func TestWriteError(t *testing.T) {
 	_, err := Write(failingWriter{}, send(result(1, "x")), Options{NDJSON: true})
 	require.EqualError(t, err, "disk full")
-}
-
-func TestJournal(t *testing.T) {
-	path := t.TempDir() + "/j.ndjson"
-	require.NoError(t, os.WriteFile(path, []byte(
-		`{"identifier":"a","exit_code":0}`+"\n"+
-			`{"identifier":"b","exit_code":1}`+"\n"+
-			`{"identifier":"a","exit_code":0}`+"\n"+
-			`not json`+"\n"+
-			`{"identifier":"c","exit_co`), 0o644))
-	j, err := OpenJournal(path)
-	require.NoError(t, err)
-	require.True(t, j.Take("a"))
-	require.True(t, j.Take("a"))
-	require.False(t, j.Take("a"), "two successes stand for two tasks")
-	require.False(t, j.Take("b"), "a failure is run again")
-	require.False(t, j.Take("c"), "a torn line does not count")
-	data, err := os.ReadFile(path)
-	require.NoError(t, err)
-	require.True(t, strings.HasSuffix(string(data), "not json\n"), "the torn last line is removed")
-
-	j, err = OpenJournal(t.TempDir() + "/missing.ndjson")
-	require.NoError(t, err)
-	require.Empty(t, j)
 }

@@ -6,7 +6,7 @@ import (
 
 	json "github.com/goccy/go-json"
 
-	"github.com/workerpool/workerpool/dispatch"
+	"github.com/workerpool/workerpool/job"
 )
 
 // planned is a task as it would run, for --dry-run.
@@ -29,7 +29,7 @@ type planned struct {
 // path by resolve. It returns how many tasks could not run (invalid, or
 // their command not found) and the first write error, after which it
 // returns at once.
-func WritePlan(w io.Writer, tasks <-chan dispatch.Task, resolve func(string) (string, error)) (bad int64, err error) {
+func WritePlan(w io.Writer, tasks <-chan job.Task, resolve func(string) (string, error)) (bad int64, err error) {
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)

@@ -10,7 +10,7 @@ import (
 
 	json "github.com/goccy/go-json"
 
-	"github.com/workerpool/workerpool/dispatch"
+	"github.com/workerpool/workerpool/job"
 )
 
 // tail holds the fields of a result that follow its outputs.
@@ -35,7 +35,7 @@ type tail struct {
 // time, so a result of any size is written without another copy of it. In
 // text form bytes that are not valid UTF-8 become U+FFFD; in binary form the
 // outputs are base64 and no byte is lost.
-func (e *encoder) writeResult(r *dispatch.Result) error {
+func (e *Encoder) writeResult(r *job.Result) error {
 	if err := e.writeRaw(`{"identifier":`); err != nil {
 		return err
 	}
@@ -48,7 +48,7 @@ func (e *encoder) writeResult(r *dispatch.Result) error {
 	if err := e.writeOutput(r.Stdout); err != nil {
 		return err
 	}
-	if r.StderrCaptured && r.Started {
+	if !e.opts.OmitStderr && r.Started {
 		if err := e.writeRaw(`,"stderr":`); err != nil {
 			return err
 		}
@@ -85,13 +85,13 @@ func (e *encoder) writeResult(r *dispatch.Result) error {
 	return err
 }
 
-func (e *encoder) writeRaw(s string) error {
+func (e *Encoder) writeRaw(s string) error {
 	_, err := e.w.WriteString(s)
 	return err
 }
 
 // writeValue writes one small value as JSON.
-func (e *encoder) writeValue(v any) error {
+func (e *Encoder) writeValue(v any) error {
 	e.buf.Reset()
 	if err := e.enc.Encode(v); err != nil {
 		return err
@@ -104,7 +104,7 @@ func (e *encoder) writeValue(v any) error {
 const textChunk = 64 << 10
 
 // writeOutput writes a captured stream as one JSON string.
-func (e *encoder) writeOutput(o dispatch.Output) error {
+func (e *Encoder) writeOutput(o job.Output) error {
 	if err := e.w.WriteByte('"'); err != nil {
 		return err
 	}
@@ -126,7 +126,7 @@ func (e *encoder) writeOutput(o dispatch.Output) error {
 // writeText escapes r into the body of a JSON string, a chunk at a time.
 // A chunk never ends inside a UTF-8 sequence that the next bytes could
 // complete, so the result is the same as escaping the whole text at once.
-func (e *encoder) writeText(r io.Reader) error {
+func (e *Encoder) writeText(r io.Reader) error {
 	if e.text == nil {
 		e.text = make([]byte, textChunk+utf8.UTFMax)
 	}
@@ -172,7 +172,7 @@ func completeRunes(b []byte) int {
 }
 
 // writeEscaped writes text escaped as in a JSON string, without the quotes.
-func (e *encoder) writeEscaped(text []byte) error {
+func (e *Encoder) writeEscaped(text []byte) error {
 	e.buf.Reset()
 	if err := e.enc.Encode(string(text)); err != nil {
 		return err

@@ -1,4 +1,4 @@
-package dispatch
+package job
 
 import (
 	"bytes"
@@ -16,8 +16,6 @@ type Output struct {
 	SpillSize int64
 }
 
-// BytesOutput is an Output of b, held in memory.
-func BytesOutput(b []byte) Output { return Output{Head: b} }
 
 // Len is the number of bytes captured.
 func (o Output) Len() int64 { return int64(len(o.Head)) + o.SpillSize }

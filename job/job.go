@@ -1,10 +1,11 @@
-// Package dispatch runs tasks on a bounded pool of executors and reports one
-// Result per Task. It owns the types that flow through the pipeline: decode
-// produces Tasks, encode consumes Results.
-package dispatch
+// Package job is the data that flows through workerpool: a Task read from
+// the input, the Result of running it, the Output it captured and the
+// Events of its life in between. It holds no behaviour of the stages that
+// produce and consume them (decode, dispatch, encode), and nothing specific
+// to an operating system, so every stage builds and tests on every platform.
+package job
 
 import (
-	"context"
 	"errors"
 	"time"
 
@@ -48,9 +49,6 @@ type Result struct {
 	ExitCode int
 	Stdout   Output
 	Stderr   Output
-	// StderrCaptured reports whether Stderr holds the child's stderr (as
-	// opposed to being inherited or discarded).
-	StderrCaptured bool
 	// Started reports whether a process was started, so Duration is
 	// meaningful.
 	Started  bool
@@ -62,24 +60,12 @@ type Result struct {
 	Attempts  int
 	Truncated bool
 	Meta      json.RawMessage
-	// Recorded marks a task whose result an earlier run already recorded:
-	// it was not run, and there is nothing to write.
-	Recorded bool
-	// Event, when set, makes this a lifecycle notice rather than the
-	// task's result: EventStarted, or EventRetrying after a failed
-	// attempt (whose outcome the other fields describe). A task has any
-	// number of events before its one result.
-	Event string
 }
 
-// Lifecycle events, sent when Options.Events is set.
-const (
-	EventStarted  = "started"
-	EventRetrying = "retrying"
-)
-
-// IsResult reports whether r is the task's result rather than an event.
-func (r *Result) IsResult() bool { return r.Event == "" }
+// NotRun is the result of a task that never started, for the reason err.
+func NotRun(t *Task, err error) Result {
+	return Result{Seq: t.Seq, Identifier: t.Identifier, ExitCode: ExitNeverStarted, Err: err, Meta: t.Meta}
+}
 
 // Close releases what the result's outputs hold.
 func (r *Result) Close() error { return errors.Join(r.Stdout.Close(), r.Stderr.Close()) }
@@ -94,12 +80,12 @@ const (
 	ExitTimedOut      = 124
 	ExitNotExecutable = 126
 	ExitNotFound      = 127
-	exitSignalBase    = 128
+	ExitSignalBase    = 128 // plus the signal's number
 )
 
 // Reasons for a task that never ran, or was stopped by the pool.
 var (
-	// ErrCancelled marks tasks stopped or never started because the pool
+	// ErrCancelled marks tasks stopped or never started because the run
 	// was interrupted.
 	ErrCancelled = errors.New("cancelled")
 	// ErrSkipped marks tasks never started because an earlier task failed
@@ -107,10 +93,36 @@ var (
 	ErrSkipped = errors.New("skipped after an earlier failure (fail-fast)")
 )
 
-// Executor runs one task to completion and reports its result. It is the
-// seam between the pool and the place a task runs: the pool decides when,
-// the executor decides how. Execute must return when ctx is done, stopping
-// whatever it started; it is called from many goroutines at once.
-type Executor interface {
-	Execute(ctx context.Context, t *Task) Result
+// EventKind names a moment in a task's life.
+type EventKind string
+
+// The events of a task's life. A task that is attempted has Started, then
+// Retrying before each further attempt, then Finished; a task never
+// attempted (invalid, skipped, cancelled before it started) has only
+// Finished, with Attempt 0.
+const (
+	Started  EventKind = "started"
+	Retrying EventKind = "retrying"
+	Finished EventKind = "finished"
+)
+
+// Event is one moment of a task's life, as told to an Observer.
+type Event struct {
+	Kind EventKind
+	Task *Task
+	// Attempt is the run of the task the event is about: 1 for Started,
+	// the run that failed for Retrying, the last run for Finished (0 when
+	// the task was never attempted).
+	Attempt int
+	// Result is the failed attempt for Retrying (its outputs already
+	// released) and the task's result for Finished; nil for Started.
+	Result *Result
+}
+
+// Observer is told of every task's life as it happens. Observe is called
+// from many goroutines at once, before the step it tells of goes on: a
+// Started event before the task runs, Finished before its result is sent
+// on. It must not keep Task or Result past the call, nor change them.
+type Observer interface {
+	Observe(Event)
 }

@@ -1,4 +1,6 @@
-package main
+//go:build unix
+
+package pipeline
 
 import (
 	"errors"
@@ -8,16 +10,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// errReaderGone is the cause of a run stopped because nobody reads stdout.
-var errReaderGone = errors.New("the reader of the results went away")
-
 // watchReader calls gone once the reading end of w goes away, when w is a
 // pipe: the pool then stops at once rather than at its next write, which may
 // be a long task away. stop ends the watch.
 func watchReader(w io.Writer, gone func()) (stop func()) {
-	if o, ok := w.(*output); ok {
-		w = o.Writer
-	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return func() {}

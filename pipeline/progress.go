@@ -1,25 +1,28 @@
-package main
+package pipeline
 
 import (
 	"context"
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
 	"github.com/workerpool/workerpool/decode"
-	"github.com/workerpool/workerpool/dispatch"
+	"github.com/workerpool/workerpool/job"
 )
 
 // progress draws a live progress line on a terminal: tasks done, failed and
 // running, the rate, and, when the number of tasks is known, a bar and an
-// estimate of the time left.
+// estimate of the time left. It observes the tasks' lives (job.Observer).
 type progress struct {
-	bar                   *progressbar.ProgressBar
-	done, failed, running int64
+	bar *progressbar.ProgressBar
+
+	mu              sync.Mutex
+	failed, running int64
 }
 
 // newProgress returns a progress display on w, or nil when w is not a
@@ -45,37 +48,33 @@ func newProgress(w io.Writer) *progress {
 	return &progress{bar: bar}
 }
 
-// tap passes results through, counting them on the way, and closes its
-// channel after in is closed.
-func (p *progress) tap(in <-chan dispatch.Result) <-chan dispatch.Result {
-	out := make(chan dispatch.Result)
-	go func() {
-		defer close(out)
-		for r := range in {
-			p.count(&r)
-			out <- r
-		}
-	}()
-	return out
-}
-
-func (p *progress) count(r *dispatch.Result) {
-	switch {
-	case r.Event == dispatch.EventStarted:
+// Observe counts a task as running from its start to its finish, and as
+// done, and maybe failed, when it finishes.
+func (p *progress) Observe(ev job.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch ev.Kind {
+	case job.Started:
 		p.running++
-	case !r.IsResult():
-		return
-	default:
-		if r.Attempts > 0 {
+	case job.Finished:
+		if ev.Attempt > 0 { // it had a Started event
 			p.running--
 		}
-		p.done++
-		if r.Failed() {
+		if ev.Result.Failed() {
 			p.failed++
 		}
 		_ = p.bar.Add64(1)
+	default:
+		return
 	}
-	p.bar.Describe(fmt.Sprintf("failed %d, running %d", p.failed, max(p.running, 0)))
+	p.bar.Describe(fmt.Sprintf("failed %d, running %d", p.failed, p.running))
+}
+
+// recorded counts a task that an earlier run recorded as done.
+func (p *progress) recorded() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_ = p.bar.Add64(1)
 }
 
 // countTasks counts the tasks of a source that can be read twice (an inline

@@ -1,0 +1,21 @@
+package dispatch
+
+import "os/exec"
+
+// group is the processes of one task: its child and whatever the child
+// starts, stopped together. Each platform keeps them its own way: a process
+// group on Unix (group_unix.go), a Job Object on Windows (group_windows.go).
+// newGroup returns an empty one.
+type group interface {
+	// start starts cmd as the first process of the group.
+	start(cmd *exec.Cmd) error
+	// terminate asks every process of the group to end: SIGTERM on Unix.
+	// Windows has no such request, and ends them as kill does.
+	terminate() error
+	// kill ends every process of the group at once. A group whose
+	// processes are all gone is not an error.
+	kill() error
+	// release frees what the group holds. On Windows it also ends the
+	// processes still in it.
+	release()
+}

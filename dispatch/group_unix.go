@@ -1,0 +1,56 @@
+//go:build unix
+
+package dispatch
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/workerpool/workerpool/job"
+)
+
+// processGroup is a Unix process group led by the task's child.
+type processGroup struct{ cmd *exec.Cmd }
+
+func newGroup() (group, error) { return &processGroup{}, nil }
+
+// start starts cmd in a process group of its own, so that a signal to the
+// group reaches its children; where the platform can (see deathSignal), the
+// child is also killed if the pool dies without a chance to stop it.
+func (g *processGroup) start(cmd *exec.Cmd) error {
+	g.cmd = cmd
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	deathSignal(cmd.SysProcAttr)
+	return cmd.Start()
+}
+
+func (g *processGroup) terminate() error { return g.signal(syscall.SIGTERM) }
+func (g *processGroup) kill() error      { return g.signal(syscall.SIGKILL) }
+func (g *processGroup) release()         {}
+
+// signal sends sig to the group. A group that no longer exists is not an
+// error.
+func (g *processGroup) signal(sig syscall.Signal) error {
+	err := syscall.Kill(-g.cmd.Process.Pid, sig)
+	if errors.Is(err, syscall.ESRCH) {
+		return nil
+	}
+	return err
+}
+
+// exitStatus returns the exit code in the shell's convention, and the name
+// of the signal that ended the process, if any.
+func exitStatus(ps *os.ProcessState) (int, string) {
+	ws, ok := ps.Sys().(syscall.WaitStatus)
+	if !ok || !ws.Signaled() {
+		return ps.ExitCode(), ""
+	}
+	return job.ExitSignalBase + int(ws.Signal()), unix.SignalName(ws.Signal())
+}
+
+// readFD reads once from a file descriptor, without waiting.
+func readFD(fd uintptr, p []byte) (int, error) { return syscall.Read(int(fd), p) }

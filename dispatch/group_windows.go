@@ -1,0 +1,89 @@
+//go:build windows
+
+package dispatch
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
+)
+
+// jobObject is a Windows Job Object holding the task's child and every
+// process it starts. It is made to end its processes when its last handle
+// closes, so that a pool that dies, however it dies, takes them with it.
+type jobObject struct{ handle windows.Handle }
+
+func newGroup() (group, error) {
+	h, err := windows.CreateJobObject(nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	info := windows.JOBOBJECT_EXTENDED_LIMIT_INFORMATION{
+		BasicLimitInformation: windows.JOBOBJECT_BASIC_LIMIT_INFORMATION{
+			LimitFlags: windows.JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+		},
+	}
+	if _, err := windows.SetInformationJobObject(h, windows.JobObjectExtendedLimitInformation,
+		uintptr(unsafe.Pointer(&info)), uint32(unsafe.Sizeof(info))); err != nil {
+		windows.CloseHandle(h)
+		return nil, err
+	}
+	return &jobObject{handle: h}, nil
+}
+
+// start starts cmd suspended, puts it in the job, then lets it run, so
+// that nothing it starts can escape the job.
+func (g *jobObject) start(cmd *exec.Cmd) error {
+	cmd.SysProcAttr = &syscall.SysProcAttr{CreationFlags: windows.CREATE_SUSPENDED | windows.CREATE_NEW_PROCESS_GROUP}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	if err := g.adopt(cmd.Process.Pid); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return err
+	}
+	return nil
+}
+
+// adopt assigns the suspended process pid to the job and resumes it.
+func (g *jobObject) adopt(pid int) error {
+	const access = windows.PROCESS_SET_QUOTA | windows.PROCESS_TERMINATE | windows.PROCESS_SUSPEND_RESUME
+	h, err := windows.OpenProcess(access, false, uint32(pid))
+	if err != nil {
+		return err
+	}
+	defer windows.CloseHandle(h)
+	if err := windows.AssignProcessToJobObject(g.handle, h); err != nil {
+		return err
+	}
+	if status, _, _ := ntResumeProcess.Call(uintptr(h)); status != 0 {
+		return errors.New("cannot resume the process: NTSTATUS " + windows.NTStatus(status).Error())
+	}
+	return nil
+}
+
+// ntResumeProcess resumes every thread of a process: os/exec does not
+// hand out the handle of the main thread that ResumeThread would need.
+var ntResumeProcess = windows.NewLazySystemDLL("ntdll.dll").NewProc("NtResumeProcess")
+
+// terminate ends the job's processes: Windows cannot ask a console-less
+// process to stop, so there is no grace period.
+func (g *jobObject) terminate() error { return g.kill() }
+
+// exitKilled is the exit code of the processes ended by the pool.
+const exitKilled = 1
+
+func (g *jobObject) kill() error { return windows.TerminateJobObject(g.handle, exitKilled) }
+
+func (g *jobObject) release() { windows.CloseHandle(g.handle) }
+
+// exitStatus returns the exit code; Windows has no signals to name.
+func exitStatus(ps *os.ProcessState) (int, string) { return ps.ExitCode(), "" }
+
+// readFD reads once from a handle.
+func readFD(fd uintptr, p []byte) (int, error) { return syscall.Read(syscall.Handle(fd), p) }

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/workerpool/workerpool/dispatch"
+	"github.com/workerpool/workerpool/job"
+	"github.com/workerpool/workerpool/pipeline"
+)
+
+// description opens --help.
+const description = `Run child processes in parallel and report one JSON result per task.
+
+A task is a JSON object: "command" (required; no shell is involved) and optional "identifier", "args", "env", "dir", "stdin", "timeout" and "meta". Its result has "identifier", "exit_code", "result_body" (stdout), "stderr", "seq" and "duration_ms", and "error", "signal" or "timed_out" when they apply. Tasks come as a JSON array (inline, in --infile, or on stdin) or as NDJSON on stdin; every task read gets exactly one result.
+
+Ways to use it:
+
+  workerpool -i tasks.json -t 4                  classic: one JSON array, the last line of stdout
+  generate | workerpool --ndjson | jq .          pipe: one result line per task as each finishes
+  proc_open('workerpool --ndjson --events', ...) PHP: write task lines, read results while tasks run
+  seq 10 | workerpool --ndjson -- echo {}        template: each input line is a task ({} the line, {#} its number)
+
+Exit status: 0 every task exited 0; 1 at least one task failed; 2 usage or input error; 130 or 143 interrupted by SIGINT or SIGTERM; 141 the reader of the results went away.`
+
+// cli is the command line.
+type cli struct {
+	Tasks      string           `arg:"" optional:"" name:"tasks" help:"Tasks as a JSON array (or NDJSON), inline."`
+	MaxThreads int              `short:"t" name:"max_threads" aliases:"jobs,max-threads" default:"2" help:"Tasks run at once (also --jobs); 0 means one per CPU core (default ${default})."`
+	Infile     string           `short:"i" predictor:"file" placeholder:"PATH" help:"Read tasks from a file; - is stdin."`
+	Outfile    string           `short:"o" predictor:"file" placeholder:"PATH" help:"Write results to a file: the array atomically, NDJSON appended line by line."`
+	Verbose    bool             `short:"v" help:"Log progress to stderr."`
+	Version    kong.VersionFlag `short:"V" help:"Print the version and exit."`
+	NDJSON     bool             `name:"ndjson" help:"Write one result per line as each task finishes."`
+	Ordered    bool             `short:"k" aliases:"keep-order" help:"With --ndjson, write results in input order (also --keep-order)."`
+	Timeout    duration         `placeholder:"D" help:"Time limit per task, e.g. 30s or 2.5 (seconds); 0 means none (default ${default})." default:"0s"`
+	Grace      duration         `placeholder:"D" default:"5s" help:"Time between SIGTERM and SIGKILL when a task is stopped (default ${default})."`
+	Retries    int              `placeholder:"N" help:"Run a failed task up to N more times (default ${default})." default:"0"`
+	FailFast   bool             `help:"After the first failure start no new task; the rest are reported as skipped."`
+	Stderr     string           `enum:"capture,inherit,discard" default:"capture" placeholder:"MODE" help:"Children's stderr: capture, inherit or discard (default ${default})."`
+	MaxOutput  int64            `placeholder:"BYTES" help:"Cap the captured bytes per stream; 0 means no cap (default ${default})." default:"0"`
+	Binary     bool             `help:"Send result_body and stderr base64-encoded, so no byte is lost."`
+	Resume     bool             `help:"With --ndjson and --outfile: skip the tasks the file records as exited 0, run the rest, append."`
+	Events     bool             `help:"With --ndjson, also write a line when a task starts or is retried."`
+	Progress   bool             `help:"Show a live progress line on stderr, when it is a terminal."`
+	DryRun     bool             `help:"Check the tasks and print how each would run (command path included); run nothing."`
+	Completion string           `enum:",bash,zsh" default:"" placeholder:"SHELL" help:"Print the line that enables tab completion in bash or zsh, e.g. eval \"$$(workerpool --completion bash)\"."`
+
+	template []string // the words after --
+}
+
+// Validate checks what the flags' types cannot; kong calls it after parsing.
+func (c *cli) Validate() error {
+	switch {
+	case c.MaxThreads < 0:
+		return fmt.Errorf("--max_threads must be 0 or more, not %d", c.MaxThreads)
+	case c.Retries < 0 || c.MaxOutput < 0:
+		return errors.New("--retries and --max-output cannot be negative")
+	case c.Resume && (!c.NDJSON || c.Outfile == ""):
+		return errors.New("--resume needs --ndjson and --outfile, the journal it resumes from")
+	case c.Events && !c.NDJSON:
+		return errors.New("--events needs --ndjson: the array has no room for them")
+	}
+	return nil
+}
+
+// config is the run the command line asks for.
+func (c *cli) config(stderr io.Writer) pipeline.Config {
+	var mode dispatch.StderrMode
+	_ = mode.UnmarshalText([]byte(c.Stderr)) // kong checked it is one
+	return pipeline.Config{
+		Inline: c.Tasks, Infile: c.Infile, Template: c.template, Outfile: c.Outfile,
+		NDJSON: c.NDJSON, Ordered: c.Ordered, Binary: c.Binary, Events: c.Events, Resume: c.Resume,
+		DryRun: c.DryRun, Progress: c.Progress, Verbose: c.Verbose,
+		Workers: c.MaxThreads, Retries: c.Retries, FailFast: c.FailFast,
+		Timeout: time.Duration(c.Timeout), Grace: time.Duration(c.Grace), MaxOutput: c.MaxOutput,
+		ChildStderr: mode, Stderr: stderr,
+	}
+}
+
+// duration is a flag's time limit: a Go duration or a number of seconds.
+type duration time.Duration
+
+func (d *duration) UnmarshalText(text []byte) error {
+	v, err := job.ParseDuration(string(text))
+	*d = duration(v)
+	return err
+}
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version string
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		return info.Main.Version
+	}
+	return "dev"
+}

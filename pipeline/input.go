@@ -1,0 +1,80 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
+)
+
+// openInput picks the source of tasks: --infile, then the inline argument,
+// then stdin, which must not be a terminal. close releases it.
+func (c *Config) openInput(stdin io.Reader) (r io.Reader, close func(), err error) {
+	nothing := func() {}
+	if c.Template != nil && c.Inline != "" {
+		return nil, nil, fmt.Errorf("inline tasks %q cannot be combined with a command after --", abbreviate(c.Inline))
+	}
+	switch {
+	case c.Infile != "" && c.Infile != "-":
+		f, err := os.Open(c.Infile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("cannot read --infile %s: %w", c.Infile, pathCause(err))
+		}
+		if info, err := f.Stat(); err == nil && info.IsDir() {
+			f.Close()
+			return nil, nil, fmt.Errorf("cannot read --infile %s: it is a directory", c.Infile)
+		}
+		return f, func() { f.Close() }, nil
+	case c.Infile == "" && c.Inline != "":
+		first := strings.TrimLeft(c.Inline, " \t\r\n")
+		if !strings.HasPrefix(first, "[") && !strings.HasPrefix(first, "{") {
+			return nil, nil, fmt.Errorf("the argument %q is not JSON tasks (a JSON array or NDJSON); to read a file use -i", abbreviate(c.Inline))
+		}
+		return strings.NewReader(c.Inline), nothing, nil
+	}
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		what := "tasks as JSON"
+		if c.Template != nil {
+			what = "input lines"
+		}
+		return nil, nil, fmt.Errorf("no tasks: give %s on stdin, with -i PATH, or inline (see --help)", what)
+	}
+	return stdin, nothing, nil
+}
+
+// reopenInput returns a way to read the input once more, for counting the
+// tasks ahead of the run, when the input is an inline argument or a regular
+// file; nil otherwise.
+func (c *Config) reopenInput() func() (io.ReadCloser, error) {
+	switch {
+	case c.Infile != "" && c.Infile != "-":
+		if info, err := os.Stat(c.Infile); err != nil || !info.Mode().IsRegular() {
+			return nil
+		}
+		return func() (io.ReadCloser, error) { return os.Open(c.Infile) }
+	case c.Infile == "" && c.Inline != "":
+		return func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(c.Inline)), nil }
+	}
+	return nil
+}
+
+// pathCause drops the operation and path from a file error, for messages
+// that already name the file.
+func pathCause(err error) error {
+	var pathErr *fs.PathError
+	if errors.As(err, &pathErr) {
+		return pathErr.Err
+	}
+	return err
+}
+
+func abbreviate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}

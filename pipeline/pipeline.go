@@ -1,0 +1,315 @@
+// Package pipeline is one run of workerpool: it reads tasks (decode), runs
+// them (dispatch) and writes one result for each (encode), and owns what
+// joins the stages: where input and output are, the order of results, the
+// resume journal, progress and events, and stopping.
+//
+// A task travels from the input to the output like this: the decoder
+// reads it (decode.Decoder.Stream); admit drops it if the journal already
+// records it and, when order is kept, holds it until it is within the
+// sequencer's window; the pool runs it (dispatch.Pool.Run) and tells the
+// run's Observe of its start and finish; the sequencer puts its result in
+// turn; and write, the one goroutine that writes the output, encodes it.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/workerpool/workerpool/decode"
+	"github.com/workerpool/workerpool/dispatch"
+	"github.com/workerpool/workerpool/encode"
+	"github.com/workerpool/workerpool/job"
+)
+
+// Config is what a run is asked to do.
+type Config struct {
+	// Inline holds tasks given on the command line; Infile names a file of
+	// tasks ("-" is stdin). With neither, tasks come from stdin.
+	Inline, Infile string
+	// Template, when not empty, makes each input line a task (see
+	// decode.Options).
+	Template []string
+	// Outfile, when set, receives the results instead of stdout.
+	Outfile string
+
+	NDJSON   bool // one result per line, rather than one array
+	Ordered  bool // NDJSON lines in input order; the array always is
+	Binary   bool // result_body and stderr base64-encoded
+	Events   bool // NDJSON lines for each task's start and retries
+	Resume   bool // skip the tasks Outfile records as done
+	DryRun   bool // print how each task would run; run none
+	Progress bool // a live progress line on Stderr, when it is a terminal
+	Verbose  bool // log to Stderr
+
+	Workers   int // tasks at once; 0 means one per CPU core
+	Retries   int
+	FailFast  bool
+	Timeout   time.Duration
+	Grace     time.Duration
+	MaxOutput int64
+	// ChildStderr says what becomes of the tasks' stderr.
+	ChildStderr dispatch.StderrMode
+	// Stderr receives the log, the progress line, and the tasks' stderr
+	// when it is inherited; nil means os.Stderr.
+	Stderr io.Writer
+
+	// Executor runs the tasks; nil means a dispatch.Local made from the
+	// fields above.
+	Executor dispatch.Executor
+}
+
+// ordered reports whether results are written in input order: always in
+// the array, with Ordered in NDJSON.
+func (c *Config) ordered() bool { return !c.NDJSON || c.Ordered }
+
+// Summary counts what a run did.
+type Summary struct {
+	Tasks    int64 // read from the input
+	Recorded int64 // skipped because the journal records them as done
+	Results  int64 // written
+	Failed   int64 // written, and failed
+}
+
+// Run reads tasks from stdin (or where cfg says), runs them and writes their
+// results to stdout (or where cfg says); every task read gets exactly one
+// result. It returns when every result is written, or the run is stopped:
+// when ctx is done (see SignalContext) it stops reading, stops the running
+// tasks, and still writes every result. A failed task is data, not an
+// error; the error returned is a failure of the run itself, an *Error that
+// knows its exit status.
+func Run(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writer) (Summary, error) {
+	if cfg.Stderr == nil {
+		cfg.Stderr = os.Stderr
+	}
+	input, closeInput, err := cfg.openInput(stdin)
+	if err != nil {
+		return Summary{}, UsageError(err)
+	}
+	defer closeInput()
+	var journal Journal
+	if cfg.Resume {
+		if journal, err = OpenJournal(cfg.Outfile); err != nil {
+			return Summary{}, UsageError(fmt.Errorf("--resume: %w", err))
+		}
+	}
+	out, err := cfg.openOutput(stdout)
+	if err != nil {
+		return Summary{}, UsageError(err)
+	}
+	r := &run{cfg: &cfg, journal: journal, stop: newStopper(ctx), log: newLogger(cfg.Stderr, cfg.Verbose)}
+	defer r.stop.release()
+	if cfg.DryRun {
+		err = r.dryRun(input, out.w)
+	} else {
+		err = r.run(input, out.w)
+	}
+	if ferr := out.finish(err == nil); ferr != nil && err == nil {
+		err = UsageError(ferr)
+	}
+	return r.sum, err
+}
+
+// run is one call of Run.
+type run struct {
+	cfg      *Config
+	journal  Journal
+	stop     *stopper
+	log      *slog.Logger
+	seq      *sequencer      // nil unless results are ordered
+	progress *progress       // nil unless a progress line is drawn
+	events   chan job.Event  // to the writer; nil unless events are written
+	sum      Summary
+}
+
+// run streams the tasks in input through the pool to out.
+func (r *run) run(input io.Reader, out io.Writer) error {
+	exec, err := r.executor()
+	if err != nil {
+		return UsageError(err)
+	}
+	pool := dispatch.NewPool(exec, dispatch.Options{Workers: r.cfg.Workers, Retries: r.cfg.Retries, Observer: r, Log: r.log})
+	if r.cfg.ordered() {
+		// The reorder buffer holds at most this many results.
+		r.seq = newSequencer(max(128, 16*pool.Workers()))
+	}
+	if r.cfg.Events {
+		r.events = make(chan job.Event)
+	}
+	if r.cfg.Progress {
+		r.progress = newProgress(r.cfg.Stderr)
+		if r.progress != nil {
+			defer r.progress.finish()
+			if reopen := r.cfg.reopenInput(); reopen != nil {
+				r.progress.countTasks(r.stop.intake, reopen, decode.Options{Template: r.cfg.Template})
+			}
+		}
+	}
+	defer watchReader(out, func() { r.stop.stop(errReaderGone) })()
+
+	// Once the intake closes, reads fail and the decoder ends after the
+	// tasks it has already read, each of which gets a result: it is never
+	// cancelled.
+	dec := decode.New(decode.Interruptible(input, r.stop.intake.Done()), decode.Options{Template: r.cfg.Template})
+	results := pool.Run(r.stop.tasks, r.stop.intake, r.admit(dec.Stream(context.Background())))
+	if r.seq != nil {
+		results = r.seq.order(results)
+	}
+	start := time.Now()
+	r.log.Info("pool started", "workers", pool.Workers(), "ordered", r.cfg.ordered(), "ndjson", r.cfg.NDJSON)
+	r.write(out, results)
+	r.sum.Tasks = dec.Count()
+	r.log.Info("done", "tasks", r.sum.Tasks, "written", r.sum.Results, "failed", r.sum.Failed,
+		"elapsed", time.Since(start).Round(time.Millisecond), "max_rss_kb", maxRSS())
+	return r.end(dec.Err())
+}
+
+// executor returns the configured executor, or a Local one.
+func (r *run) executor() (dispatch.Executor, error) {
+	if r.cfg.Executor != nil {
+		return r.cfg.Executor, nil
+	}
+	return r.local()
+}
+
+func (r *run) local() (*dispatch.Local, error) {
+	inheritTo, _ := r.cfg.Stderr.(*os.File)
+	return dispatch.NewLocal(dispatch.LocalOptions{
+		Timeout:   r.cfg.Timeout,
+		Grace:     r.cfg.Grace,
+		MaxOutput: r.cfg.MaxOutput,
+		Stderr:    r.cfg.ChildStderr,
+		InheritTo: inheritTo,
+	})
+}
+
+// admit passes tasks on to the pool, and closes its channel after tasks is
+// closed. A task the journal records as done is dropped: it was not read
+// for running, and has nothing to write. When order is kept, a task waits
+// until it is within the sequencer's window. Every other task is passed on,
+// even after a stop: the pool answers it.
+func (r *run) admit(tasks <-chan job.Task) <-chan job.Task {
+	if r.journal == nil && r.seq == nil {
+		return tasks
+	}
+	out := make(chan job.Task)
+	go func() {
+		defer close(out)
+		for t := range tasks {
+			if t.Err == nil && r.journal.Take(t.Identifier) {
+				r.log.Debug("already recorded", "seq", t.Seq, "identifier", t.Identifier)
+				r.sum.Recorded++
+				if r.seq != nil {
+					r.seq.skip(t.Seq)
+				}
+				if r.progress != nil {
+					r.progress.recorded()
+				}
+				continue
+			}
+			if r.seq != nil {
+				r.seq.admit(r.stop.intake.Done(), t.Seq)
+			}
+			out <- t
+		}
+	}()
+	return out
+}
+
+// Observe is told of every task's life by the pool: it tells the progress
+// line, hands events to the writer, and closes the intake at the first
+// failure under fail-fast.
+func (r *run) Observe(ev job.Event) {
+	if r.progress != nil {
+		r.progress.Observe(ev)
+	}
+	if ev.Kind != job.Finished && r.events != nil {
+		r.events <- ev // the result line itself tells of the finish
+	}
+	if ev.Kind == job.Finished && r.cfg.FailFast && ev.Result.Failed() {
+		r.stop.stop(job.ErrSkipped)
+	}
+}
+
+// write is the one goroutine that writes out: the results in the order it
+// receives them, and the events as they happen. An event is handed over
+// before its task goes on, so it is written before the task's result. On a
+// write error it stops the run, then goes on receiving, and dropping, until
+// results is closed; the pool has then finished and no event can come.
+func (r *run) write(out io.Writer, results <-chan job.Result) {
+	enc := encode.NewEncoder(out, encode.Options{NDJSON: r.cfg.NDJSON, Binary: r.cfg.Binary, Events: r.cfg.Events,
+		OmitStderr: r.cfg.ChildStderr != dispatch.StderrCapture})
+	failed := false
+	fail := func(err error) {
+		if err != nil && !failed {
+			failed = true
+			r.stop.stop(fmt.Errorf("cannot write results: %w", err))
+		}
+	}
+	for results != nil {
+		select {
+		case ev := <-r.events:
+			if !failed {
+				fail(enc.Event(ev))
+			}
+		case res, ok := <-results:
+			switch {
+			case !ok:
+				results = nil
+			case failed:
+				res.Close()
+			default:
+				fail(enc.Result(&res))
+				r.sum.Results++
+				if res.Failed() {
+					r.sum.Failed++
+				}
+			}
+		}
+	}
+	if !failed {
+		fail(enc.Close())
+	}
+}
+
+// end decides how the run ends: a stop first, then an input that could not
+// be read.
+func (r *run) end(readErr error) error {
+	if cause := r.stop.cause(); cause != nil {
+		return abortError(cause)
+	}
+	if readErr != nil && !errors.Is(readErr, decode.ErrInterrupted) {
+		return UsageError(fmt.Errorf("cannot read tasks: %w", readErr))
+	}
+	return nil
+}
+
+// dryRun prints how each task would run, and runs none.
+func (r *run) dryRun(input io.Reader, out io.Writer) error {
+	exec, err := r.local()
+	if err != nil {
+		return UsageError(err)
+	}
+	defer exec.Close()
+	dec := decode.New(input, decode.Options{Template: r.cfg.Template})
+	tasks := dec.Stream(r.stop.intake)
+	bad, werr := encode.WritePlan(out, tasks, exec.Resolve)
+	if werr != nil {
+		r.stop.stop(fmt.Errorf("cannot write results: %w", werr))
+		for range tasks {
+		}
+	}
+	r.sum.Tasks, r.sum.Failed = dec.Count(), bad
+	return r.end(dec.Err())
+}
+
+func newLogger(w io.Writer, verbose bool) *slog.Logger {
+	if !verbose {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
