@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-		"slices"
+	"slices"
 	"strconv"
 	"time"
 

@@ -281,4 +281,3 @@ func TestPoolCancel(t *testing.T) {
 	}
 	require.Equal(t, int64(0), f.attempts(4)+f.attempts(5), "no task starts after the cancel")
 }
-

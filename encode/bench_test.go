@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/workerpool/workerpool/job"
 	"github.com/workerpool/workerpool/encode"
+	"github.com/workerpool/workerpool/job"
 )
 
 // benchResults is how many results BenchmarkWrite* writes per operation;
@@ -18,14 +18,14 @@ const benchResults = 10_000
 // benchResult is the result of a small task that printed one line.
 func benchResult(seq int64) job.Result {
 	return job.Result{
-		Seq:            seq,
-		Identifier:     "job " + strconv.FormatInt(seq, 10),
-		Stdout:         job.Output{Head: []byte("hello from the worker, all went well\n")},
-		Stderr:         job.Output{Head: []byte{}},
-		Started:        true,
-		Duration:       12700 * time.Microsecond,
-		Attempts:       1,
-		Meta:           []byte(`{"n":` + strconv.FormatInt(seq, 10) + `}`),
+		Seq:        seq,
+		Identifier: "job " + strconv.FormatInt(seq, 10),
+		Stdout:     job.Output{Head: []byte("hello from the worker, all went well\n")},
+		Stderr:     job.Output{Head: []byte{}},
+		Started:    true,
+		Duration:   12700 * time.Microsecond,
+		Attempts:   1,
+		Meta:       []byte(`{"n":` + strconv.FormatInt(seq, 10) + `}`),
 	}
 }
 

@@ -16,7 +16,6 @@ type Output struct {
 	SpillSize int64
 }
 
-
 // Len is the number of bytes captured.
 func (o Output) Len() int64 { return int64(len(o.Head)) + o.SpillSize }
 

@@ -120,9 +120,9 @@ type run struct {
 	journal  Journal
 	stop     *stopper
 	log      *slog.Logger
-	seq      *sequencer      // nil unless results are ordered
-	progress *progress       // nil unless a progress line is drawn
-	events   chan job.Event  // to the writer; nil unless events are written
+	seq      *sequencer     // nil unless results are ordered
+	progress *progress      // nil unless a progress line is drawn
+	events   chan job.Event // to the writer; nil unless events are written
 	sum      Summary
 }
 
