@@ -1,6 +1,6 @@
 module github.com/workerpool/workerpool
 
-go 1.26.8
+go 1.25.0
 
 require (
 	github.com/alecthomas/kong v1.17.0
@@ -8,11 +8,11 @@ require (
 	github.com/goccy/go-json v0.12.0
 	github.com/posener/complete v1.2.3
 	github.com/rogpeppe/go-internal v1.16.0
-	github.com/schollz/progressbar/v3 v3.19.1
+	github.com/schollz/progressbar/v3 v3.19.0
 	github.com/stretchr/testify v1.12.1
 	github.com/willabides/kongplete v0.4.0
-	golang.org/x/sys v0.50.0
-	golang.org/x/term v0.48.0
+	golang.org/x/sys v0.45.0
+	golang.org/x/term v0.40.0
 )
 
 require (
