@@ -3,7 +3,14 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BIN     := bin/workerpool
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build demo test fuzz vet bench clean
+# Platforms the code must build and vet for.
+PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 freebsd/amd64 freebsd/arm64 windows/amd64 windows/arm64
+
+# Linters, run through go run at pinned versions.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+DEADCODE    := golang.org/x/tools/cmd/deadcode@v0.52.0
+
+.PHONY: build demo test fuzz vet cross lint bench clean
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) .
@@ -17,7 +24,20 @@ vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt needed"; exit 1; }
 
-test: vet
+# cross builds and vets every package, tests included, for each platform.
+cross:
+	@for p in $(PLATFORMS); do \
+		echo "GOOS=$${p%/*} GOARCH=$${p#*/} go vet ./..."; \
+		GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) vet ./... || exit 1; \
+	done
+
+# lint reports unused and dead code, and what staticcheck finds.
+lint:
+	$(GO) run $(STATICCHECK) ./...
+	$(GO) run $(DEADCODE) -test ./...
+	@test -z "$$($(GO) run $(DEADCODE) ./...)" || { $(GO) run $(DEADCODE) ./...; exit 1; }
+
+test: vet cross lint
 	$(GO) test -race -count=1 ./...
 	$(MAKE) fuzz
 

@@ -88,14 +88,6 @@ func collect(results <-chan job.Result) map[int64]job.Result {
 	return got
 }
 
-func repeat(c string, n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = c
-	}
-	return out
-}
-
 func TestPoolOneResultPerTask(t *testing.T) {
 	f := &fakeExec{}
 	p := NewPool(f, Options{Workers: 4})

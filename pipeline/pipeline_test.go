@@ -1,0 +1,359 @@
+package pipeline
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	json "github.com/goccy/go-json"
+	"github.com/stretchr/testify/require"
+
+	"github.com/workerpool/workerpool/job"
+)
+
+// fakeExec runs tasks without processes; the command says what happens:
+// "true" succeeds, "fail" exits 1 ("fail-second" once another task has
+// started), "echo" prints its arguments, "block"
+// waits for release (or ctx, and is cancelled).
+type fakeExec struct {
+	release chan struct{}
+	started atomic.Int64
+	calls   sync.Map // identifier -> *atomic.Int64
+}
+
+func newFake() *fakeExec { return &fakeExec{release: make(chan struct{})} }
+
+func (f *fakeExec) Execute(ctx context.Context, t *job.Task) job.Result {
+	f.started.Add(1)
+	c, _ := f.calls.LoadOrStore(t.Identifier, new(atomic.Int64))
+	c.(*atomic.Int64).Add(1)
+	r := job.Result{Seq: t.Seq, Identifier: t.Identifier, Meta: t.Meta, Started: true}
+	switch t.Command {
+	case "fail":
+		r.ExitCode = 1
+	case "fail-second": // fails once another task has started
+		for f.started.Load() < 2 {
+			time.Sleep(time.Millisecond)
+		}
+		r.ExitCode = 1
+	case "echo":
+		r.Stdout = job.Output{Head: []byte(strings.Join(t.Args, " "))}
+	case "block":
+		select {
+		case <-f.release:
+		case <-ctx.Done():
+			r.ExitCode, r.Err = 143, job.ErrCancelled
+		}
+	}
+	return r
+}
+
+// ran reports how many times the task named id was run.
+func (f *fakeExec) ran(id string) int64 {
+	c, ok := f.calls.Load(id)
+	if !ok {
+		return 0
+	}
+	return c.(*atomic.Int64).Load()
+}
+
+// tasks returns NDJSON tasks, one per command, identified t1, t2, ...
+func tasks(commands ...string) string {
+	var b strings.Builder
+	for i, c := range commands {
+		fmt.Fprintf(&b, `{"identifier":"t%d","command":%q}`+"\n", i+1, c)
+	}
+	return b.String()
+}
+
+func repeat(c string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = c
+	}
+	return out
+}
+
+type result struct {
+	Identifier string `json:"identifier"`
+	ExitCode   int    `json:"exit_code"`
+	Body       string `json:"result_body"`
+	Seq        int64  `json:"seq"`
+	Error      string `json:"error"`
+	Event      string `json:"event"`
+}
+
+// lines decodes NDJSON output.
+func lines(t *testing.T, out string) []result {
+	t.Helper()
+	var got []result
+	for line := range strings.Lines(out) {
+		var r result
+		require.NoError(t, json.Unmarshal([]byte(line), &r), "line %q", line)
+		got = append(got, r)
+	}
+	return got
+}
+
+func seqs(rs []result) []int64 {
+	var s []int64
+	for _, r := range rs {
+		s = append(s, r.Seq)
+	}
+	return s
+}
+
+// runFake runs cfg over the given input with f, and returns what it wrote.
+func runFake(t *testing.T, ctx context.Context, cfg Config, f *fakeExec, input string) (string, Summary, error) {
+	t.Helper()
+	cfg.Executor = f
+	var out strings.Builder
+	sum, err := Run(ctx, cfg, strings.NewReader(input), &out)
+	return out.String(), sum, err
+}
+
+func TestRunOutputModes(t *testing.T) {
+	input := tasks("echo", "fail", "true")
+	t.Run("array", func(t *testing.T) {
+		out, sum, err := runFake(t, t.Context(), Config{}, newFake(), input)
+		require.NoError(t, err)
+		require.Equal(t, Summary{Tasks: 3, Results: 3, Failed: 1}, sum)
+		require.Equal(t, 1, strings.Count(out, "\n"), "one line")
+		var array []result
+		require.NoError(t, json.Unmarshal([]byte(out), &array))
+		require.Equal(t, []int64{1, 2, 3}, seqs(array), "input order")
+	})
+	t.Run("no tasks", func(t *testing.T) {
+		out, _, err := runFake(t, t.Context(), Config{}, newFake(), "")
+		require.NoError(t, err)
+		require.Equal(t, "[]\n", out)
+	})
+	t.Run("ndjson", func(t *testing.T) {
+		out, _, err := runFake(t, t.Context(), Config{NDJSON: true, Workers: 3}, newFake(), input)
+		require.NoError(t, err)
+		require.ElementsMatch(t, []int64{1, 2, 3}, seqs(lines(t, out)))
+	})
+}
+
+// TestRunOrdered: with --ordered, a slow first task holds back the results
+// of the others, which still come out, in input order, once it ends.
+func TestRunOrdered(t *testing.T) {
+	f := newFake()
+	cfg := Config{NDJSON: true, Ordered: true, Workers: 4, Executor: f}
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(t.Context(), cfg, strings.NewReader(tasks(append([]string{"block"}, repeat("true", 20)...)...)), pw)
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	for f.started.Load() < 21 {
+		time.Sleep(time.Millisecond)
+	}
+	close(f.release)
+	out, err := io.ReadAll(pr)
+	require.NoError(t, err)
+	require.NoError(t, <-done)
+	want := make([]int64, 21)
+	for i := range want {
+		want[i] = int64(i + 1)
+	}
+	require.Equal(t, want, seqs(lines(t, string(out))))
+}
+
+// TestRunWindowBoundsRunAhead: while the first task runs, the pool starts
+// no task more than the reorder window ahead of it, so the results held
+// for their turn stay bounded.
+func TestRunWindowBoundsRunAhead(t *testing.T) {
+	const workers = 4
+	window := int64(max(128, 16*workers))
+	f := newFake()
+	cfg := Config{NDJSON: true, Ordered: true, Workers: workers}
+	done := make(chan error, 1)
+	var out string
+	go func() {
+		var err error
+		out, _, err = runFake(t, t.Context(), cfg, f, tasks(append([]string{"block"}, repeat("true", 300)...)...))
+		done <- err
+	}()
+	for f.started.Load() < window {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // room to run ahead, if it would
+	require.Equal(t, window, f.started.Load(), "tasks started while the first one runs")
+	close(f.release)
+	require.NoError(t, <-done)
+	require.Len(t, lines(t, out), 301)
+}
+
+// TestRunFailFast: after the first failure no task starts; the tasks
+// already read are skipped, and each still has its result.
+func TestRunFailFast(t *testing.T) {
+	f := newFake()
+	out, sum, err := runFake(t, t.Context(), Config{NDJSON: true, Ordered: true, Workers: 1, FailFast: true}, f,
+		tasks("true", "fail", "true", "true"))
+	require.NoError(t, err, "a fail-fast stop is not a failure of the run")
+	require.Equal(t, int64(3), sum.Failed)
+	got := lines(t, out)
+	require.Equal(t, []int64{1, 2, 3, 4}, seqs(got))
+	require.Equal(t, 0, got[0].ExitCode)
+	require.Equal(t, 1, got[1].ExitCode)
+	for _, r := range got[2:] {
+		require.Equal(t, job.ExitNeverStarted, r.ExitCode)
+		require.Equal(t, job.ErrSkipped.Error(), r.Error)
+		require.Zero(t, f.ran(r.Identifier))
+	}
+}
+
+// TestRunSignalAfterFailFast: a fail-fast stop lets the running task go
+// on, but a signal after it still stops that task.
+func TestRunSignalAfterFailFast(t *testing.T) {
+	f := newFake()
+	ctx, cancel := context.WithCancelCause(t.Context())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(ctx, Config{NDJSON: true, Workers: 2, FailFast: true, Executor: f}, strings.NewReader(tasks("block", "fail-second", "true")), pw)
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	lines := bufio.NewScanner(pr)
+	var rest []string
+	for lines.Scan() && !strings.Contains(lines.Text(), `"identifier":"t2","exit_code":1`) {
+		rest = append(rest, lines.Text()) // t3, skipped, may come first
+	}
+	// The failure's result is out, so the intake is closed; t1 still runs.
+	require.Zero(t, f.ran("t3"))
+	cancel(signalError{syscall.SIGTERM})
+	for lines.Scan() {
+		rest = append(rest, lines.Text())
+	}
+	err := <-done
+	var runErr *Error
+	require.ErrorAs(t, err, &runErr)
+	require.Equal(t, ExitTerminated, runErr.Code)
+	require.True(t, runErr.Quiet)
+	require.Len(t, rest, 2)
+	require.Contains(t, strings.Join(rest, "\n"), `"identifier":"t1","exit_code":143`)
+	require.Contains(t, strings.Join(rest, "\n"), `"identifier":"t3","exit_code":-1`)
+	require.Zero(t, f.ran("t3"))
+}
+
+// TestRunStops: each way a run is stopped ends with its exit status, and
+// every task read still has its result.
+func TestRunStops(t *testing.T) {
+	tests := []struct {
+		name  string
+		cause error
+		code  int
+		quiet bool
+	}{
+		{"SIGINT", signalError{syscall.SIGINT}, ExitInterrupted, true},
+		{"SIGTERM", signalError{syscall.SIGTERM}, ExitTerminated, true},
+		{"cancelled", context.Canceled, ExitInterrupted, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake()
+			ctx, cancel := context.WithCancelCause(t.Context())
+			go func() {
+				for f.started.Load() < 2 {
+					time.Sleep(time.Millisecond)
+				}
+				cancel(tt.cause)
+			}()
+			out, sum, err := runFake(t, ctx, Config{NDJSON: true, Workers: 2}, f, tasks(repeat("block", 5)...))
+			var runErr *Error
+			require.ErrorAs(t, err, &runErr)
+			require.Equal(t, tt.code, runErr.Code)
+			require.Equal(t, tt.quiet, runErr.Quiet)
+			got := lines(t, out)
+			require.Len(t, got, 5)
+			require.Equal(t, int64(5), sum.Results)
+			for _, r := range got {
+				require.Equal(t, "cancelled", r.Error, "task %d", r.Seq)
+			}
+			require.Equal(t, int64(2), f.started.Load(), "no task starts after the stop")
+		})
+	}
+}
+
+type failingWriter struct{ err error }
+
+func (w failingWriter) Write([]byte) (int, error) { return 0, w.err }
+
+// TestRunWriteError: a broken output stops the run; a closed pipe quietly.
+func TestRunWriteError(t *testing.T) {
+	for _, tt := range []struct {
+		err   error
+		code  int
+		quiet bool
+	}{
+		{errors.New("disk full"), ExitUsage, false},
+		{syscall.EPIPE, ExitBrokenPipe, true},
+	} {
+		t.Run(tt.err.Error(), func(t *testing.T) {
+			f := newFake()
+			_, err := Run(t.Context(), Config{NDJSON: true, Executor: f}, strings.NewReader(tasks(repeat("true", 50)...)), failingWriter{tt.err})
+			var runErr *Error
+			require.ErrorAs(t, err, &runErr)
+			require.Equal(t, tt.code, runErr.Code)
+			require.Equal(t, tt.quiet, runErr.Quiet)
+			if !tt.quiet {
+				require.EqualError(t, err, "cannot write results: disk full")
+			}
+			require.Less(t, f.started.Load(), int64(50), "the run stops")
+		})
+	}
+}
+
+// TestRunEvents: each task's started line comes before its result, which
+// says "event":"finished".
+func TestRunEvents(t *testing.T) {
+	out, _, err := runFake(t, t.Context(), Config{NDJSON: true, Events: true, Workers: 4}, newFake(), tasks(repeat("true", 30)...))
+	require.NoError(t, err)
+	started := map[int64]bool{}
+	for _, r := range lines(t, out) {
+		switch r.Event {
+		case "started":
+			started[r.Seq] = true
+		case "finished":
+			require.True(t, started[r.Seq], "task %d finished before it started", r.Seq)
+		default:
+			t.Fatalf("unexpected line %+v", r)
+		}
+	}
+	require.Len(t, started, 30)
+}
+
+// TestRunResume: the tasks the journal records as done are not run and
+// have no new line; the others run and are appended, in order.
+func TestRunResume(t *testing.T) {
+	journal := filepath.Join(t.TempDir(), "j.ndjson")
+	var old strings.Builder
+	for i := 2; i <= 20; i += 2 {
+		fmt.Fprintf(&old, `{"identifier":"t%d","exit_code":0}`+"\n", i)
+	}
+	require.NoError(t, os.WriteFile(journal, []byte(old.String()), 0o644))
+	f := newFake()
+	_, sum, err := runFake(t, t.Context(), Config{NDJSON: true, Ordered: true, Resume: true, Outfile: journal, Workers: 3}, f, tasks(repeat("true", 20)...))
+	require.NoError(t, err)
+	require.Equal(t, Summary{Tasks: 20, Recorded: 10, Results: 10}, sum)
+	data, err := os.ReadFile(journal)
+	require.NoError(t, err)
+	appended := lines(t, strings.TrimPrefix(string(data), old.String()))
+	require.Equal(t, []int64{1, 3, 5, 7, 9, 11, 13, 15, 17, 19}, seqs(appended))
+	for i := 1; i <= 20; i++ {
+		require.Equal(t, int64(i%2), f.ran(fmt.Sprintf("t%d", i)), "task t%d", i)
+	}
+}
