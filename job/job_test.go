@@ -1,0 +1,55 @@
+package job
+
+import (
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseDuration(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		bad  bool
+	}{
+		{in: "1m30s", want: 90 * time.Second},
+		{in: "2.5", want: 2500 * time.Millisecond},
+		{in: "0", want: 0},
+		{in: "0s", want: 0},
+		{in: "-1s", bad: true},
+		{in: "-1", bad: true},
+		{in: "soon", bad: true},
+		{in: "1e300", bad: true}, // too long for a Duration
+		{in: "NaN", bad: true},
+	}
+	for _, tt := range tests {
+		got, err := ParseDuration(tt.in)
+		if tt.bad {
+			require.Error(t, err, tt.in)
+			continue
+		}
+		require.NoError(t, err, tt.in)
+		require.Equal(t, tt.want, got, tt.in)
+	}
+}
+
+// TestOutputSpilled: an output is its head, then its spill file, however
+// many times it is read.
+func TestOutputSpilled(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "spill")
+	require.NoError(t, err)
+	_, err = f.WriteString("tail")
+	require.NoError(t, err)
+	o := Output{Head: []byte("head-"), Spill: f, SpillSize: 4}
+	require.Equal(t, int64(9), o.Len())
+	for range 2 {
+		b, err := io.ReadAll(o.Reader())
+		require.NoError(t, err)
+		require.Equal(t, "head-tail", string(b))
+	}
+	require.Equal(t, "head-tail", o.String())
+	require.NoError(t, o.Close())
+}
