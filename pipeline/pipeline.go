@@ -128,9 +128,14 @@ type run struct {
 
 // run streams the tasks in input through the pool to out.
 func (r *run) run(input io.Reader, out io.Writer) error {
-	exec, err := r.executor()
-	if err != nil {
-		return UsageError(err)
+	exec := r.cfg.Executor
+	if exec == nil {
+		local, err := r.local()
+		if err != nil {
+			return UsageError(err)
+		}
+		defer local.Close()
+		exec = local
 	}
 	pool := dispatch.NewPool(exec, dispatch.Options{Workers: r.cfg.Workers, Retries: r.cfg.Retries, Observer: r, Log: r.log})
 	if r.cfg.ordered() {
@@ -168,14 +173,7 @@ func (r *run) run(input io.Reader, out io.Writer) error {
 	return r.end(dec.Err())
 }
 
-// executor returns the configured executor, or a Local one.
-func (r *run) executor() (dispatch.Executor, error) {
-	if r.cfg.Executor != nil {
-		return r.cfg.Executor, nil
-	}
-	return r.local()
-}
-
+// local returns an executor that runs tasks here, as configured.
 func (r *run) local() (*dispatch.Local, error) {
 	inheritTo, _ := r.cfg.Stderr.(*os.File)
 	return dispatch.NewLocal(dispatch.LocalOptions{
@@ -263,7 +261,10 @@ func (r *run) write(out io.Writer, results <-chan job.Result) {
 			case failed:
 				res.Close()
 			default:
-				fail(enc.Result(&res))
+				if err := enc.Result(&res); err != nil {
+					fail(err)
+					continue
+				}
 				r.sum.Results++
 				if res.Failed() {
 					r.sum.Failed++
