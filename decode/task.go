@@ -75,6 +75,7 @@ func setField(t *job.Task, key string, raw json.RawMessage) error {
 		if t.Timeout, err = parseTimeout(raw); err != nil {
 			return fmt.Errorf(`"timeout": %w`, err)
 		}
+		t.HasTimeout = !isNull(raw)
 	case "meta":
 		if !isNull(raw) {
 			t.Meta = raw

@@ -1,7 +1,6 @@
 package dispatch
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -98,7 +97,10 @@ func (l *Local) Close() error { return l.devNull.Close() }
 // output pipe cannot hold the task open.
 func (l *Local) Execute(ctx context.Context, t *job.Task) job.Result {
 	r := job.Result{Seq: t.Seq, Identifier: t.Identifier, Meta: t.Meta}
-	limit := cmp.Or(t.Timeout, l.opts.Timeout)
+	limit := l.opts.Timeout
+	if t.HasTimeout {
+		limit = t.Timeout
+	}
 	runCtx := ctx
 	if limit > 0 {
 		var cancel context.CancelFunc

@@ -98,7 +98,7 @@ func TestLocalExecute(t *testing.T) {
 				require.Equal(t, "SIGTERM", r.Signal)
 				require.Less(t, r.Duration, 5*time.Second)
 			}},
-		{"task timeout wins", LocalOptions{Timeout: time.Minute}, job.Task{Command: "sleep", Args: []string{"30"}, Timeout: 100 * time.Millisecond},
+		{"task timeout wins", LocalOptions{Timeout: time.Minute}, job.Task{Command: "sleep", Args: []string{"30"}, Timeout: 100 * time.Millisecond, HasTimeout: true},
 			func(t *testing.T, r job.Result) { require.True(t, r.TimedOut) }},
 		{"SIGTERM ignored", LocalOptions{Timeout: 100 * time.Millisecond, Grace: 300 * time.Millisecond},
 			job.Task{Command: "sh", Args: []string{"-c", "trap '' TERM; sleep 30; sleep 30"}},

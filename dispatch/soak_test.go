@@ -49,7 +49,7 @@ func TestSoak(t *testing.T) {
 			k := kinds[i%len(kinds)]
 			task := job.Task{Seq: int64(i), Identifier: strconv.Itoa(i), Command: "sh", Args: k.args}
 			if i%len(kinds) == 3 {
-				task.Timeout = 50 * time.Millisecond
+				task.Timeout, task.HasTimeout = 50*time.Millisecond, true
 			}
 			tasks <- task
 		}

@@ -30,8 +30,10 @@ type Task struct {
 	// otherwise the child reads /dev/null.
 	Stdin    string
 	HasStdin bool
-	// Timeout overrides the executor's default when non-zero.
-	Timeout time.Duration
+	// Timeout, when HasTimeout is set, replaces the executor's default
+	// time limit; zero then means no limit.
+	Timeout    time.Duration
+	HasTimeout bool
 	// Meta is copied verbatim into the result.
 	Meta json.RawMessage
 	// Err is set when the task could not be read; such a task is never run
