@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -26,12 +27,12 @@ Ways to use it:
   proc_open('workerpool --ndjson --events', ...) PHP: write task lines, read results while tasks run
   seq 10 | workerpool --ndjson -- echo {}        template: each input line is a task ({} the line, {#} its number)
 
-Exit status: 0 every task exited 0; 1 at least one task failed; 2 usage or input error; 130 or 143 interrupted by SIGINT or SIGTERM; 141 the reader of the results went away.`
+Exit status: 0 every task exited 0; 1 at least one task failed; 2 usage or input error; 129, 130 or 143 interrupted by SIGHUP, SIGINT or SIGTERM; 141 the reader of the results went away.`
 
 // cli is the command line.
 type cli struct {
 	Tasks      string           `arg:"" optional:"" name:"tasks" help:"Tasks as a JSON array (or NDJSON), inline."`
-	MaxThreads int              `short:"t" name:"max_threads" aliases:"jobs,max-threads" default:"2" help:"Tasks run at once (also --jobs); 0 means one per CPU core (default ${default})."`
+	MaxThreads threads          `short:"t" name:"max_threads" aliases:"jobs,max-threads" default:"2" placeholder:"N" help:"Tasks run at once (also --jobs); 0 means one per CPU core (default ${default})."`
 	Infile     string           `short:"i" predictor:"file" placeholder:"PATH" help:"Read tasks from a file; - is stdin."`
 	Outfile    string           `short:"o" predictor:"file" placeholder:"PATH" help:"Write results to a file: the array atomically, NDJSON appended line by line."`
 	Verbose    bool             `short:"v" help:"Log progress to stderr."`
@@ -59,6 +60,8 @@ func (c *cli) Validate() error {
 	switch {
 	case c.MaxThreads < 0:
 		return fmt.Errorf("--max_threads must be 0 or more, not %d", c.MaxThreads)
+	case c.MaxThreads > dispatch.MaxWorkers:
+		return fmt.Errorf("--max_threads must be at most %d, not %d", dispatch.MaxWorkers, c.MaxThreads)
 	case c.Retries < 0 || c.MaxOutput < 0:
 		return errors.New("--retries and --max-output cannot be negative")
 	case c.Resume && (!c.NDJSON || c.Outfile == ""):
@@ -77,10 +80,25 @@ func (c *cli) config(stderr io.Writer) pipeline.Config {
 		Inline: c.Tasks, Infile: c.Infile, Template: c.template, Outfile: c.Outfile,
 		NDJSON: c.NDJSON, Ordered: c.Ordered, Binary: c.Binary, Events: c.Events, Resume: c.Resume,
 		DryRun: c.DryRun, Progress: c.Progress, Verbose: c.Verbose,
-		Workers: c.MaxThreads, Retries: c.Retries, FailFast: c.FailFast,
+		Workers: int(c.MaxThreads), Retries: c.Retries, FailFast: c.FailFast,
 		Timeout: time.Duration(c.Timeout), Grace: time.Duration(c.Grace), MaxOutput: c.MaxOutput,
 		ChildStderr: mode, Stderr: stderr,
 	}
+}
+
+// threads is the number of tasks run at once. Unlike kong's int, it takes
+// a negative number as its value rather than as a flag, so that "-t -1"
+// is told what it may be.
+type threads int
+
+func (t *threads) Decode(ctx *kong.DecodeContext) error {
+	tok := ctx.Scan.Pop()
+	n, err := strconv.Atoi(tok.String())
+	if err != nil {
+		return fmt.Errorf("expected a number of tasks, not %q", tok)
+	}
+	*t = threads(n)
+	return nil
 }
 
 // duration is a flag's time limit: a Go duration or a number of seconds.

@@ -21,7 +21,11 @@ type Options struct {
 	Log *slog.Logger
 }
 
-// Pool runs tasks on a fixed number of workers. It holds no state between
+// MaxWorkers bounds Options.Workers: past it, the children alone would
+// exhaust what one machine's process table and file descriptors hold.
+const MaxWorkers = 100_000
+
+// Pool runs tasks on a bounded number of workers. It holds no state between
 // runs: Run may be called again, even while another run goes on.
 type Pool struct {
 	exec Executor
@@ -29,11 +33,13 @@ type Pool struct {
 	log  *slog.Logger
 }
 
-// NewPool returns a pool that runs tasks with exec.
+// NewPool returns a pool that runs tasks with exec. Workers is capped at
+// MaxWorkers.
 func NewPool(exec Executor, opts Options) *Pool {
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.NumCPU()
 	}
+	opts.Workers = min(opts.Workers, MaxWorkers)
 	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -55,16 +61,11 @@ func (p *Pool) Workers() int { return p.opts.Workers }
 // stopped too. Make intake a child of ctx (or ctx itself), so that stopping
 // the tasks also closes the intake.
 func (p *Pool) Run(ctx, intake context.Context, tasks <-chan job.Task) <-chan job.Result {
-	r := &run{Pool: p, ctx: ctx, intake: intake, out: make(chan job.Result)}
-	jobs := make(chan *job.Task)
-	var wg sync.WaitGroup
-	for range p.opts.Workers {
-		wg.Go(func() { r.work(jobs) })
-	}
+	r := &run{Pool: p, ctx: ctx, intake: intake, out: make(chan job.Result), jobs: make(chan *job.Task)}
 	go func() {
-		r.feed(tasks, jobs)
-		close(jobs)
-		wg.Wait()
+		r.feed(tasks)
+		close(r.jobs)
+		r.workers.Wait()
 		close(r.out)
 	}()
 	return r.out
@@ -75,11 +76,16 @@ type run struct {
 	*Pool
 	ctx, intake context.Context
 	out         chan job.Result
+	jobs        chan *job.Task // to the workers, who share it
+	workers     sync.WaitGroup
+	started     int // workers started so far, by feed
 }
 
 // feed hands each task to a free worker, or answers it itself when the task
-// cannot run: it is invalid, or the intake is closed.
-func (r *run) feed(tasks <-chan job.Task, jobs chan<- *job.Task) {
+// cannot run: it is invalid, or the intake is closed. It starts a worker
+// when none is free and fewer than Workers run, so there are never more
+// workers than tasks received.
+func (r *run) feed(tasks <-chan job.Task) {
 	for t := range tasks {
 		if t.Err != nil {
 			r.log.Warn("invalid task", "seq", t.Seq, "where", t.Where, "error", t.Err)
@@ -91,15 +97,25 @@ func (r *run) feed(tasks <-chan job.Task, jobs chan<- *job.Task) {
 			continue
 		}
 		select {
-		case jobs <- &t:
+		case r.jobs <- &t:
+			continue
+		default:
+		}
+		if r.started < r.opts.Workers {
+			r.started++
+			r.workers.Go(r.work)
+		}
+		select {
+		case r.jobs <- &t:
 		case <-r.intake.Done():
 			r.notRun(&t)
 		}
 	}
 }
 
-func (r *run) work(jobs <-chan *job.Task) {
-	for t := range jobs {
+// work runs the tasks it receives until the feed closes jobs.
+func (r *run) work() {
+	for t := range r.jobs {
 		if r.intake.Err() != nil {
 			r.notRun(t)
 			continue

@@ -8,12 +8,13 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
 )
 
 // Journal is what an NDJSON results file already records: how many
-// results with exit code 0 each identifier has.
+// results each identifier has that ran to completion and exited 0.
 type Journal map[string]int
 
 // Take reports whether the journal holds a successful result for
@@ -21,11 +22,31 @@ type Journal map[string]int
 // duplicate identifiers, the first N tasks of an identifier are matched
 // with its N recorded successes, in input order.
 func (j Journal) Take(identifier string) bool {
+	if len(j) == 0 {
+		return false
+	}
+	if !utf8.ValidString(identifier) {
+		identifier = asWritten(identifier)
+	}
 	if j[identifier] == 0 {
 		return false
 	}
 	j[identifier]--
 	return true
+}
+
+// asWritten returns s as a result line records it: bytes that are not
+// UTF-8 become U+FFFD, as the encoder writes them.
+func asWritten(s string) string {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return s
+	}
+	var back string
+	if json.Unmarshal(b, &back) != nil {
+		return s
+	}
+	return back
 }
 
 // OpenJournal reads the NDJSON results file at path, a missing file being
@@ -55,8 +76,11 @@ func OpenJournal(path string) (Journal, error) {
 		var rec struct {
 			Identifier *string `json:"identifier"`
 			ExitCode   *int    `json:"exit_code"`
+			Error      *string `json:"error"`
 		}
-		if json.Unmarshal(bytes.TrimSpace(line), &rec) == nil && rec.Identifier != nil && rec.ExitCode != nil && *rec.ExitCode == 0 {
+		// A task stopped by the pool (cancelled, timed out) may have
+		// exited 0 all the same; only one that ran to its end is done.
+		if json.Unmarshal(bytes.TrimSpace(line), &rec) == nil && rec.Identifier != nil && rec.ExitCode != nil && *rec.ExitCode == 0 && rec.Error == nil {
 			j[*rec.Identifier]++
 		}
 	}

@@ -4,16 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
 
-// output is where results go: stdout, a file appended to, or a temporary
-// file renamed over the target once complete.
+// output is where results go: stdout, a file appended to, a file or device
+// written in place, or a new file that replaces the target once complete.
 type output struct {
 	w io.Writer
 	// finish ends the output; keep says whether what was written is to
-	// be kept (a temporary file is removed otherwise).
+	// be kept (a file not yet in place is dropped otherwise).
 	finish func(keep bool) error
 }
 
@@ -21,29 +22,135 @@ func (c *Config) openOutput(stdout io.Writer) (*output, error) {
 	if c.Outfile == "" {
 		return &output{w: stdout, finish: func(bool) error { return nil }}, nil
 	}
+	var o *output
+	var err error
 	if c.NDJSON {
-		f, err := os.OpenFile(c.Outfile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-		if err != nil {
-			return nil, fmt.Errorf("cannot open --outfile %s: %w", c.Outfile, pathCause(err))
-		}
-		return &output{w: f, finish: func(bool) error { return f.Close() }}, nil
+		o, err = openJournal(c.Outfile)
+	} else {
+		o, err = openReplacement(c.Outfile)
 	}
-	f, err := os.CreateTemp(filepath.Dir(c.Outfile), "."+filepath.Base(c.Outfile)+".*.tmp")
 	if err != nil {
 		return nil, fmt.Errorf("cannot open --outfile %s: %w", c.Outfile, pathCause(err))
 	}
+	return o, nil
+}
+
+// openJournal opens path to append result lines to, creating it if need
+// be. A regular file is locked for the run, so that two pools never write
+// (or resume) one journal at once.
+func openJournal(path string) (*output, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if info, err := f.Stat(); err == nil && info.Mode().IsRegular() {
+		if err := lockFile(f); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return &output{w: f, finish: func(bool) error { return f.Close() }}, nil
+}
+
+// errLocked says that another pool holds the journal.
+var errLocked = errors.New("another workerpool is writing to it")
+
+// openReplacement opens what will become the file at path, whole or not
+// at all: a new file in the same directory, put in place when the output
+// is complete, so that a reader never sees half an array. What is not a
+// regular file (a FIFO, a device) is written in place instead, never
+// replaced; a symbolic link is followed, and its target replaced.
+func openReplacement(path string) (*output, error) {
+	target, err := resolveLinks(path)
+	if err != nil {
+		return nil, err
+	}
+	info, err := os.Stat(target)
+	if err == nil && !info.Mode().IsRegular() {
+		if info.IsDir() {
+			return nil, errors.New("it is a directory")
+		}
+		f, err := os.OpenFile(target, os.O_WRONLY, 0)
+		if err != nil {
+			return nil, err
+		}
+		return &output{w: f, finish: func(bool) error { return f.Close() }}, nil
+	}
+	f, p, err := createUnnamed(filepath.Dir(target))
+	if err != nil {
+		return nil, err
+	}
 	finish := func(keep bool) error {
-		err := errors.Join(f.Chmod(0o644), f.Close())
+		err := f.Chmod(0o644)
 		if err == nil && keep {
-			err = os.Rename(f.Name(), c.Outfile)
+			err = p.place(target)
 		}
 		if err != nil || !keep {
-			os.Remove(f.Name())
+			p.discard()
 		}
-		if err != nil {
+		if err = errors.Join(err, f.Close()); err != nil {
 			return fmt.Errorf("cannot write --outfile: %w", err)
 		}
 		return nil
 	}
 	return &output{w: f, finish: finish}, nil
+}
+
+// resolveLinks follows symbolic links from path to what they name, which
+// need not exist yet.
+func resolveLinks(path string) (string, error) {
+	for range 40 {
+		info, err := os.Lstat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return path, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		if info.Mode()&fs.ModeSymlink == 0 {
+			return path, nil
+		}
+		link, err := os.Readlink(path)
+		if err != nil {
+			return "", err
+		}
+		if !filepath.IsAbs(link) {
+			link = filepath.Join(filepath.Dir(path), link)
+		}
+		path = link
+	}
+	return "", errors.New("too many levels of symbolic links")
+}
+
+// sameFile reports whether the input r is the file at path.
+func sameFile(r io.Reader, path string) bool {
+	f, ok := r.(*os.File)
+	if !ok || path == "" {
+		return false
+	}
+	in, err := f.Stat()
+	if err != nil || !in.Mode().IsRegular() {
+		return false
+	}
+	out, err := os.Stat(path)
+	return err == nil && os.SameFile(in, out)
+}
+
+// createNamed creates a hidden temporary file in dir, which place renames
+// to its target, and discard removes.
+func createNamed(dir string) (*os.File, *placement, error) {
+	f, err := os.CreateTemp(dir, ".workerpool-*.tmp")
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, &placement{
+		place:   func(target string) error { return os.Rename(f.Name(), target) },
+		discard: func() { os.Remove(f.Name()) },
+	}, nil
+}
+
+// placement puts a new file in place of its target, or drops it.
+type placement struct {
+	place   func(target string) error
+	discard func()
 }

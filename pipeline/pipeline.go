@@ -86,32 +86,80 @@ func Run(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writer) (Su
 	if cfg.Stderr == nil {
 		cfg.Stderr = os.Stderr
 	}
-	input, closeInput, err := cfg.openInput(stdin)
+	files, err := cfg.open(ctx, stdin, stdout)
 	if err != nil {
-		return Summary{}, UsageError(err)
+		return Summary{}, err
 	}
-	defer closeInput()
-	var journal Journal
-	if cfg.Resume {
-		if journal, err = OpenJournal(cfg.Outfile); err != nil {
-			return Summary{}, UsageError(fmt.Errorf("--resume: %w", err))
-		}
-	}
-	out, err := cfg.openOutput(stdout)
-	if err != nil {
-		return Summary{}, UsageError(err)
-	}
-	r := &run{cfg: &cfg, journal: journal, stop: newStopper(ctx), log: newLogger(cfg.Stderr, cfg.Verbose)}
+	defer files.closeInput()
+	r := &run{cfg: &cfg, journal: files.journal, stop: newStopper(ctx), log: newLogger(cfg.Stderr, cfg.Verbose)}
 	defer r.stop.release()
 	if cfg.DryRun {
-		err = r.dryRun(input, out.w)
+		err = r.dryRun(files.input, files.out.w)
 	} else {
-		err = r.run(input, out.w)
+		err = r.run(files.input, files.out.w)
 	}
-	if ferr := out.finish(err == nil); ferr != nil && err == nil {
+	// What was written is kept, whole, unless writing it failed.
+	var werr *writeError
+	if ferr := files.out.finish(!errors.As(err, &werr)); ferr != nil && err == nil {
 		err = UsageError(ferr)
 	}
 	return r.sum, err
+}
+
+// files are what a run reads and writes.
+type files struct {
+	input      io.Reader
+	closeInput func()
+	out        *output
+	journal    Journal // with Resume
+}
+
+// open opens the input, the output and, to resume, the journal, or says
+// why it cannot. Opening a FIFO, or reading a journal from one, can block:
+// when ctx is done first, open returns at once with ctx's cause, leaving
+// the blocked open behind.
+func (c *Config) open(ctx context.Context, stdin io.Reader, stdout io.Writer) (*files, error) {
+	type opened struct {
+		f   *files
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		f, err := c.openFiles(stdin, stdout)
+		done <- opened{f, err}
+	}()
+	select {
+	case o := <-done:
+		return o.f, o.err
+	case <-ctx.Done():
+		return nil, abortError(context.Cause(ctx))
+	}
+}
+
+func (c *Config) openFiles(stdin io.Reader, stdout io.Writer) (*files, error) {
+	input, closeInput, err := c.openInput(stdin)
+	if err != nil {
+		return nil, UsageError(err)
+	}
+	if sameFile(input, c.Outfile) {
+		closeInput()
+		return nil, UsageError(fmt.Errorf("the input and --outfile %s are the same file", c.Outfile))
+	}
+	out, err := c.openOutput(stdout)
+	if err != nil {
+		closeInput()
+		return nil, UsageError(err)
+	}
+	f := &files{input: input, closeInput: closeInput, out: out}
+	if c.Resume {
+		// Read only once the journal is locked, by openOutput.
+		if f.journal, err = OpenJournal(c.Outfile); err != nil {
+			closeInput()
+			out.finish(false)
+			return nil, UsageError(fmt.Errorf("--resume: %w", err))
+		}
+	}
+	return f, nil
 }
 
 // run is one call of Run.
@@ -245,7 +293,7 @@ func (r *run) write(out io.Writer, results <-chan job.Result) {
 	fail := func(err error) {
 		if err != nil && !failed {
 			failed = true
-			r.stop.stop(fmt.Errorf("cannot write results: %w", err))
+			r.stop.stop(&writeError{err})
 		}
 	}
 	for results != nil {
@@ -300,7 +348,7 @@ func (r *run) dryRun(input io.Reader, out io.Writer) error {
 	tasks := dec.Stream(r.stop.intake)
 	bad, werr := encode.WritePlan(out, tasks, exec.Resolve)
 	if werr != nil {
-		r.stop.stop(fmt.Errorf("cannot write results: %w", werr))
+		r.stop.stop(&writeError{werr})
 		for range tasks {
 		}
 	}

@@ -60,6 +60,7 @@ const (
 	ExitOK          = 0   // every task ran and exited 0
 	ExitFailed      = 1   // at least one task failed
 	ExitUsage       = 2   // bad flag, unreadable input, or output that cannot be written
+	ExitHangup      = 129 // SIGHUP
 	ExitInterrupted = 130 // SIGINT
 	ExitBrokenPipe  = 141 // the reader of the results went away
 	ExitTerminated  = 143 // SIGTERM
@@ -84,18 +85,26 @@ func (e *Error) ExitCode() int { return e.Code }
 // UsageError is an error in what the run was asked to do: exit status 2.
 func UsageError(err error) error { return &Error{Code: ExitUsage, Err: err} }
 
+// writeError is the cause of a run stopped because its output cannot be
+// written.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return "cannot write results: " + e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
 // errReaderGone is the cause of a run stopped because nobody reads the
 // results any more.
 var errReaderGone = errors.New("the reader of the results went away")
 
-// SignalContext returns a context cancelled on SIGINT or SIGTERM, with a
-// cause that makes Run end with the signal's exit status (130 or 143).
+// SignalContext returns a context cancelled on SIGHUP, SIGINT or SIGTERM,
+// with a cause that makes Run end with the signal's exit status (129, 130
+// or 143).
 // SIGPIPE is caught too, so that writing to a closed pipe fails with EPIPE
 // instead of killing the pool. stop releases the signals.
 func SignalContext(parent context.Context) (ctx context.Context, stop func()) {
 	ctx, cancel := context.WithCancelCause(parent)
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGPIPE)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGPIPE)
 	go func() {
 		for sig := range sigs {
 			if sig != syscall.SIGPIPE {
