@@ -26,6 +26,9 @@ func main() {
 // run is the whole program but for its exit: it returns nil when every task
 // ran and exited 0, and is stopped through ctx as if by a signal.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if f, ok := stdout.(*os.File); ok && closedAtStart(f) {
+		return pipeline.UsageError(errors.New("stdout is closed: nowhere to write the results"))
+	}
 	var c cli
 	if i := slices.Index(args, "--"); i >= 0 {
 		args, c.template = args[:i], args[i+1:]
@@ -84,7 +87,7 @@ func (c *cli) parse(args []string, stdout, stderr io.Writer) (answered bool, err
 	if perr != nil {
 		return false, perr
 	}
-	if answerCompletion(parser, exit); answered {
+	if answerCompletion(parser, args, exit); answered {
 		return true, err
 	}
 	if _, perr = parser.Parse(args); answered {

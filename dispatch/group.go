@@ -15,6 +15,11 @@ type group interface {
 	// kill ends every process of the group at once. A group whose
 	// processes are all gone is not an error.
 	kill() error
+	// awaitExit returns once the child has exited, or at once where the
+	// platform cannot tell without waiting for it; either way, the
+	// child's Wait follows. On Linux it waits in the network poller, so
+	// that thousands of waiting children do not hold a thread each.
+	awaitExit()
 	// release frees what the group holds. On Windows it also ends the
 	// processes still in it.
 	release()

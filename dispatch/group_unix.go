@@ -14,23 +14,28 @@ import (
 )
 
 // processGroup is a Unix process group led by the task's child.
-type processGroup struct{ cmd *exec.Cmd }
+type processGroup struct {
+	cmd    *exec.Cmd
+	exited exitWatch // see platformAttr
+}
 
 func newGroup() (group, error) { return &processGroup{}, nil }
 
 // start starts cmd in a process group of its own, so that a signal to the
-// group reaches its children; where the platform can (see deathSignal), the
-// child is also killed if the pool dies without a chance to stop it.
+// group reaches its children; platformAttr adds what the platform can do
+// besides.
 func (g *processGroup) start(cmd *exec.Cmd) error {
 	g.cmd = cmd
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	deathSignal(cmd.SysProcAttr)
+	platformAttr(cmd.SysProcAttr, &g.exited)
 	return cmd.Start()
 }
 
+func (g *processGroup) awaitExit() { g.exited.wait() }
+
 func (g *processGroup) terminate() error { return g.signal(syscall.SIGTERM) }
 func (g *processGroup) kill() error      { return g.signal(syscall.SIGKILL) }
-func (g *processGroup) release()         {}
+func (g *processGroup) release()         { g.exited.close() }
 
 // signal sends sig to the group. A group that no longer exists is not an
 // error.

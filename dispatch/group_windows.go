@@ -82,6 +82,9 @@ func (g *jobObject) kill() error { return windows.TerminateJobObject(g.handle, e
 
 func (g *jobObject) release() { windows.CloseHandle(g.handle) }
 
+// awaitExit returns at once: the child's Wait waits.
+func (g *jobObject) awaitExit() {}
+
 // exitStatus returns the exit code; Windows has no signals to name.
 func exitStatus(ps *os.ProcessState) (int, string) { return ps.ExitCode(), "" }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -107,14 +108,13 @@ func (l *Local) Execute(ctx context.Context, t *job.Task) job.Result {
 		runCtx, cancel = context.WithTimeout(ctx, limit)
 		defer cancel()
 	}
-	p, err := l.prepare(runCtx, t)
-	if err != nil {
+	p, start, err := l.launch(runCtx, t)
+	if p == nil {
 		r.ExitCode, r.Err = startFailure(t.Command, err)
 		return r
 	}
 	defer p.close()
-	start := time.Now()
-	if err := p.start(); err != nil {
+	if err != nil {
 		l.notStarted(&r, ctx, runCtx, t.Command, limit, err)
 		return r
 	}
@@ -130,6 +130,28 @@ func (l *Local) Execute(ctx context.Context, t *job.Task) job.Result {
 		}
 	}
 	return r
+}
+
+// launch prepares and starts t's process. When the system is out of
+// processes for the moment (EAGAIN from fork), it tries again after a
+// pause, doubling from 10 ms up to 1 s, until ctx is done. A nil process
+// means it could not be prepared; otherwise err is why it did not start.
+func (l *Local) launch(ctx context.Context, t *job.Task) (p *process, start time.Time, err error) {
+	for pause := 10 * time.Millisecond; ; pause = min(2*pause, time.Second) {
+		if p, err = l.prepare(ctx, t); err != nil {
+			return nil, start, err
+		}
+		start = time.Now()
+		if err = p.start(); !errors.Is(err, syscall.EAGAIN) {
+			return p, start, err
+		}
+		p.close()
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return nil, start, err
+		}
+	}
 }
 
 // notStarted fills r for a task whose process could not be started: the
@@ -153,6 +175,7 @@ type process struct {
 	cmd     *exec.Cmd
 	group   group
 	outputs []*capture // stdout, then stderr when it is captured
+	stdin   *feeder    // nil when the child reads /dev/null
 	stopped atomic.Bool
 }
 
@@ -177,12 +200,19 @@ func (l *Local) prepare(ctx context.Context, t *job.Task) (*process, error) {
 	cmd.Env = l.env(t.Env)
 	cmd.Cancel = func() error {
 		p.stopped.Store(true)
+		if l.opts.Grace == 0 {
+			return p.group.kill()
+		}
 		return p.group.terminate()
 	}
 	cmd.WaitDelay = l.opts.Grace
 	cmd.Stdin = l.devNull
 	if t.HasStdin {
-		cmd.Stdin = strings.NewReader(t.Stdin)
+		if p.stdin, err = newFeeder(t.Stdin); err != nil {
+			p.close()
+			return nil, err
+		}
+		cmd.Stdin = p.stdin.r
 	}
 	if cmd.Stdout, err = p.capture(l); err != nil {
 		p.close()
@@ -200,6 +230,36 @@ func (l *Local) prepare(ctx context.Context, t *job.Task) (*process, error) {
 		cmd.Stderr = l.devNull
 	}
 	return p, nil
+}
+
+// feeder writes a task's stdin to the child through a pipe of the pool's
+// own, rather than os/exec's, whose Wait would also wait until the stdin
+// was all read: by the child, or by a grandchild that keeps the pipe and
+// never reads it.
+type feeder struct {
+	r, w *os.File
+	data string
+}
+
+func newFeeder(data string) (*feeder, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	return &feeder{r: r, w: w, data: data}, nil
+}
+
+// feed writes the data, then closes the pipe so the reader sees its end.
+// It returns early, with what is unwritten dropped, when close closes the
+// pipe or nobody holds the read end any more.
+func (f *feeder) feed() {
+	_, _ = io.WriteString(f.w, f.data)
+	f.w.Close()
+}
+
+func (f *feeder) close() {
+	f.r.Close()
+	f.w.Close()
 }
 
 // dirError is a working directory a task cannot start in.
@@ -243,11 +303,17 @@ func (p *process) start() error {
 	for _, c := range p.outputs {
 		c.w.Close() // the child holds its own copy
 	}
+	if p.stdin != nil {
+		p.stdin.r.Close()
+	}
 	if err != nil {
 		return err
 	}
 	for _, c := range p.outputs {
 		go c.collect()
+	}
+	if p.stdin != nil {
+		go p.stdin.feed()
 	}
 	return nil
 }
@@ -257,6 +323,7 @@ func (p *process) start() error {
 // then abandoned. When the task was already being stopped, its grace
 // period is spent and the group gets SIGKILL at once.
 func (p *process) wait(grace time.Duration) {
+	p.group.awaitExit()
 	_ = p.cmd.Wait() // the outcome is read from ProcessState
 	if p.stopped.Load() {
 		_ = p.group.kill()
@@ -298,6 +365,9 @@ func (p *process) outcome(r *job.Result) {
 func (p *process) close() {
 	for _, c := range p.outputs {
 		c.close()
+	}
+	if p.stdin != nil {
+		p.stdin.close()
 	}
 	p.group.release()
 }

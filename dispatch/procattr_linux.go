@@ -1,0 +1,49 @@
+package dispatch
+
+import (
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// platformAttr has the kernel kill the child when the pool dies, even by
+// SIGKILL (Pdeathsig), and asks for a pidfd of the child, so that its exit
+// can be awaited in the network poller rather than on a thread of its own.
+func platformAttr(attr *syscall.SysProcAttr, w *exitWatch) {
+	attr.Pdeathsig = syscall.SIGKILL
+	w.fd = -1
+	attr.PidFD = &w.fd
+}
+
+// exitWatch waits for a child's exit through its pidfd, which becomes
+// readable once the child has exited.
+type exitWatch struct{ fd int }
+
+// wait returns once the child has exited; at once when there is no pidfd
+// (an old kernel), leaving the wait to the child's Wait.
+func (w *exitWatch) wait() {
+	if w.fd < 0 || syscall.SetNonblock(w.fd, true) != nil {
+		return
+	}
+	// The File takes the descriptor over, and the poller its waiting.
+	f := os.NewFile(uintptr(w.fd), "pidfd")
+	w.fd = -1
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Read(func(fd uintptr) bool {
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
+		return n > 0 || err != nil && err != unix.EINTR
+	})
+}
+
+// close releases the pidfd if wait did not.
+func (w *exitWatch) close() {
+	if w.fd >= 0 {
+		syscall.Close(w.fd)
+		w.fd = -1
+	}
+}

@@ -1,0 +1,15 @@
+//go:build unix && !linux && !freebsd
+
+package dispatch
+
+import "syscall"
+
+// platformAttr adds nothing: the platform cannot signal a child when its
+// parent dies, so a pool killed by SIGKILL leaves its running tasks.
+func platformAttr(*syscall.SysProcAttr, *exitWatch) {}
+
+// exitWatch does nothing here: the child's Wait waits, on a thread.
+type exitWatch struct{}
+
+func (*exitWatch) wait()  {}
+func (*exitWatch) close() {}

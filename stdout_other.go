@@ -1,0 +1,11 @@
+//go:build !unix
+
+package main
+
+import "os"
+
+// closedAtStart reports whether f, a standard descriptor, cannot be used.
+func closedAtStart(f *os.File) bool {
+	_, err := f.Stat()
+	return err != nil
+}
