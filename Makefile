@@ -41,9 +41,11 @@ test: vet cross lint
 	$(GO) test -race -count=1 ./...
 	$(MAKE) fuzz
 
-# fuzz runs the decoder's fuzz target briefly.
+# fuzz runs the fuzz targets briefly: the decoder's, and the encoder's,
+# which checks that all it writes is valid UTF-8 JSON.
 fuzz:
 	$(GO) test ./decode -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 10s
+	$(GO) test ./encode -run '^$$' -fuzz '^FuzzEncode$$' -fuzztime 10s
 
 clean:
 	rm -rf bin

@@ -42,7 +42,8 @@ type Decoder struct {
 	skipped int
 }
 
-// New returns a Decoder reading from r.
+// New returns a Decoder reading from r. A UTF-8 byte-order mark at the
+// start of the input is skipped, whatever the framing.
 func New(r io.Reader, opts Options) *Decoder {
 	placesLine := slices.ContainsFunc(opts.Template, func(w string) bool { return strings.Contains(w, "{}") })
 	return &Decoder{r: bufio.NewReaderSize(r, 64<<10), opts: opts, placesLine: placesLine}
@@ -77,6 +78,9 @@ type FramingError struct{ Msg string }
 func (e *FramingError) Error() string { return e.Msg }
 
 func (d *Decoder) run(ctx context.Context, out chan<- job.Task) error {
+	if err := d.skipBOM(); err != nil {
+		return err
+	}
 	if len(d.opts.Template) > 0 {
 		return d.lines(ctx, out, d.templateTask)
 	}
@@ -93,7 +97,51 @@ func (d *Decoder) run(ctx context.Context, out chan<- job.Task) error {
 	case '{':
 		return d.lines(ctx, out, d.jsonTask)
 	}
-	return &FramingError{Msg: fmt.Sprintf("input is neither a JSON array nor NDJSON: it starts with %q", first)}
+	return &FramingError{Msg: "input is neither a JSON array nor NDJSON: it starts with " + d.describe(first)}
+}
+
+// bom is the UTF-8 byte-order mark that some Windows editors write first.
+const bom = "\xef\xbb\xbf"
+
+// skipBOM skips a byte-order mark at the start of the input. It waits for
+// more than the first byte only when that byte can start the mark, so a
+// short first line written by a program that then waits for its result is
+// not held up.
+func (d *Decoder) skipBOM() error {
+	first, err := d.r.Peek(1)
+	if err != nil || first[0] != bom[0] {
+		return ignoreEOF(err)
+	}
+	if head, err := d.r.Peek(len(bom)); err != nil || string(head) != bom {
+		return ignoreEOF(err)
+	}
+	_, err = d.r.Discard(len(bom))
+	return err
+}
+
+// ignoreEOF returns err unless it is io.EOF: a short input is read on as
+// usual, and ends there.
+func ignoreEOF(err error) error {
+	if err == io.EOF {
+		return nil
+	}
+	return err
+}
+
+// describe names the first byte of an input that is neither framing: as a
+// character when it is printable ASCII, otherwise as a byte, with a hint
+// for UTF-16 text.
+func (d *Decoder) describe(first byte) string {
+	if first > ' ' && first <= '~' {
+		return strconv.QuoteRune(rune(first))
+	}
+	desc := fmt.Sprintf("byte 0x%02x", first)
+	if first == 0xff || first == 0xfe {
+		if head, _ := d.r.Peek(2); string(head) == "\xff\xfe" || string(head) == "\xfe\xff" {
+			desc += ", a UTF-16 byte-order mark: convert the input to UTF-8 (iconv -f UTF-16 -t UTF-8)"
+		}
+	}
+	return desc
 }
 
 // firstByte peeks at the first byte that is not white space.
@@ -225,7 +273,7 @@ func (d *Decoder) templateTask(line []byte, t *job.Task) error {
 		words = append(words, text)
 	}
 	t.Identifier, t.Command, t.Args = text, words[0], words[1:]
-	return nil
+	return checkNUL(t)
 }
 
 // wrap prefixes a task's error with where the task was read.

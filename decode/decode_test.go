@@ -106,6 +106,17 @@ func TestFraming(t *testing.T) {
 		{name: "array that ends after a comma", input: `[{"command":"a"},`, commands: []string{"a"}, framing: "after 1 tasks"},
 		{name: "array that ends inside an element", input: `[{"command":"a"},{"comm`, commands: []string{"a"}, framing: "ends early, after 1 tasks"},
 		{name: "lone bracket", input: "[", commands: []string{}, framing: "ends early, after 0 tasks"},
+		{name: "byte-order mark before array", input: "\xef\xbb\xbf[{\"command\":\"a\"}]", commands: []string{"a"}},
+		{name: "byte-order mark before NDJSON", input: "\xef\xbb\xbf{\"command\":\"a\"}\n{\"command\":\"b\"}\n", commands: []string{"a", "b"}},
+		{name: "byte-order mark before blank lines", input: "\xef\xbb\xbf\r\n \n[{\"command\":\"a\"}]", commands: []string{"a"}},
+		{name: "byte-order mark alone", input: "\xef\xbb\xbf", commands: []string{}},
+		{name: "byte-order mark before plain text", input: "\xef\xbb\xbfecho hello\n", commands: []string{}, framing: `starts with 'e'`},
+		{name: "two byte-order marks", input: "\xef\xbb\xbf\xef\xbb\xbf[]", commands: []string{}, framing: "starts with byte 0xef"},
+		{name: "invalid UTF-8", input: "\xff[]", commands: []string{}, framing: "it starts with byte 0xff"},
+		{name: "control character", input: "\x00[]", commands: []string{}, framing: "it starts with byte 0x00"},
+		{name: "letter beyond ASCII", input: "\u00e9cho", commands: []string{}, framing: "it starts with byte 0xc3"},
+		{name: "UTF-16 little-endian", input: "\xff\xfe[\x00]\x00", commands: []string{}, framing: "UTF-16"},
+		{name: "UTF-16 big-endian", input: "\xfe\xff\x00[\x00]", commands: []string{}, framing: "UTF-16"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -194,6 +205,21 @@ func TestBadTaskIsReported(t *testing.T) {
 		{name: "identifier an object", task: `{"identifier": {}, "command": "a"}`, want: []string{`"identifier" must be a string or a number`}},
 		{name: "unknown key", task: `{"command": "a", "arg": ["x"]}`, want: []string{`unknown field "arg"`, `"meta"`}},
 		{name: "key in the wrong case", task: `{"Command": "a"}`, want: []string{`unknown field "Command"`}},
+		{name: "env key with =", task: `{"command": "a", "env": {"OK": "1", "HOME=/tmp": "x"}}`, want: []string{`"env"`, `key "HOME=/tmp"`, `"="`}},
+		{name: "env key only =", task: `{"command": "a", "env": {"=": "x"}}`, want: []string{`"env"`, `key "="`}},
+		{name: "env key empty", task: `{"command": "a", "env": {"": "x"}}`, want: []string{`"env"`, `key ""`, "empty"}},
+		{name: "env key given twice", task: `{"command": "a", "env": {"K": "1", "K": "2"}}`, want: []string{`"env"`, `key "K"`, "more than once"}},
+		{name: "NUL in command", task: `{"command": "a\u0000b"}`, want: []string{`"command"`, "NUL byte"}},
+		{name: "NUL in args", task: `{"command": "a", "args": ["x", "y\u0000"]}`, want: []string{`"args"`, "element 2", "NUL byte"}},
+		{name: "NUL in env key", task: `{"command": "a", "env": {"K\u0000": "v"}}`, want: []string{`"env"`, `key "K\x00"`, "NUL byte"}},
+		{name: "NUL in env value", task: `{"command": "a", "env": {"K": "\u0000v"}}`, want: []string{`"env"`, `"K"`, "NUL byte"}},
+		{name: "NUL in dir", task: `{"command": "a", "dir": "/tmp\u0000"}`, want: []string{`"dir"`, "NUL byte"}},
+		{name: "key given twice", task: `{"command": "a", "command": "b"}`, want: []string{`"command"`, "more than once"}},
+		{name: "key given twice, once escaped", task: `{"command": "a", "comm\u0061nd": "b"}`, want: []string{`"command"`, "more than once"}},
+		{name: "meta given twice", task: `{"command": "a", "meta": 1, "args": [], "meta": 2}`, want: []string{`"meta"`, "more than once"}},
+		{name: "identifier given twice", task: `{"identifier": "x", "command": "a", "identifier": "y"}`, want: []string{`"identifier"`, "more than once"}},
+		{name: "null given twice", task: `{"command": "a", "stdin": null, "stdin": "x"}`, want: []string{`"stdin"`, "more than once"}},
+		{name: "unknown key given twice", task: `{"command": "a", "arg": 1, "arg": 2}`, want: []string{`"arg"`}},
 	}
 	for _, tt := range tests {
 		for _, framing := range []string{"NDJSON", "array"} {
@@ -333,6 +359,8 @@ func TestLineNumbersCountLeadingBlankLines(t *testing.T) {
 		{name: "one blank line", input: "\n" + `{"command": "a", "arg": ["x"]}`, where: "line 2"},
 		{name: "several blank lines", input: "\n  \n\t\r\n\n" + `{"command": "a", "arg": ["x"]}`, where: "line 5"},
 		{name: "spaces on the first line", input: "   " + `{"command": "a", "arg": ["x"]}`, where: "line 1"},
+		{name: "byte-order mark", input: "\xef\xbb\xbf" + `{"command": "a", "arg": ["x"]}`, where: "line 1"},
+		{name: "byte-order mark and blank lines", input: "\xef\xbb\xbf\n\n" + `{"command": "a", "arg": ["x"]}`, where: "line 3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -495,6 +523,28 @@ func TestTemplate(t *testing.T) {
 			require.Equal(t, tt.want, got)
 		})
 	}
+	t.Run("byte-order mark skipped", func(t *testing.T) {
+		tasks, err := decodeAll(t, strings.NewReader("\xef\xbb\xbfa.jpg\nb.jpg\n"), Options{Template: []string{"echo"}})
+		require.NoError(t, err)
+		require.Len(t, tasks, 2)
+		require.Equal(t, "a.jpg", tasks[0].Identifier)
+		require.Equal(t, []string{"a.jpg"}, tasks[0].Args)
+		require.Equal(t, "line 2", tasks[1].Where)
+	})
+	t.Run("only a leading byte-order mark is skipped", func(t *testing.T) {
+		tasks, err := decodeAll(t, strings.NewReader("a\n\xef\xbb\xbfb\n"), Options{Template: []string{"echo"}})
+		require.NoError(t, err)
+		require.Len(t, tasks, 2)
+		require.Equal(t, "\ufeffb", tasks[1].Identifier)
+	})
+	t.Run("NUL byte in a line", func(t *testing.T) {
+		tasks, err := decodeAll(t, strings.NewReader("a\nb\x00c\nd\n"), Options{Template: []string{"echo", "{}"}})
+		require.NoError(t, err)
+		require.Equal(t, []string{"echo", "echo", "echo"}, commands(tasks))
+		require.NoError(t, tasks[0].Err)
+		require.ErrorContains(t, tasks[1].Err, `task "b\x00c" (line 2): "args" element 1 holds a NUL byte`)
+		require.NoError(t, tasks[2].Err)
+	})
 	t.Run("template is not changed", func(t *testing.T) {
 		template := []string{"echo", "{}"}
 		_, err := decodeAll(t, strings.NewReader("a\nb\n"), Options{Template: template})

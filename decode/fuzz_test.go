@@ -6,6 +6,7 @@ import (
 	stdjson "encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,14 +14,16 @@ import (
 )
 
 // FuzzDecode checks, for any input, that decoding never panics, ends, and
-// yields exactly one Task per task in the input, numbered 1..n:
+// yields exactly one Task per task in the input, numbered 1..n, once a
+// leading byte-order mark is skipped:
 //   - NDJSON (first non-blank byte '{'): one Task per non-blank line, with
 //     Where naming that line, and no error from Err;
 //   - a JSON array: when the whole input is a valid JSON array (by
 //     encoding/json), one Task per element and no error; when Err is nil,
 //     the input must have been a valid JSON array (nothing was dropped);
 //   - anything else: no task, and a *FramingError unless the input is blank;
-//   - in template mode: one Task per non-blank line, none with an error.
+//   - in template mode: one Task per non-blank line, none with an error
+//     but for a line holding a NUL byte, which no program can be given.
 func FuzzDecode(f *testing.F) {
 	for _, seed := range []string{
 		``,
@@ -39,13 +42,17 @@ func FuzzDecode(f *testing.F) {
 		"{\"command\":\"a\"",
 		"hello world\n",
 		"\xef\xbb\xbf[]",
+		"\xef\xbb\xbf\xef\xbb\xbf{\"command\":\"a\"}",
+		"\xef\xbb\xbf\n{\"command\":\"a\",\"command\":\"b\",\"env\":{\"=\":\"\",\"K\":\"\\u0000\"}}\n",
+		"\xff\xfe[\x00",
+		"{\"command\":\"a\",\"comm\\u0061nd\":\"b\",\"timeout\":1e-12,\"meta\":{\"x\":[\"}\\\"\",{}]}}",
 		"\x00\xff{",
 		`"just a string"`,
 		"12 34",
 	} {
 		f.Add([]byte(seed), false)
 	}
-	for _, seed := range []string{"a.jpg\nb.jpg\n", "\n\n{}\r\n{#}\n  \n", "[1,2]\n{\"command\":\"x\"}", ""} {
+	for _, seed := range []string{"a.jpg\nb.jpg\n", "\n\n{}\r\n{#}\n  \n", "[1,2]\n{\"command\":\"x\"}", "", "\xef\xbb\xbfa\nb\x00c\n"} {
 		f.Add([]byte(seed), true)
 	}
 
@@ -55,6 +62,7 @@ func FuzzDecode(f *testing.F) {
 			opts.Template = []string{"echo", "{#}", "{}"}
 		}
 		tasks, err := fuzzDecode(t, input, opts)
+		input = bytes.TrimPrefix(input, []byte("\xef\xbb\xbf"))
 		for i, task := range tasks {
 			if task.Seq != int64(i+1) {
 				t.Fatalf("task %d has Seq %d", i+1, task.Seq)
@@ -75,7 +83,7 @@ func FuzzDecode(f *testing.F) {
 		case template:
 			checkLines(t, input, tasks, err)
 			for _, task := range tasks {
-				if task.Err != nil {
+				if task.Err != nil && !strings.Contains(task.Identifier, "\x00") {
 					t.Fatalf("template task %d has an error: %v", task.Seq, task.Err)
 				}
 			}
@@ -170,4 +178,58 @@ func checkArray(t *testing.T, input []byte, tasks []job.Task, err error) {
 			t.Fatalf("task %d: Where is %q, want %q", task.Seq, task.Where, want)
 		}
 	}
+}
+
+// FuzzMembers checks members against encoding/json: for any valid JSON
+// object it yields every key, in order, with the value as written; for any
+// other valid JSON it reports that it is not an object.
+func FuzzMembers(f *testing.F) {
+	for _, seed := range []string{
+		`{}`, ` { } `, `[]`, `"{}"`, `null`, `1`,
+		`{"command": "a", "args": ["x", {"y": "}]"}], "n": -1.5e3, "t": true, "z": null}`,
+		"{\"k\\u0061\": 1, \"k\xff\": \"v\xff\", \"\\\"\": [[], {}], \"e\": \"\\\\\"}",
+		`{"a":1,"a":2}`,
+		"{\"\\ud800\\udc00\\ud800\": 1, \"\xed\xa0\x80\xc3\": 2}",
+		"{\n\t\"a\" :\r\n[ 1 , 2 ] ,\"b\":{\"c\":{\"d\":[]}}}",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !stdjson.Valid(data) {
+			return
+		}
+		got, ok := members(data, nil)
+		var v any
+		_ = stdjson.Unmarshal(data, &v)
+		if _, isObject := v.(map[string]any); ok != isObject {
+			t.Fatalf("members of %q: ok %v, object %v", data, ok, isObject)
+		}
+		if !ok {
+			return
+		}
+		// Each value, and the key as encoding/json reads it, member by member.
+		dec := stdjson.NewDecoder(bytes.NewReader(data))
+		if _, err := dec.Token(); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; dec.More(); i++ {
+			key, err := dec.Token()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var raw stdjson.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				t.Fatal(err)
+			}
+			if i >= len(got) {
+				t.Fatalf("members of %q: %d found, more there", data, len(got))
+			}
+			if got[i].key != key.(string) {
+				t.Fatalf("member %d of %q: key %q, want %q", i+1, data, got[i].key, key)
+			}
+			if !bytes.Equal(got[i].raw, raw) {
+				t.Fatalf("member %d of %q: value %q, want %q", i+1, data, got[i].raw, raw)
+			}
+		}
+	})
 }

@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -15,35 +15,91 @@ import (
 )
 
 // parseTask fills t from one JSON task object. It reports the first problem
-// it finds; t.Seq and t.Where must already be set.
+// it finds; t.Seq and t.Where must already be set. A key given twice is a
+// problem: which of the two values was meant cannot be known.
 func parseTask(data []byte, t *job.Task) error {
 	t.Identifier = strconv.FormatInt(t.Seq, 10)
-	var fields map[string]json.RawMessage
 	if !json.Valid(data) {
 		var v any
 		return fmt.Errorf("invalid JSON: %s", jsonError(json.Unmarshal(data, &v)))
 	}
-	if err := json.Unmarshal(data, &fields); err != nil || fields == nil {
-		return fmt.Errorf("a task must be a JSON object, not %s", abbreviate(bytes.TrimSpace(data)))
+	var buf [8]member
+	fields, err := sortedFields(data, buf[:0])
+	if err != nil {
+		return err
 	}
 	// The identifier comes first so that every later error names it.
-	if raw, ok := fields["identifier"]; ok {
-		id, err := textValue(raw)
+	if i, found := slices.BinarySearchFunc(fields, "identifier", compareKey); found {
+		id, err := textValue(fields[i].raw)
 		if err != nil {
 			return fmt.Errorf(`"identifier" must be a string or a number`)
 		}
 		t.Identifier = id
 	}
-	for _, key := range slices.Sorted(maps.Keys(fields)) {
-		if err := setField(t, key, fields[key]); err != nil {
+	for _, f := range fields {
+		if err := setField(t, f.key, f.raw); err != nil {
 			return err
 		}
 	}
 	if t.Command == "" {
 		return errors.New(`"command" is required`)
 	}
+	return checkNUL(t)
+}
+
+// sortedFields appends the members of the task object in data (valid
+// JSON) to buf, sorted by key, so that the first problem reported does not
+// depend on the order of the keys. A key given twice is an error.
+func sortedFields(data []byte, buf []member) ([]member, error) {
+	fields, ok := members(data, buf)
+	if !ok {
+		return nil, fmt.Errorf("a task must be a JSON object, not %s", abbreviate(bytes.TrimSpace(data)))
+	}
+	slices.SortStableFunc(fields, func(a, b member) int { return strings.Compare(a.key, b.key) })
+	for i := 1; i < len(fields); i++ {
+		if fields[i].key == fields[i-1].key {
+			return nil, fmt.Errorf("%q is given more than once", fields[i].key)
+		}
+	}
+	return fields, nil
+}
+
+func compareKey(m member, key string) int { return strings.Compare(m.key, key) }
+
+// checkNUL reports a NUL byte in what the operating system is given to
+// start the task: its command, arguments, environment and directory. No
+// process can be started with one, so such a task is invalid whether it is
+// run or only planned (--dry-run).
+func checkNUL(t *job.Task) error {
+	const why = "holds a NUL byte, which no program can be given"
+	if hasNUL(t.Command) {
+		return fmt.Errorf(`"command" %s`, why)
+	}
+	for i, arg := range t.Args {
+		if hasNUL(arg) {
+			return fmt.Errorf(`"args" element %d %s`, i+1, why)
+		}
+	}
+	// The first bad key in order, so that the message does not depend on
+	// the map's order.
+	bad, found := "", false
+	for k, v := range t.Env {
+		if (hasNUL(k) || hasNUL(v)) && (!found || k < bad) {
+			bad, found = k, true
+		}
+	}
+	switch {
+	case found && hasNUL(bad):
+		return fmt.Errorf(`"env" key %q %s`, bad, why)
+	case found:
+		return fmt.Errorf(`"env" value of %q %s`, bad, why)
+	case hasNUL(t.Dir):
+		return fmt.Errorf(`"dir" %s`, why)
+	}
 	return nil
 }
+
+func hasNUL(s string) bool { return strings.IndexByte(s, 0) >= 0 }
 
 func setField(t *job.Task, key string, raw json.RawMessage) error {
 	var err error
@@ -59,8 +115,8 @@ func setField(t *job.Task, key string, raw json.RawMessage) error {
 			return fmt.Errorf(`"args" must be an array of strings: %w`, err)
 		}
 	case "env":
-		if t.Env, err = textObject(raw); err != nil {
-			return fmt.Errorf(`"env" must be an object of strings: %w`, err)
+		if t.Env, err = envObject(raw); err != nil {
+			return err
 		}
 	case "dir":
 		if err = json.Unmarshal(raw, &t.Dir); err != nil {
@@ -78,7 +134,7 @@ func setField(t *job.Task, key string, raw json.RawMessage) error {
 		t.HasTimeout = !isNull(raw)
 	case "meta":
 		if !isNull(raw) {
-			t.Meta = raw
+			t.Meta = bytes.Clone(raw) // not the whole task's bytes, kept until the result is written
 		}
 	default:
 		return fmt.Errorf("unknown field %q (put your own data in \"meta\")", key)
@@ -87,22 +143,47 @@ func setField(t *job.Task, key string, raw json.RawMessage) error {
 }
 
 // parseTimeout reads a task's time limit: a JSON string in the form of
-// job.ParseDuration, or a JSON number of seconds.
+// job.ParseDuration, or a JSON number of seconds. 0 means no limit. A limit
+// above 0 but under a millisecond is an error, so that a slip such as 1e-12
+// (which rounds to 0) does not lift the limit altogether.
 func parseTimeout(raw []byte) (time.Duration, error) {
 	if isNull(raw) {
 		return 0, nil
 	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
-		return job.ParseDuration(s)
+		d, err := job.ParseDuration(s)
+		if err != nil {
+			return 0, err
+		}
+		return atLeastMillisecond(d, d > 0 || nonZero(s), strconv.Quote(s))
 	}
 	var secs float64
 	if err := json.Unmarshal(raw, &secs); err == nil {
 		if d, ok := job.Seconds(secs); ok {
-			return d, nil
+			return atLeastMillisecond(d, secs > 0, string(raw))
 		}
 	}
 	return 0, errors.New("must be a duration such as \"30s\" or a number of seconds")
+}
+
+// atLeastMillisecond returns d, the limit written as given, unless the
+// limit is above 0 (positive) but d is under a millisecond.
+func atLeastMillisecond(d time.Duration, positive bool, given string) (time.Duration, error) {
+	if positive && d < time.Millisecond {
+		return 0, fmt.Errorf("%s is under 1ms: use 0 for no limit, or at least 1ms", given)
+	}
+	return d, nil
+}
+
+// nonZero reports whether s, a valid job.ParseDuration text, is above 0,
+// however small: a number of seconds above 0, or a Go duration with a digit
+// other than 0 (its units hold no digits).
+func nonZero(s string) bool {
+	if secs, err := strconv.ParseFloat(s, 64); err == nil {
+		return secs > 0
+	}
+	return strings.ContainsAny(s, "123456789")
 }
 
 // textValue accepts a JSON string, or a number kept as its text.
@@ -137,21 +218,32 @@ func textArray(raw json.RawMessage) ([]string, error) {
 	return out, nil
 }
 
-func textObject(raw json.RawMessage) (map[string]string, error) {
+// envObject reads "env": an object of strings (a number is kept as its
+// text) whose keys can name a variable: not empty, without "=" (where a
+// name ends in the environment), each given once.
+func envObject(raw json.RawMessage) (map[string]string, error) {
 	if isNull(raw) {
 		return nil, nil
 	}
-	var items map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return nil, fmt.Errorf("%s is not an object", abbreviate(raw))
+	items, ok := members(raw, nil)
+	if !ok {
+		return nil, fmt.Errorf(`"env" must be an object of strings: %s is not an object`, abbreviate(raw))
 	}
 	out := make(map[string]string, len(items))
-	for k, item := range items {
-		s, err := textValue(item)
-		if err != nil {
-			return nil, fmt.Errorf("%q: %w", k, err)
+	for _, item := range items {
+		s, err := textValue(item.raw)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf(`"env" must be an object of strings: %q: %w`, item.key, err)
+		case item.key == "":
+			return nil, errors.New(`"env" key "" is empty: a variable needs a name`)
+		case strings.Contains(item.key, "="):
+			return nil, fmt.Errorf(`"env" key %q holds "=", which would end the variable's name`, item.key)
 		}
-		out[k] = s
+		if _, dup := out[item.key]; dup {
+			return nil, fmt.Errorf(`"env" key %q is given more than once`, item.key)
+		}
+		out[item.key] = s
 	}
 	return out, nil
 }

@@ -35,6 +35,7 @@ func TestTaskFields(t *testing.T) {
 		Stdin:      "text fed to the child",
 		HasStdin:   true,
 		Timeout:    30 * time.Second,
+		HasTimeout: true,
 		Meta:       []byte(`{"anything": "copied verbatim into the result"}`),
 	}
 
@@ -129,7 +130,7 @@ func TestTaskOptionalFields(t *testing.T) {
 		{
 			name: "keys in any order",
 			line: `{"meta": 1, "timeout": 2, "stdin": "s", "identifier": "id", "env": {"A": "B"}, "dir": "d", "command": "c", "args": ["x"]}`,
-			want: job.Task{Identifier: "id", Command: "c", Args: []string{"x"}, Env: map[string]string{"A": "B"}, Dir: "d", Stdin: "s", HasStdin: true, Timeout: 2 * time.Second, Meta: []byte(`1`)},
+			want: job.Task{Identifier: "id", Command: "c", Args: []string{"x"}, Env: map[string]string{"A": "B"}, Dir: "d", Stdin: "s", HasStdin: true, Timeout: 2 * time.Second, HasTimeout: true, Meta: []byte(`1`)},
 		},
 	}
 	for _, tt := range tests {
@@ -142,6 +143,8 @@ func TestTaskOptionalFields(t *testing.T) {
 	}
 }
 
+// TestTaskTimeout: a timeout given replaces --timeout for the task, 0
+// meaning no limit at all; null is no timeout given.
 func TestTaskTimeout(t *testing.T) {
 	tests := []struct {
 		timeout string
@@ -159,6 +162,16 @@ func TestTaskTimeout(t *testing.T) {
 		{`"0.25"`, 250 * time.Millisecond},
 		{`0`, 0},
 		{`"0"`, 0},
+		{`0.0`, 0},
+		{`-0`, 0},
+		{`0e5`, 0},
+		{`"0s"`, 0},
+		{`"0ms"`, 0},
+		{`"0h0m0.000s"`, 0},
+		{`"0.000"`, 0},
+		{`0.001`, time.Millisecond},
+		{`"1ms"`, time.Millisecond},
+		{`"1000us"`, time.Millisecond},
 		{`null`, 0},
 	}
 	for _, tt := range tests {
@@ -166,6 +179,7 @@ func TestTaskTimeout(t *testing.T) {
 			task := decodeOne(t, `{"command": "sleep", "timeout": `+tt.timeout+`}`)
 			require.NoError(t, task.Err)
 			require.Equal(t, tt.want, task.Timeout)
+			require.Equal(t, tt.timeout != `null`, task.HasTimeout, "a timeout given, 0 included, replaces --timeout")
 
 			got, err := parseTimeout([]byte(tt.timeout))
 			require.NoError(t, err)
@@ -179,6 +193,23 @@ func TestParseTimeoutErrors(t *testing.T) {
 		t.Run(raw, func(t *testing.T) {
 			_, err := parseTimeout([]byte(raw))
 			require.Error(t, err)
+		})
+	}
+}
+
+// TestParseTimeoutTooShort: a limit above 0 but under a millisecond is a
+// mistake (1e-12 would otherwise round to 0, no limit at all); the error
+// says what is allowed.
+func TestParseTimeoutTooShort(t *testing.T) {
+	for _, raw := range []string{`1e-12`, `"1e-12"`, `1e-300`, `0.0005`, `"0.0009"`, `"1ns"`, `"999us"`, `"999µs"`, `"0.0000000001s"`, `"0s1ns"`} {
+		t.Run(raw, func(t *testing.T) {
+			_, err := parseTimeout([]byte(raw))
+			require.ErrorContains(t, err, "under 1ms")
+			require.ErrorContains(t, err, "0 for no limit")
+
+			task := decodeOne(t, `{"command": "sleep", "timeout": `+raw+`}`)
+			require.ErrorContains(t, task.Err, `task "1" (line 1): "timeout": `)
+			require.ErrorContains(t, task.Err, "under 1ms")
 		})
 	}
 }

@@ -100,10 +100,11 @@ type event struct {
 }
 
 // Event writes ev as a line of its own and flushes it: a task's start, or
-// its retry with the outcome of the attempt that failed. NDJSON only.
+// its retry with the outcome of the attempt that failed. NDJSON only. Like
+// a result, the line is valid UTF-8: invalid bytes become U+FFFD.
 func (e *Encoder) Event(ev job.Event) error {
 	t := ev.Task
-	line := event{Event: ev.Kind, Identifier: t.Identifier, Seq: t.Seq, Attempt: ev.Attempt, Meta: t.Meta}
+	line := event{Event: ev.Kind, Identifier: t.Identifier, Seq: t.Seq, Attempt: ev.Attempt, Meta: validMeta(t.Meta)}
 	if r := ev.Result; r != nil {
 		line.ExitCode = &r.ExitCode
 		if r.Err != nil {

@@ -2,11 +2,13 @@ package encode
 
 import (
 	"bytes"
+	stdjson "encoding/json"
 	"errors"
 	"os"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
 	"github.com/stretchr/testify/require"
@@ -177,4 +179,110 @@ func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk ful
 func TestWriteError(t *testing.T) {
 	_, err := Write(failingWriter{}, send(result(1, "x")), Options{NDJSON: true})
 	require.EqualError(t, err, "disk full")
+}
+
+// TestInvalidUTF8IsReplaced: whatever bytes a task's meta, identifier or
+// error hold, every line the encoder writes is valid UTF-8 and valid JSON
+// (PHP's json_decode rejects the whole array otherwise); an invalid byte
+// becomes U+FFFD, as in the outputs, and valid text is kept as it is.
+func TestInvalidUTF8IsReplaced(t *testing.T) {
+	meta := json.RawMessage("{\"k\xff\": [\"a\xffb\", \"\xe2\x82\", \"é€😀\"], \"n\": 1.50}")
+	const wantMeta = `{"k\ufffd":["a\ufffdb","\ufffd\ufffd","é€😀"],"n":1.50}`
+	task := &job.Task{Seq: 1, Identifier: "id\xff", Command: "true", Meta: meta}
+	failed := job.Result{Seq: 1, Identifier: "id\xff", ExitCode: 3, Err: errors.New("boom \xfe"), Meta: meta}
+	tests := []struct {
+		name  string
+		write func(*bytes.Buffer) error
+		// want holds the values each line must decode to, one per line.
+		want []string
+	}{
+		{
+			name: "result",
+			write: func(out *bytes.Buffer) error {
+				r := failed
+				r.Stdout = job.Output{Head: []byte("out\xff")}
+				_, err := Write(out, send(r), Options{})
+				return err
+			},
+			want: []string{`[{"identifier":"id\ufffd","exit_code":3,"result_body":"out\ufffd","seq":1,"error":"boom \ufffd","meta":` + wantMeta + `}]`},
+		},
+		{
+			name: "events",
+			write: func(out *bytes.Buffer) error {
+				e := NewEncoder(out, Options{NDJSON: true, Events: true})
+				if err := e.Event(job.Event{Kind: job.Started, Task: task, Attempt: 1}); err != nil {
+					return err
+				}
+				return e.Event(job.Event{Kind: job.Retrying, Task: task, Attempt: 1, Result: &failed})
+			},
+			want: []string{
+				`{"event":"started","identifier":"id\ufffd","seq":1,"attempt":1,"meta":` + wantMeta + `}`,
+				`{"event":"retrying","identifier":"id\ufffd","seq":1,"attempt":1,"exit_code":3,"error":"boom \ufffd","meta":` + wantMeta + `}`,
+			},
+		},
+		{
+			name: "plan",
+			write: func(out *bytes.Buffer) error {
+				bad := *task
+				bad.Err = errors.New("bad \xc3")
+				_, err := WritePlan(out, sendTasks(*task, bad), func(string) (string, error) { return "/bin/true", nil })
+				return err
+			},
+			want: []string{
+				`{"seq":1,"identifier":"id\ufffd","command":"true","path":"/bin/true","meta":` + wantMeta + `}`,
+				`{"seq":1,"identifier":"id\ufffd","meta":` + wantMeta + `,"error":"bad \ufffd"}`,
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			require.NoError(t, tt.write(&out))
+			lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+			require.Len(t, lines, len(tt.want))
+			for i, line := range lines {
+				require.True(t, utf8.ValidString(line), "line %d is not valid UTF-8: %q", i+1, line)
+				require.True(t, stdjson.Valid([]byte(line)), "line %d is not valid JSON: %q", i+1, line)
+				require.JSONEq(t, tt.want[i], line)
+			}
+		})
+	}
+}
+
+func sendTasks(tasks ...job.Task) <-chan job.Task {
+	ch := make(chan job.Task, len(tasks))
+	for _, t := range tasks {
+		ch <- t
+	}
+	close(ch)
+	return ch
+}
+
+// TestPlanTimeout: the plan shows a task's own timeout whenever it has one,
+// "0s" for a task that asked for no limit, and none when it follows
+// --timeout.
+func TestPlanTimeout(t *testing.T) {
+	tests := []struct {
+		name string
+		task job.Task
+		want string // the "timeout" shown; empty for none
+	}{
+		{name: "none given", task: job.Task{Command: "a"}},
+		{name: "a limit", task: job.Task{Command: "a", Timeout: 1500 * time.Millisecond, HasTimeout: true}, want: "1.5s"},
+		{name: "no limit", task: job.Task{Command: "a", HasTimeout: true}, want: "0s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			_, err := WritePlan(&out, sendTasks(tt.task), func(string) (string, error) { return "/bin/a", nil })
+			require.NoError(t, err)
+			var got map[string]any
+			require.NoError(t, json.Unmarshal(out.Bytes(), &got))
+			if tt.want == "" {
+				require.NotContains(t, got, "timeout")
+				return
+			}
+			require.Equal(t, tt.want, got["timeout"])
+		})
+	}
 }

@@ -19,14 +19,15 @@ type planned struct {
 	Env        map[string]string `json:"env,omitempty"`
 	Dir        string            `json:"dir,omitempty"`
 	Stdin      *string           `json:"stdin,omitempty"`
-	Timeout    string            `json:"timeout,omitempty"`
+	Timeout    string            `json:"timeout,omitempty"` // the task's own limit, "0s" for none
 	Meta       json.RawMessage   `json:"meta,omitempty"`
 	Error      string            `json:"error,omitempty"`
 }
 
 // WritePlan writes each task received, until the channel is closed, as one
 // JSON line describing how it would run, with its command resolved to a
-// path by resolve. It returns how many tasks could not run (invalid, or
+// path by resolve. Like a result, each line is valid UTF-8: invalid bytes
+// become U+FFFD. It returns how many tasks could not run (invalid, or
 // their command not found) and the first write error, after which it
 // returns at once.
 func WritePlan(w io.Writer, tasks <-chan job.Task, resolve func(string) (string, error)) (bad int64, err error) {
@@ -34,14 +35,14 @@ func WritePlan(w io.Writer, tasks <-chan job.Task, resolve func(string) (string,
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
 	for t := range tasks {
-		p := planned{Seq: t.Seq, Identifier: t.Identifier, Meta: t.Meta}
+		p := planned{Seq: t.Seq, Identifier: t.Identifier, Meta: validMeta(t.Meta)}
 		if t.Err == nil {
 			p.Command, p.Args, p.Env, p.Dir = t.Command, t.Args, t.Env, t.Dir
 			if t.HasStdin {
 				p.Stdin = &t.Stdin
 			}
-			if t.Timeout > 0 {
-				p.Timeout = t.Timeout.String()
+			if t.HasTimeout {
+				p.Timeout = t.Timeout.String() // "0s": no limit, whatever --timeout says
 			}
 			p.Path, t.Err = resolve(t.Command)
 		}

@@ -34,7 +34,9 @@ type tail struct {
 // The outputs are streamed from memory or their spill files, a chunk at a
 // time, so a result of any size is written without another copy of it. In
 // text form bytes that are not valid UTF-8 become U+FFFD; in binary form the
-// outputs are base64 and no byte is lost.
+// outputs are base64 and no byte is lost. Invalid bytes in the identifier,
+// the error and meta become U+FFFD in either form, so what is written is
+// always valid UTF-8.
 func (e *Encoder) writeResult(r *job.Result) error {
 	if err := e.writeRaw(`{"identifier":`); err != nil {
 		return err
@@ -56,7 +58,7 @@ func (e *Encoder) writeResult(r *job.Result) error {
 			return err
 		}
 	}
-	t := tail{Seq: r.Seq, Signal: r.Signal, TimedOut: r.TimedOut, Truncated: r.Truncated, Meta: r.Meta}
+	t := tail{Seq: r.Seq, Signal: r.Signal, TimedOut: r.TimedOut, Truncated: r.Truncated, Meta: validMeta(r.Meta)}
 	if r.Started {
 		ms := math.Round(float64(r.Duration.Nanoseconds())/1e3) / 1e3
 		t.DurationMS = &ms
