@@ -82,7 +82,7 @@ func (c *cli) config(stderr io.Writer) pipeline.Config {
 		DryRun: c.DryRun, Progress: c.Progress, Verbose: c.Verbose,
 		Workers: int(c.MaxThreads), Retries: c.Retries, FailFast: c.FailFast,
 		Timeout: time.Duration(c.Timeout), Grace: time.Duration(c.Grace), MaxOutput: c.MaxOutput,
-		ChildStderr: mode, Stderr: stderr,
+		ChildStderr: mode, Stderr: stderr, EndOrphans: true,
 	}
 }
 

@@ -20,6 +20,9 @@ type group interface {
 	// child's Wait follows. On Linux it waits in the network poller, so
 	// that thousands of waiting children do not hold a thread each.
 	awaitExit()
+	// gone reports whether the child has already exited on its own, not
+	// yet waited for; false where the platform cannot tell.
+	gone() bool
 	// release frees what the group holds. On Windows it also ends the
 	// processes still in it.
 	release()

@@ -32,6 +32,7 @@ func (g *processGroup) start(cmd *exec.Cmd) error {
 }
 
 func (g *processGroup) awaitExit() { g.exited.wait() }
+func (g *processGroup) gone() bool { return g.exited.gone(g.cmd.Process.Pid) }
 
 func (g *processGroup) terminate() error { return g.signal(syscall.SIGTERM) }
 func (g *processGroup) kill() error      { return g.signal(syscall.SIGKILL) }

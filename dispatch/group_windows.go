@@ -85,6 +85,9 @@ func (g *jobObject) release() { windows.CloseHandle(g.handle) }
 // awaitExit returns at once: the child's Wait waits.
 func (g *jobObject) awaitExit() {}
 
+// gone reports false: the child's Wait alone tells.
+func (g *jobObject) gone() bool { return false }
+
 // exitStatus returns the exit code; Windows has no signals to name.
 func exitStatus(ps *os.ProcessState) (int, string) { return ps.ExitCode(), "" }
 

@@ -58,6 +58,12 @@ type LocalOptions struct {
 	Stderr  StderrMode
 	// InheritTo receives the children's stderr in StderrInherit mode.
 	InheritTo *os.File
+	// EndOrphans makes the process, on Linux, the child subreaper of the
+	// tasks' descendants, and Close kill whatever they left behind outside
+	// their process groups (setsid, double forks). It acts on the whole
+	// process: use it where the executor's tasks are the process's only
+	// children, and Close after every Execute has returned.
+	EndOrphans bool
 }
 
 // DefaultSpillAfter is how much of each captured stream stays in memory.
@@ -85,11 +91,23 @@ func NewLocal(opts LocalOptions) (*Local, error) {
 	if opts.SpillAfter <= 0 {
 		opts.SpillAfter = DefaultSpillAfter
 	}
+	if opts.EndOrphans {
+		if err := adoptOrphans(); err != nil {
+			devNull.Close()
+			return nil, err
+		}
+	}
 	return &Local{opts: opts, devNull: devNull, environ: os.Environ()}, nil
 }
 
-// Close releases the executor's resources.
-func (l *Local) Close() error { return l.devNull.Close() }
+// Close releases the executor's resources and, with EndOrphans, ends the
+// processes the tasks left behind.
+func (l *Local) Close() error {
+	if l.opts.EndOrphans {
+		endOrphans()
+	}
+	return l.devNull.Close()
+}
 
 // Execute runs t and waits for it and for its output. When ctx is done or
 // the task's time limit passes, the task's process group gets SIGTERM, then
@@ -174,9 +192,10 @@ func timedOut(limit time.Duration) error { return fmt.Errorf("timed out after %s
 type process struct {
 	cmd     *exec.Cmd
 	group   group
-	outputs []*capture // stdout, then stderr when it is captured
-	stdin   *feeder    // nil when the child reads /dev/null
-	stopped atomic.Bool
+	outputs []*capture  // stdout, then stderr when it is captured
+	stdin   *feeder     // nil when the child reads /dev/null
+	stopped atomic.Bool // the pool stopped it
+	exited  atomic.Bool // it was seen to have exited
 }
 
 // prepare sets up the command for t, ready to start: its program, working
@@ -199,6 +218,12 @@ func (l *Local) prepare(ctx context.Context, t *job.Task) (*process, error) {
 	cmd.Dir = t.Dir
 	cmd.Env = l.env(t.Env)
 	cmd.Cancel = func() error {
+		if p.exited.Load() || p.group.gone() {
+			// It ended on its own before it could be stopped (the
+			// pool itself may have been stopped, by SIGSTOP, past
+			// the time limit): its own exit status stands.
+			return nil
+		}
 		p.stopped.Store(true)
 		if l.opts.Grace == 0 {
 			return p.group.kill()
@@ -324,6 +349,7 @@ func (p *process) start() error {
 // period is spent and the group gets SIGKILL at once.
 func (p *process) wait(grace time.Duration) {
 	p.group.awaitExit()
+	p.exited.Store(p.group.gone())
 	_ = p.cmd.Wait() // the outcome is read from ProcessState
 	if p.stopped.Load() {
 		_ = p.group.kill()

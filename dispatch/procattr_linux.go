@@ -40,6 +40,14 @@ func (w *exitWatch) wait() {
 	})
 }
 
+// gone reports whether the child pid has already exited (and is not yet
+// waited for), without reaping it.
+func (w *exitWatch) gone(pid int) bool {
+	var info unix.Siginfo
+	err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	return err == nil && info.Signo != 0
+}
+
 // close releases the pidfd if wait did not.
 func (w *exitWatch) close() {
 	if w.fd >= 0 {

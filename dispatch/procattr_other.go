@@ -11,5 +11,8 @@ func platformAttr(*syscall.SysProcAttr, *exitWatch) {}
 // exitWatch does nothing here: the child's Wait waits, on a thread.
 type exitWatch struct{}
 
-func (*exitWatch) wait()  {}
-func (*exitWatch) close() {}
+func (*exitWatch) wait() {}
+
+// gone reports false: the platform cannot tell without reaping the child.
+func (*exitWatch) gone(int) bool { return false }
+func (*exitWatch) close()        {}

@@ -3,9 +3,7 @@
 package dispatch
 
 import (
-	"bytes"
 	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -64,7 +62,7 @@ func TestSoak(t *testing.T) {
 	require.Len(t, seen, n)
 	require.NoError(t, l.Close())
 
-	require.Empty(t, children(), "no child of the test is left, zombie or alive")
+	require.Empty(t, children(os.Getpid()), "no child of the test is left, zombie or alive")
 	require.Equal(t, fdsBefore, openFDs(t), "open file descriptors")
 }
 
@@ -72,22 +70,4 @@ func openFDs(t *testing.T) int {
 	entries, err := os.ReadDir("/proc/self/fd")
 	require.NoError(t, err)
 	return len(entries)
-}
-
-// children lists the processes whose parent is this one.
-func children() []string {
-	me := []byte(" " + strconv.Itoa(os.Getpid()) + " ")
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	var found []string
-	for _, path := range stats {
-		stat, err := os.ReadFile(path)
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...
-		if i := bytes.LastIndexByte(stat, ')'); i > 0 && len(stat) > i+3 && bytes.HasPrefix(stat[i+4:], me[1:]) {
-			found = append(found, string(stat[:i+3]))
-		}
-	}
-	return found
 }

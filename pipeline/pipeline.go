@@ -58,6 +58,11 @@ type Config struct {
 	// when it is inherited; nil means os.Stderr.
 	Stderr io.Writer
 
+	// EndOrphans has the Local executor end what tasks leave running in
+	// sessions of their own (see dispatch.LocalOptions): for a process that
+	// runs nothing but this run.
+	EndOrphans bool
+
 	// Executor runs the tasks; nil means a dispatch.Local made from the
 	// fields above.
 	Executor dispatch.Executor
@@ -225,11 +230,12 @@ func (r *run) run(input io.Reader, out io.Writer) error {
 func (r *run) local() (*dispatch.Local, error) {
 	inheritTo, _ := r.cfg.Stderr.(*os.File)
 	return dispatch.NewLocal(dispatch.LocalOptions{
-		Timeout:   r.cfg.Timeout,
-		Grace:     r.cfg.Grace,
-		MaxOutput: r.cfg.MaxOutput,
-		Stderr:    r.cfg.ChildStderr,
-		InheritTo: inheritTo,
+		Timeout:    r.cfg.Timeout,
+		Grace:      r.cfg.Grace,
+		MaxOutput:  r.cfg.MaxOutput,
+		Stderr:     r.cfg.ChildStderr,
+		InheritTo:  inheritTo,
+		EndOrphans: r.cfg.EndOrphans,
 	})
 }
 
