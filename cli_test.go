@@ -30,6 +30,8 @@ func TestCommandLine(t *testing.T) {
 		{name: "bad flag", args: []string{"--no-such-flag"}, code: pipeline.ExitUsage, stderr: "workerpool: unknown flag --no-such-flag\n"},
 		{name: "negative threads", args: []string{"--jobs=-1", "[]"}, code: pipeline.ExitUsage, stderr: "workerpool: --max_threads must be 0 or more, not -1\n"},
 		{name: "bad duration", args: []string{"--grace", "soon", "[]"}, code: pipeline.ExitUsage, stderr: "workerpool: --grace: \"soon\" is not a duration such as \"30s\" or a number of seconds\n"},
+		{name: "a time limit that rounds to none", args: []string{"--timeout", "1e-12", "[]"}, code: pipeline.ExitUsage,
+			stderr: "workerpool: --timeout: 1e-12 is under 1ms: use 0 for no limit, or at least 1ms\n"},
 		{name: "events need ndjson", args: []string{"--events", "[]"}, code: pipeline.ExitUsage, stderr: "workerpool: --events needs --ndjson: the array has no room for them\n"},
 		{name: "nothing after --", args: []string{"--"}, code: pipeline.ExitUsage, stderr: "workerpool: no command after --\n"},
 		{name: "unreadable input", args: []string{"--ndjson"}, stdin: "hello", code: pipeline.ExitUsage,

@@ -143,47 +143,20 @@ func setField(t *job.Task, key string, raw json.RawMessage) error {
 }
 
 // parseTimeout reads a task's time limit: a JSON string in the form of
-// job.ParseDuration, or a JSON number of seconds. 0 means no limit. A limit
-// above 0 but under a millisecond is an error, so that a slip such as 1e-12
-// (which rounds to 0) does not lift the limit altogether.
+// job.ParseDuration, or a JSON number of seconds, with its rules.
 func parseTimeout(raw []byte) (time.Duration, error) {
 	if isNull(raw) {
 		return 0, nil
 	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
-		d, err := job.ParseDuration(s)
-		if err != nil {
-			return 0, err
-		}
-		return atLeastMillisecond(d, d > 0 || nonZero(s), strconv.Quote(s))
+		return job.ParseDuration(s)
 	}
 	var secs float64
-	if err := json.Unmarshal(raw, &secs); err == nil {
-		if d, ok := job.Seconds(secs); ok {
-			return atLeastMillisecond(d, secs > 0, string(raw))
-		}
+	if err := json.Unmarshal(raw, &secs); err != nil {
+		return 0, errors.New("must be a duration such as \"30s\" or a number of seconds")
 	}
-	return 0, errors.New("must be a duration such as \"30s\" or a number of seconds")
-}
-
-// atLeastMillisecond returns d, the limit written as given, unless the
-// limit is above 0 (positive) but d is under a millisecond.
-func atLeastMillisecond(d time.Duration, positive bool, given string) (time.Duration, error) {
-	if positive && d < time.Millisecond {
-		return 0, fmt.Errorf("%s is under 1ms: use 0 for no limit, or at least 1ms", given)
-	}
-	return d, nil
-}
-
-// nonZero reports whether s, a valid job.ParseDuration text, is above 0,
-// however small: a number of seconds above 0, or a Go duration with a digit
-// other than 0 (its units hold no digits).
-func nonZero(s string) bool {
-	if secs, err := strconv.ParseFloat(s, 64); err == nil {
-		return secs > 0
-	}
-	return strings.ContainsAny(s, "123456789")
+	return job.Seconds(secs)
 }
 
 // textValue accepts a JSON string, or a number kept as its text.

@@ -24,6 +24,11 @@ func TestParseDuration(t *testing.T) {
 		{in: "soon", bad: true},
 		{in: "1e300", bad: true}, // too long for a Duration
 		{in: "NaN", bad: true},
+		{in: "1e-12", bad: true}, // rounds to 0, which would mean no limit
+		{in: "1ns", bad: true},
+		{in: "0.0005", bad: true},
+		{in: "0h0m0s", want: 0},
+		{in: "1ms", want: time.Millisecond},
 	}
 	for _, tt := range tests {
 		got, err := ParseDuration(tt.in)
