@@ -20,10 +20,11 @@ func result(seq int64, body string) job.Result {
 	return job.Result{Seq: seq, Identifier: "t" + string(rune('0'+seq)), Stdout: job.Output{Head: []byte(body)}, Started: true, Duration: 1500 * time.Microsecond, Attempts: 1}
 }
 
-func send(results ...job.Result) <-chan job.Result {
-	ch := make(chan job.Result, len(results))
-	for _, r := range results {
-		ch <- r
+// send returns a closed channel holding items.
+func send[T any](items ...T) <-chan T {
+	ch := make(chan T, len(items))
+	for _, it := range items {
+		ch <- it
 	}
 	close(ch)
 	return ch
@@ -137,7 +138,7 @@ func TestWriteModes(t *testing.T) {
 	require.Equal(t, []int64{3, 1, 2}, seqs(out.String()), "in the order given")
 
 	out.Reset()
-	_, err = Write(&out, send(), Options{})
+	_, err = Write(&out, send[job.Result](), Options{})
 	require.NoError(t, err)
 	require.Equal(t, "[]\n", out.String())
 }
@@ -225,7 +226,7 @@ func TestInvalidUTF8IsReplaced(t *testing.T) {
 			write: func(out *bytes.Buffer) error {
 				bad := *task
 				bad.Err = errors.New("bad \xc3")
-				_, err := WritePlan(out, sendTasks(*task, bad), func(string) (string, error) { return "/bin/true", nil })
+				_, err := WritePlan(out, send(*task, bad), func(string) (string, error) { return "/bin/true", nil })
 				return err
 			},
 			want: []string{
@@ -249,15 +250,6 @@ func TestInvalidUTF8IsReplaced(t *testing.T) {
 	}
 }
 
-func sendTasks(tasks ...job.Task) <-chan job.Task {
-	ch := make(chan job.Task, len(tasks))
-	for _, t := range tasks {
-		ch <- t
-	}
-	close(ch)
-	return ch
-}
-
 // TestPlanTimeout: the plan shows a task's own timeout whenever it has one,
 // "0s" for a task that asked for no limit, and none when it follows
 // --timeout.
@@ -274,7 +266,7 @@ func TestPlanTimeout(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			_, err := WritePlan(&out, sendTasks(tt.task), func(string) (string, error) { return "/bin/a", nil })
+			_, err := WritePlan(&out, send(tt.task), func(string) (string, error) { return "/bin/a", nil })
 			require.NoError(t, err)
 			var got map[string]any
 			require.NoError(t, json.Unmarshal(out.Bytes(), &got))
