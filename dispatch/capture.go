@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -58,10 +59,21 @@ func (c *capture) readBuffered() {
 	}
 }
 
-// output hands over what was captured, and whether the limit cut it.
-func (c *capture) output() (job.Output, bool) {
+// output hands over what was captured; whether bytes were dropped, past
+// the limit or because they could not be kept; and, when some could not be
+// kept, why: the spill file could not be made or written.
+func (c *capture) output() (job.Output, bool, error) {
 	b := &c.buf
-	return job.Output{Head: b.head, Spill: b.spill, SpillSize: b.spilled}, b.dropped
+	return job.Output{Head: b.head, Spill: b.spill, SpillSize: b.spilled}, b.dropped, b.err
+}
+
+// keepError is the error of a task whose output stream could not be kept
+// (see capture.output), or nil when err is nil.
+func keepError(stream string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("cannot keep %s: %w", stream, err)
 }
 
 // close closes both ends of the pipe; the write end is normally closed
@@ -83,7 +95,7 @@ type spillBuffer struct {
 	spill   *os.File
 	spilled int64
 	scratch *[chunk]byte
-	dropped bool
+	dropped bool  // bytes were read and not kept
 	err     error // from the spill file; what cannot be kept is dropped
 }
 

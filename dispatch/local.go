@@ -376,13 +376,20 @@ func (p *process) wait(grace time.Duration) {
 }
 
 // outcome fills r with what the process left: its output, exit code and
-// signal.
+// signal. Output that could not be kept (its spill file could not be made
+// or written) is an error of the task, which then fails with the child's
+// own exit code: it is never cut silently.
 func (p *process) outcome(r *job.Result) {
 	var cut bool
-	r.Stdout, r.Truncated = p.outputs[0].output()
+	var err error
+	r.Stdout, r.Truncated, err = p.outputs[0].output()
+	r.Err = keepError("stdout", err)
 	if len(p.outputs) > 1 {
-		r.Stderr, cut = p.outputs[1].output()
+		r.Stderr, cut, err = p.outputs[1].output()
 		r.Truncated = r.Truncated || cut
+		if r.Err == nil {
+			r.Err = keepError("stderr", err)
+		}
 	}
 	r.ExitCode, r.Signal = exitStatus(p.cmd.ProcessState)
 }

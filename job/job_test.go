@@ -1,8 +1,6 @@
 package job
 
 import (
-	"io"
-	"os"
 	"testing"
 	"time"
 
@@ -39,22 +37,4 @@ func TestParseDuration(t *testing.T) {
 		require.NoError(t, err, tt.in)
 		require.Equal(t, tt.want, got, tt.in)
 	}
-}
-
-// TestOutputSpilled: an output is its head, then its spill file, however
-// many times it is read.
-func TestOutputSpilled(t *testing.T) {
-	f, err := os.CreateTemp(t.TempDir(), "spill")
-	require.NoError(t, err)
-	_, err = f.WriteString("tail")
-	require.NoError(t, err)
-	o := Output{Head: []byte("head-"), Spill: f, SpillSize: 4}
-	require.Equal(t, int64(9), o.Len())
-	for range 2 {
-		b, err := io.ReadAll(o.Reader())
-		require.NoError(t, err)
-		require.Equal(t, "head-tail", string(b))
-	}
-	require.Equal(t, "head-tail", o.String())
-	require.NoError(t, o.Close())
 }
