@@ -66,8 +66,10 @@ type LocalOptions struct {
 	EndOrphans bool
 }
 
-// DefaultSpillAfter is how much of each captured stream stays in memory.
-const DefaultSpillAfter = 1 << 20
+// DefaultSpillAfter is how much of each captured stream stays in memory:
+// enough for most outputs, little enough that a thousand running tasks fit
+// in a few hundred MB.
+const DefaultSpillAfter = 256 << 10
 
 // Local runs tasks as child processes on this machine, each in a process
 // group of its own (a Job Object on Windows).
