@@ -15,11 +15,12 @@ type group interface {
 	// kill ends every process of the group at once. A group whose
 	// processes are all gone is not an error.
 	kill() error
-	// awaitExit returns once the child has exited, or at once where the
-	// platform cannot tell without waiting for it; either way, the
-	// child's Wait follows. On Linux it waits in the network poller, so
-	// that thousands of waiting children do not hold a thread each.
-	awaitExit()
+	// awaitExit returns once the child has exited, reporting true, or at
+	// once, reporting false, where the platform cannot tell without
+	// waiting for it; either way, the child's Wait follows. On Linux it
+	// waits in the network poller, so that thousands of waiting children
+	// do not hold a thread each.
+	awaitExit() bool
 	// gone reports whether the child has already exited on its own, not
 	// yet waited for; false where the platform cannot tell.
 	gone() bool

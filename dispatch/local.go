@@ -350,8 +350,7 @@ func (p *process) start() error {
 // then abandoned. When the task was already being stopped, its grace
 // period is spent and the group gets SIGKILL at once.
 func (p *process) wait(grace time.Duration) {
-	p.group.awaitExit()
-	p.exited.Store(p.group.gone())
+	p.exited.Store(p.group.awaitExit() || p.group.gone())
 	_ = p.cmd.Wait() // the outcome is read from ProcessState
 	if p.stopped.Load() {
 		_ = p.group.kill()

@@ -20,11 +20,12 @@ func platformAttr(attr *syscall.SysProcAttr, w *exitWatch) {
 // readable once the child has exited.
 type exitWatch struct{ fd int }
 
-// wait returns once the child has exited; at once when there is no pidfd
-// (an old kernel), leaving the wait to the child's Wait.
-func (w *exitWatch) wait() {
+// wait returns true once the child has exited; false at once when there
+// is no pidfd (an old kernel) or the poller cannot take it, leaving the
+// wait to the child's Wait.
+func (w *exitWatch) wait() bool {
 	if w.fd < 0 || syscall.SetNonblock(w.fd, true) != nil {
-		return
+		return false
 	}
 	// The File takes the descriptor over, and the poller its waiting.
 	f := os.NewFile(uintptr(w.fd), "pidfd")
@@ -32,12 +33,15 @@ func (w *exitWatch) wait() {
 	defer f.Close()
 	rc, err := f.SyscallConn()
 	if err != nil {
-		return
+		return false
 	}
-	_ = rc.Read(func(fd uintptr) bool {
+	exited := false
+	err = rc.Read(func(fd uintptr) bool {
 		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
-		return n > 0 || err != nil && err != unix.EINTR
+		exited = n > 0
+		return exited || err != nil && err != unix.EINTR
 	})
+	return err == nil && exited
 }
 
 // gone reports whether the child pid has already exited (and is not yet
