@@ -219,44 +219,54 @@ func (l *Local) prepare(ctx context.Context, t *job.Task) (*process, error) {
 	cmd.Args[0] = t.Command
 	cmd.Dir = t.Dir
 	cmd.Env = l.env(t.Env)
-	cmd.Cancel = func() error {
-		if p.exited.Load() || p.group.gone() {
-			// It ended on its own before it could be stopped (the
-			// pool itself may have been stopped, by SIGSTOP, past
-			// the time limit): its own exit status stands.
-			return nil
-		}
-		p.stopped.Store(true)
-		if l.opts.Grace == 0 {
-			return p.group.kill()
-		}
-		return p.group.terminate()
-	}
+	cmd.Cancel = func() error { return p.stop(l.opts.Grace) }
 	cmd.WaitDelay = l.opts.Grace
+	if err := l.connect(p, t); err != nil {
+		p.close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// stop stops the process for the pool (it is the command's Cancel): SIGTERM
+// to its group, or SIGKILL when there is no grace. A process that has
+// already exited on its own (the pool itself may have been stopped, by
+// SIGSTOP, past the time limit) is left alone: its own status stands.
+func (p *process) stop(grace time.Duration) error {
+	if p.exited.Load() || p.group.gone() {
+		return nil
+	}
+	p.stopped.Store(true)
+	if grace == 0 {
+		return p.group.kill()
+	}
+	return p.group.terminate()
+}
+
+// connect gives the process its standard input, and captures of its
+// output.
+func (l *Local) connect(p *process, t *job.Task) error {
+	var err error
+	cmd := p.cmd
 	cmd.Stdin = l.devNull
 	if t.HasStdin {
 		if p.stdin, err = newFeeder(t.Stdin); err != nil {
-			p.close()
-			return nil, err
+			return err
 		}
 		cmd.Stdin = p.stdin.r
 	}
 	if cmd.Stdout, err = p.capture(l); err != nil {
-		p.close()
-		return nil, err
+		return err
 	}
 	switch l.opts.Stderr {
 	case StderrCapture:
-		if cmd.Stderr, err = p.capture(l); err != nil {
-			p.close()
-			return nil, err
-		}
+		cmd.Stderr, err = p.capture(l)
 	case StderrInherit:
 		cmd.Stderr = l.opts.InheritTo
 	default:
 		cmd.Stderr = l.devNull
 	}
-	return p, nil
+	return err
 }
 
 // feeder writes a task's stdin to the child through a pipe of the pool's
