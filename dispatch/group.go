@@ -17,10 +17,11 @@ type group interface {
 	kill() error
 	// awaitExit returns once the child has exited, reporting true, or at
 	// once, reporting false, where the platform cannot tell without
-	// waiting for it; either way, the child's Wait follows. On Linux it
-	// waits in the network poller, so that thousands of waiting children
-	// do not hold a thread each.
-	awaitExit() bool
+	// reaping it; either way, the child's Wait follows. On Linux it waits
+	// on a thread when onThread is set, which wakes soonest, and in the
+	// network poller otherwise, so that thousands of waiting children do
+	// not hold a thread each.
+	awaitExit(onThread bool) bool
 	// gone reports whether the child has already exited on its own, not
 	// yet waited for; false where the platform cannot tell.
 	gone() bool

@@ -31,8 +31,10 @@ func (g *processGroup) start(cmd *exec.Cmd) error {
 	return cmd.Start()
 }
 
-func (g *processGroup) awaitExit() bool { return g.exited.wait() }
-func (g *processGroup) gone() bool      { return g.exited.gone(g.cmd.Process.Pid) }
+func (g *processGroup) awaitExit(onThread bool) bool {
+	return g.exited.wait(g.cmd.Process.Pid, onThread)
+}
+func (g *processGroup) gone() bool { return g.exited.gone(g.cmd.Process.Pid) }
 
 func (g *processGroup) terminate() error { return g.signal(syscall.SIGTERM) }
 func (g *processGroup) kill() error      { return g.signal(syscall.SIGKILL) }

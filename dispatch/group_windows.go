@@ -83,7 +83,7 @@ func (g *jobObject) kill() error { return windows.TerminateJobObject(g.handle, e
 func (g *jobObject) release() { windows.CloseHandle(g.handle) }
 
 // awaitExit returns at once: the child's Wait waits.
-func (g *jobObject) awaitExit() bool { return false }
+func (g *jobObject) awaitExit(bool) bool { return false }
 
 // gone reports false: the child's Wait alone tells.
 func (g *jobObject) gone() bool { return false }

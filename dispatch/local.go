@@ -78,7 +78,28 @@ type Local struct {
 	devNull *os.File
 	environ []string
 
-	paths sync.Map // command name -> resolved path (string)
+	paths   sync.Map     // command name -> resolved path (string)
+	waiting atomic.Int64 // children being waited for on a thread of their own
+}
+
+// threadWaits is how many children at most are waited for on a thread
+// each, which wakes soonest after the exit; the others are waited for in
+// the network poller where the platform can (see group.awaitExit), so that
+// a wide pool does not need a thread per waiting child.
+const threadWaits = 4
+
+// wait waits for p's process to exit and its output to end (process.wait),
+// on a thread of its own while few others are.
+func (l *Local) wait(p *process) {
+	onThread := l.waiting.Add(1) <= threadWaits
+	if !onThread {
+		l.waiting.Add(-1)
+	}
+	p.exited.Store(p.group.awaitExit(onThread))
+	if onThread {
+		l.waiting.Add(-1)
+	}
+	p.wait(l.opts.Grace)
 }
 
 // NewLocal returns a Local executor; Close releases what it holds.
@@ -139,7 +160,7 @@ func (l *Local) Execute(ctx context.Context, t *job.Task) job.Result {
 		return r
 	}
 	r.Started = true
-	p.wait(l.opts.Grace)
+	l.wait(p)
 	r.Duration = time.Since(start)
 	p.outcome(&r)
 	if p.stopped.Load() {
@@ -360,7 +381,6 @@ func (p *process) start() error {
 // then abandoned. When the task was already being stopped, its grace
 // period is spent and the group gets SIGKILL at once.
 func (p *process) wait(grace time.Duration) {
-	p.exited.Store(p.group.awaitExit() || p.group.gone())
 	_ = p.cmd.Wait() // the outcome is read from ProcessState
 	if p.stopped.Load() {
 		_ = p.group.kill()

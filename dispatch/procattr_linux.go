@@ -20,10 +20,19 @@ func platformAttr(attr *syscall.SysProcAttr, w *exitWatch) {
 // readable once the child has exited.
 type exitWatch struct{ fd int }
 
-// wait returns true once the child has exited; false at once when there
-// is no pidfd (an old kernel) or the poller cannot take it, leaving the
-// wait to the child's Wait.
-func (w *exitWatch) wait() bool {
+// wait returns true once the child pid has exited, without reaping it:
+// on this thread when onThread is set (waitid WNOWAIT), else through the
+// pidfd in the network poller. It returns false at once when it cannot
+// wait so (no pidfd: an old kernel), leaving the wait to the child's Wait.
+func (w *exitWatch) wait(pid int, onThread bool) bool {
+	if onThread {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		for err == unix.EINTR {
+			err = unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		}
+		return err == nil
+	}
 	if w.fd < 0 || syscall.SetNonblock(w.fd, true) != nil {
 		return false
 	}

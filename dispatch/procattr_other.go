@@ -11,7 +11,7 @@ func platformAttr(*syscall.SysProcAttr, *exitWatch) {}
 // exitWatch does nothing here: the child's Wait waits, on a thread.
 type exitWatch struct{}
 
-func (*exitWatch) wait() bool { return false }
+func (*exitWatch) wait(int, bool) bool { return false }
 
 // gone reports false: the platform cannot tell without reaping the child.
 func (*exitWatch) gone(int) bool { return false }
