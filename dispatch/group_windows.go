@@ -93,3 +93,6 @@ func exitStatus(ps *os.ProcessState) (int, string) { return ps.ExitCode(), "" }
 
 // readFD reads once from a handle.
 func readFD(fd uintptr, p []byte) (int, error) { return syscall.Read(syscall.Handle(fd), p) }
+
+// reserveThreads does nothing here: Windows has no per-user process limit.
+func reserveThreads(int) {}

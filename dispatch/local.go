@@ -78,8 +78,26 @@ type Local struct {
 	devNull *os.File
 	environ []string
 
-	paths   sync.Map     // command name -> resolved path (string)
-	waiting atomic.Int64 // children being waited for on a thread of their own
+	paths    sync.Map     // command name -> resolved path (string)
+	waiting  atomic.Int64 // children being waited for on a thread of their own
+	children atomic.Int64 // children started and not yet waited for
+	most     atomic.Int64 // children at most at once, after an EAGAIN; 0 for no bound
+}
+
+// spareProcesses is how many processes of the user's limit the executor
+// leaves for the pool's own threads once that limit has been met.
+const spareProcesses = 16
+
+// lowerMost bounds the children at once to n (at least 1), unless a lower
+// bound holds already.
+func (l *Local) lowerMost(n int64) {
+	n = max(n, 1)
+	for {
+		most := l.most.Load()
+		if most != 0 && most <= n || l.most.CompareAndSwap(most, n) {
+			return
+		}
+	}
 }
 
 // threadWaits is how many children at most are waited for on a thread
@@ -89,11 +107,15 @@ type Local struct {
 const threadWaits = 4
 
 // wait waits for p's process to exit and its output to end (process.wait),
-// on a thread of its own while few others are.
+// on a thread of its own while few others are and no process limit has
+// been met.
 func (l *Local) wait(p *process) {
-	onThread := l.waiting.Add(1) <= threadWaits
-	if !onThread {
-		l.waiting.Add(-1)
+	onThread := false
+	if l.most.Load() == 0 { // no process limit met: a thread is to be had
+		onThread = l.waiting.Add(1) <= threadWaits
+		if !onThread {
+			l.waiting.Add(-1)
+		}
 	}
 	p.exited.Store(p.group.awaitExit(onThread))
 	if onThread {
@@ -120,6 +142,7 @@ func NewLocal(opts LocalOptions) (*Local, error) {
 			return nil, err
 		}
 	}
+	reserveThreads(spareProcesses)
 	return &Local{opts: opts, devNull: devNull, environ: os.Environ()}, nil
 }
 
@@ -161,6 +184,7 @@ func (l *Local) Execute(ctx context.Context, t *job.Task) job.Result {
 	}
 	r.Started = true
 	l.wait(p)
+	l.children.Add(-1)
 	r.Duration = time.Since(start)
 	p.outcome(&r)
 	if p.stopped.Load() {
@@ -177,16 +201,27 @@ func (l *Local) Execute(ctx context.Context, t *job.Task) job.Result {
 // processes for the moment (EAGAIN from fork), it tries again after a
 // pause, doubling from 10 ms up to 1 s, until ctx is done. A nil process
 // means it could not be prepared; otherwise err is why it did not start.
+//
+// Once a fork has failed so, the executor keeps spareProcesses fewer
+// children at once than it had then, for the rest of its life: the
+// process limit counts threads too, and the Go runtime cannot do without a
+// new thread when it needs one.
 func (l *Local) launch(ctx context.Context, t *job.Task) (p *process, start time.Time, err error) {
 	for pause := 10 * time.Millisecond; ; pause = min(2*pause, time.Second) {
-		if p, err = l.prepare(ctx, t); err != nil {
-			return nil, start, err
+		if most := l.most.Load(); most == 0 || l.children.Load() < most {
+			if p, err = l.prepare(ctx, t); err != nil {
+				return nil, start, err
+			}
+			start = time.Now()
+			if err = p.start(); !errors.Is(err, syscall.EAGAIN) {
+				if err == nil {
+					l.children.Add(1)
+				}
+				return p, start, err
+			}
+			p.close()
+			l.lowerMost(l.children.Load() - spareProcesses)
 		}
-		start = time.Now()
-		if err = p.start(); !errors.Is(err, syscall.EAGAIN) {
-			return p, start, err
-		}
-		p.close()
 		select {
 		case <-time.After(pause):
 		case <-ctx.Done():

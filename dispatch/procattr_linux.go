@@ -2,6 +2,8 @@ package dispatch
 
 import (
 	"os"
+	"runtime"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -67,4 +69,24 @@ func (w *exitWatch) close() {
 		syscall.Close(w.fd)
 		w.fd = -1
 	}
+}
+
+// reserveThreads has the Go runtime make n threads now and keep them idle,
+// so that it need not make one later: when the children of a wide pool
+// fill the user's process limit (ulimit -u), which counts threads too, a
+// thread the runtime fails to make is fatal.
+func reserveThreads(n int) {
+	var locked, release sync.WaitGroup
+	locked.Add(n)
+	release.Add(1)
+	for range n {
+		go func() {
+			runtime.LockOSThread() // one thread each, while all are held
+			locked.Done()
+			release.Wait()
+			runtime.UnlockOSThread() // the thread goes back, idle
+		}()
+	}
+	locked.Wait()
+	release.Done()
 }

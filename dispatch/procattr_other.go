@@ -16,3 +16,6 @@ func (*exitWatch) wait(int, bool) bool { return false }
 // gone reports false: the platform cannot tell without reaping the child.
 func (*exitWatch) gone(int) bool { return false }
 func (*exitWatch) close()        {}
+
+// reserveThreads does nothing here: see the Linux version.
+func reserveThreads(int) {}
