@@ -20,3 +20,31 @@ import (
 type Executor interface {
 	Execute(ctx context.Context, t *job.Task) job.Result
 }
+
+// Slots is an Executor whose room for tasks is a set of slots that may
+// change while it runs: the slots of remote hosts that join, fail and come
+// back. A Pool given one starts a task only once Acquire has given it a
+// slot, and runs the task there, so that no task waits in a place that
+// cannot start it; Options.Workers then plays no part.
+type Slots interface {
+	Executor
+	// Acquire waits for a free slot. It fails when ctx is done, or when no
+	// slot can come any more (every host is gone), saying why.
+	Acquire(ctx context.Context) (Slot, error)
+}
+
+// Slot is room for one task at a time, from Slots.Acquire.
+type Slot interface {
+	// Execute runs an attempt of a task in the slot. An attempt cut short
+	// because the slot's host was lost has job.ErrHostLost in its Err.
+	Executor
+	// Host names the host the slot is on.
+	Host() string
+	// Release gives the slot back, once its attempts are over.
+	Release()
+}
+
+// maxHostLosses is how many times at most a task runs again elsewhere
+// because the host running it was lost. It bounds the damage of a task
+// that brings down each host it runs on.
+const maxHostLosses = 3

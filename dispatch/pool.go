@@ -2,6 +2,8 @@ package dispatch
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"runtime"
 	"sync"
@@ -61,7 +63,8 @@ func (p *Pool) Workers() int { return p.opts.Workers }
 // stopped too. Make intake a child of ctx (or ctx itself), so that stopping
 // the tasks also closes the intake.
 func (p *Pool) Run(ctx, intake context.Context, tasks <-chan job.Task) <-chan job.Result {
-	r := &run{Pool: p, ctx: ctx, intake: intake, out: make(chan job.Result), jobs: make(chan *job.Task)}
+	r := &run{Pool: p, ctx: ctx, intake: intake, out: make(chan job.Result), jobs: make(chan assignment)}
+	r.slots, _ = p.exec.(Slots)
 	go func() {
 		r.feed(tasks)
 		close(r.jobs)
@@ -75,16 +78,25 @@ func (p *Pool) Run(ctx, intake context.Context, tasks <-chan job.Task) <-chan jo
 type run struct {
 	*Pool
 	ctx, intake context.Context
+	slots       Slots // the executor, when it has slots of its own
 	out         chan job.Result
-	jobs        chan *job.Task // to the workers, who share it
+	jobs        chan assignment // to the workers, who share it
 	workers     sync.WaitGroup
 	started     int // workers started so far, by feed
 }
 
+// assignment is a task handed to a worker, with the slot it is to run in
+// when the executor has slots.
+type assignment struct {
+	t    *job.Task
+	slot Slot
+}
+
 // feed hands each task to a free worker, or answers it itself when the task
-// cannot run: it is invalid, or the intake is closed. It starts a worker
-// when none is free and fewer than Workers run, so there are never more
-// workers than tasks received.
+// cannot run: it is invalid, the intake is closed, or no slot can come. It
+// starts a worker when none is free and fewer than Workers run (or, with
+// slots, once the task has one), so there are never more workers than
+// tasks received.
 func (r *run) feed(tasks <-chan job.Task) {
 	for t := range tasks {
 		if t.Err != nil {
@@ -96,18 +108,30 @@ func (r *run) feed(tasks <-chan job.Task) {
 			r.notRun(&t)
 			continue
 		}
+		a := assignment{t: &t}
+		if r.slots != nil {
+			slot, err := r.slots.Acquire(r.intake)
+			if err != nil {
+				r.noSlot(&t, err)
+				continue
+			}
+			a.slot = slot
+		}
 		select {
-		case r.jobs <- &t:
+		case r.jobs <- a:
 			continue
 		default:
 		}
-		if r.started < r.opts.Workers {
+		if r.slots != nil || r.started < r.opts.Workers {
 			r.started++
 			r.workers.Go(r.work)
 		}
 		select {
-		case r.jobs <- &t:
+		case r.jobs <- a:
 		case <-r.intake.Done():
+			if a.slot != nil {
+				a.slot.Release()
+			}
 			r.notRun(&t)
 		}
 	}
@@ -115,25 +139,46 @@ func (r *run) feed(tasks <-chan job.Task) {
 
 // work runs the tasks it receives until the feed closes jobs.
 func (r *run) work() {
-	for t := range r.jobs {
+	for a := range r.jobs {
 		if r.intake.Err() != nil {
-			r.notRun(t)
+			if a.slot != nil {
+				a.slot.Release()
+			}
+			r.notRun(a.t)
 			continue
 		}
-		res := r.attempt(t)
-		r.emit(t, res)
+		res := r.attempt(a.t, a.slot)
+		r.emit(a.t, res)
 	}
 }
 
-// attempt runs t, again up to Retries more times while it fails in a way
-// that another run might change and the intake is open.
-func (r *run) attempt(t *job.Task) job.Result {
+// attempt runs t, in slot when it has one, again up to Retries more times
+// while it fails in a way that another run might change and the intake is
+// open. An attempt whose host was lost runs again in another slot, without
+// counting against Retries, up to maxHostLosses times. The slot is given
+// back before attempt returns.
+func (r *run) attempt(t *job.Task, slot Slot) job.Result {
 	r.log.Debug("task started", "seq", t.Seq, "identifier", t.Identifier, "command", t.Command, "args", t.Args)
-	r.observe(job.Event{Kind: job.Started, Task: t, Attempt: 1})
+	r.observe(job.Event{Kind: job.Started, Task: t, Attempt: 1, Host: hostOf(slot)})
+	lost := 0
 	for n := 1; ; n++ {
-		res := r.exec.Execute(r.ctx, t)
+		res := r.execute(t, slot)
 		res.Attempts = n
-		if !res.Failed() || n > r.opts.Retries || !retryable(&res) || r.intake.Err() != nil {
+		again := false
+		switch {
+		case !res.Failed() || r.intake.Err() != nil:
+		case errors.Is(res.Err, job.ErrHostLost):
+			if lost < maxHostLosses {
+				lost++
+				slot, again = r.reacquire(slot, &res)
+			}
+		default:
+			again = n-lost <= r.opts.Retries && retryable(&res)
+		}
+		if !again {
+			if slot != nil {
+				slot.Release()
+			}
 			r.logResult(&res)
 			return res
 		}
@@ -141,8 +186,40 @@ func (r *run) attempt(t *job.Task) job.Result {
 		// The failed attempt's output is not reported: release it.
 		res.Close()
 		res.Stdout, res.Stderr = job.Output{}, job.Output{}
-		r.observe(job.Event{Kind: job.Retrying, Task: t, Attempt: n, Result: &res})
+		r.observe(job.Event{Kind: job.Retrying, Task: t, Attempt: n, Result: &res, Host: res.Host})
 	}
+}
+
+// execute runs one attempt of t, in slot when it has one.
+func (r *run) execute(t *job.Task, slot Slot) job.Result {
+	if slot == nil {
+		return r.exec.Execute(r.ctx, t)
+	}
+	res := slot.Execute(r.ctx, t)
+	res.Host = slot.Host()
+	return res
+}
+
+// reacquire gives back the slot of an attempt whose host was lost and
+// waits for another. When none comes, it returns the old slot, already
+// released (nil), and adds why to res's error.
+func (r *run) reacquire(old Slot, res *job.Result) (Slot, bool) {
+	old.Release()
+	slot, err := r.slots.Acquire(r.intake)
+	if err != nil {
+		if r.intake.Err() == nil {
+			res.Err = fmt.Errorf("%w; %w", res.Err, err)
+		}
+		return nil, false
+	}
+	return slot, true
+}
+
+func hostOf(slot Slot) string {
+	if slot == nil {
+		return ""
+	}
+	return slot.Host()
 }
 
 // retryable reports whether running the task again could change r: a task
@@ -159,9 +236,20 @@ func (r *run) notRun(t *job.Task) {
 	r.emit(t, job.NotRun(t, reason))
 }
 
+// noSlot answers a task for which no slot came: the intake closed, or
+// every host is gone.
+func (r *run) noSlot(t *job.Task, err error) {
+	if r.intake.Err() != nil {
+		r.notRun(t)
+		return
+	}
+	r.log.Warn("no host to run the task", "seq", t.Seq, "identifier", t.Identifier, "error", err)
+	r.emit(t, job.NotRun(t, err))
+}
+
 // emit tells the observer that t has finished, then sends its result.
 func (r *run) emit(t *job.Task, res job.Result) {
-	r.observe(job.Event{Kind: job.Finished, Task: t, Attempt: res.Attempts, Result: &res})
+	r.observe(job.Event{Kind: job.Finished, Task: t, Attempt: res.Attempts, Result: &res, Host: res.Host})
 	r.out <- res
 }
 

@@ -162,17 +162,31 @@ type recorded struct {
 	kind    job.EventKind
 	seq     int64
 	attempt int
+	host    string
 	spill   *os.File
 }
 
 func (r *recorder) Observe(ev job.Event) {
-	rec := recorded{kind: ev.Kind, seq: ev.Task.Seq, attempt: ev.Attempt}
+	rec := recorded{kind: ev.Kind, seq: ev.Task.Seq, attempt: ev.Attempt, host: ev.Host}
 	if ev.Result != nil {
 		rec.spill = ev.Result.Stdout.Spill
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, rec)
+}
+
+// hostEvents lists task seq's events as "kind attempt host".
+func (r *recorder) hostEvents(seq int64) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.events {
+		if e.seq == seq {
+			out = append(out, fmt.Sprintf("%s %d %s", e.kind, e.attempt, e.host))
+		}
+	}
+	return out
 }
 
 func TestPoolRetryReleasesFailedAttempts(t *testing.T) {

@@ -22,6 +22,7 @@ type tail struct {
 	TimedOut   bool            `json:"timed_out,omitempty"`
 	Attempts   int             `json:"attempts,omitempty"`
 	Truncated  bool            `json:"truncated,omitempty"`
+	Host       string          `json:"host,omitempty"`
 	Encoding   string          `json:"encoding,omitempty"`
 	Meta       json.RawMessage `json:"meta,omitempty"`
 	Event      string          `json:"event,omitempty"`
@@ -58,7 +59,7 @@ func (e *Encoder) writeResult(r *job.Result) error {
 			return err
 		}
 	}
-	t := tail{Seq: r.Seq, Signal: r.Signal, TimedOut: r.TimedOut, Truncated: r.Truncated, Meta: validMeta(r.Meta)}
+	t := tail{Seq: r.Seq, Signal: r.Signal, TimedOut: r.TimedOut, Truncated: r.Truncated, Host: r.Host, Meta: validMeta(r.Meta)}
 	if r.Started {
 		ms := math.Round(float64(r.Duration.Nanoseconds())/1e3) / 1e3
 		t.DurationMS = &ms

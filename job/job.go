@@ -62,6 +62,9 @@ type Result struct {
 	Attempts  int
 	Truncated bool
 	Meta      json.RawMessage
+	// Host names the host that ran the task's last attempt, when tasks run
+	// on more than one machine; empty otherwise.
+	Host string
 }
 
 // NotRun is the result of a task that never started, for the reason err.
@@ -93,6 +96,10 @@ var (
 	// ErrSkipped marks tasks never started because an earlier task failed
 	// under fail-fast.
 	ErrSkipped = errors.New("skipped after an earlier failure (fail-fast)")
+	// ErrHostLost marks an attempt cut short because the host running it
+	// failed or went out of reach: the task may have run there in part, and
+	// may run again elsewhere.
+	ErrHostLost = errors.New("host lost")
 )
 
 // EventKind names a moment in a task's life.
@@ -119,6 +126,10 @@ type Event struct {
 	// Result is the failed attempt for Retrying (its outputs already
 	// released) and the task's result for Finished; nil for Started.
 	Result *Result
+	// Host names the host the attempt runs on, when tasks run on more than
+	// one machine: for Started, the first attempt's; for the others, the
+	// Result's.
+	Host string
 }
 
 // Observer is told of every task's life as it happens. Observe is called
