@@ -13,6 +13,7 @@ import (
 	"github.com/workerpool/workerpool/dispatch"
 	"github.com/workerpool/workerpool/job"
 	"github.com/workerpool/workerpool/pipeline"
+	"github.com/workerpool/workerpool/remote"
 )
 
 // description opens --help.
@@ -50,6 +51,12 @@ type cli struct {
 	Events     bool             `help:"With --ndjson, also write a line when a task starts or is retried."`
 	Progress   bool             `help:"Show a live progress line on stderr, when it is a terminal."`
 	DryRun     bool             `help:"Check the tasks and print how each would run (command path included); run nothing."`
+	SSHLogin   []string         `short:"S" name:"sshlogin" sep:"none" placeholder:"[N/]HOST" help:"Run tasks on HOST over ssh, N at once (default: its CPUs); repeat, or separate with commas; : is this machine."`
+	LoginFile  string           `name:"sshloginfile" predictor:"file" placeholder:"FILE" help:"Hosts as for -S, one a line; read again when the file changes."`
+	SSH        string           `name:"ssh" placeholder:"CMD" help:"The ssh command for -S, split into words like a shell does (default ssh)."`
+	RemotePath string           `placeholder:"PATH" help:"The workerpool to run on the hosts (default workerpool, on the remote PATH)."`
+	Push       bool             `help:"Copy this workerpool to each host that lacks it (same OS and architecture), under ~/.cache/workerpool."`
+	Agent      bool             `hidden:"" help:"Serve a pool over stdin and stdout: what -S starts on each host."`
 	Completion string           `enum:",bash,zsh" default:"" placeholder:"SHELL" help:"Print the line that enables tab completion in bash or zsh, e.g. eval \"$$(workerpool --completion bash)\"."`
 
 	template []string // the words after --
@@ -68,6 +75,8 @@ func (c *cli) Validate() error {
 		return errors.New("--resume needs --ndjson and --outfile, the journal it resumes from")
 	case c.Events && !c.NDJSON:
 		return errors.New("--events needs --ndjson: the array has no room for them")
+	case (c.Push || c.RemotePath != "" || c.SSH != "") && len(c.SSHLogin) == 0 && c.LoginFile == "":
+		return errors.New("--push, --remote-path and --ssh need hosts: -S HOST or --sshloginfile FILE")
 	}
 	return nil
 }
@@ -83,7 +92,16 @@ func (c *cli) config(stderr io.Writer) pipeline.Config {
 		Workers: int(c.MaxThreads), Retries: c.Retries, FailFast: c.FailFast,
 		Timeout: time.Duration(c.Timeout), Grace: time.Duration(c.Grace), MaxOutput: c.MaxOutput,
 		ChildStderr: mode, Stderr: stderr, EndOrphans: true,
+		Hosts: c.SSHLogin, HostFile: c.LoginFile, SSH: c.SSH, RemotePath: c.RemotePath, Push: c.Push,
 	}
+}
+
+// agent is the agent the command line asks for (--agent).
+func (c *cli) agent() remote.AgentOptions {
+	cfg := c.config(nil)
+	return remote.AgentOptions{Version: versionString(), Local: dispatch.LocalOptions{
+		Grace: cfg.Grace, MaxOutput: cfg.MaxOutput, Stderr: cfg.ChildStderr, EndOrphans: true,
+	}}
 }
 
 // threads is the number of tasks run at once. Unlike kong's int, it takes

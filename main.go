@@ -14,6 +14,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/workerpool/workerpool/pipeline"
+	"github.com/workerpool/workerpool/remote"
 )
 
 func main() {
@@ -38,6 +39,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if answered, err := c.parse(args, stdout, stderr); answered || err != nil {
 		return err
+	}
+	if c.Agent {
+		if err := remote.Serve(ctx, stdin, stdout, c.agent()); err != nil {
+			return pipeline.UsageError(fmt.Errorf("agent: %w", err))
+		}
+		return nil
 	}
 	sum, err := pipeline.Run(ctx, c.config(stderr), stdin, stdout)
 	if err == nil && sum.Failed > 0 {

@@ -22,6 +22,8 @@
 #   BENCH_BIG_MIB=200          MiB printed by the one large task
 #   BENCH_GO_COUNT=1           -count of the Go benchmarks
 #   BENCH_OUT=BENCHMARKS.md    where the report goes (relative to the repo)
+#   BENCH_REMOTE=1             0 leaves out the "## Many machines" section
+#                              (bench/remote.sh, with its BENCH_REMOTE_* knobs)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -40,25 +42,9 @@ out_file=${BENCH_OUT:-BENCHMARKS.md}
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 
-# ensure_tools installs the Debian packages of the commands that are missing.
-ensure_tools() {
-	local need=() cmd pkg
-	for pair in parallel:parallel hyperfine:hyperfine jq:jq gcc:gcc /usr/bin/time:time xargs:findutils; do
-		cmd=${pair%%:*} pkg=${pair#*:}
-		command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
-	done
-	((${#need[@]})) || return 0
-	log "installing ${need[*]}"
-	local sudo=()
-	if [[ $(id -u) != 0 ]]; then
-		command -v sudo >/dev/null || { log "need root or sudo to install ${need[*]}"; exit 1; }
-		sudo=(sudo)
-	fi
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
-}
-
-ensure_tools
+# shellcheck source=bench/tools.sh
+source bench/tools.sh
+ensure_tools parallel:parallel hyperfine:hyperfine jq:jq gcc:gcc /usr/bin/time:time xargs:findutils
 command -v go >/dev/null || { log "go is needed to build workerpool"; exit 1; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/wpbench.XXXXXX")
@@ -326,6 +312,14 @@ report() {
 }
 
 report >"$tmp/report.md"
+if [[ ${BENCH_REMOTE:-1} != 0 ]]; then
+	log "bench/remote.sh (many machines)"
+	if BENCH_REMOTE_OUT='' bash bench/remote.sh >"$tmp/remote.md"; then
+		{ echo; cat "$tmp/remote.md"; } >>"$tmp/report.md"
+	else
+		log "bench/remote.sh failed: the report has no Many machines section"
+	fi
+fi
 cp "$tmp/report.md" "$out_file"
 cat "$tmp/report.md"
 log "wrote $out_file"

@@ -30,7 +30,9 @@ func newFakeSlots() *fakeSlots {
 	return &fakeSlots{free: map[string]bool{"a": true, "b": true}, downed: map[string]bool{}, wake: make(chan struct{}), met: make(chan struct{})}
 }
 
-func (f *fakeSlots) Execute(context.Context, *job.Task) job.Result { panic("the pool runs tasks in slots") }
+func (f *fakeSlots) Execute(context.Context, *job.Task) job.Result {
+	panic("the pool runs tasks in slots")
+}
 
 func (f *fakeSlots) Acquire(ctx context.Context) (Slot, error) {
 	for {

@@ -24,6 +24,7 @@ import (
 	"github.com/workerpool/workerpool/dispatch"
 	"github.com/workerpool/workerpool/encode"
 	"github.com/workerpool/workerpool/job"
+	"github.com/workerpool/workerpool/remote"
 )
 
 // Config is what a run is asked to do.
@@ -63,10 +64,23 @@ type Config struct {
 	// runs nothing but this run.
 	EndOrphans bool
 
+	// Hosts and HostFile, when either is set, run the tasks on remote hosts
+	// (see package remote): Hosts as -S gives them, HostFile a file of
+	// them, read again when it changes. SSH is the ssh command, RemotePath
+	// the workerpool on the hosts, and Push copies this one there.
+	Hosts      []string
+	HostFile   string
+	SSH        string
+	RemotePath string
+	Push       bool
+
 	// Executor runs the tasks; nil means a dispatch.Local made from the
-	// fields above.
+	// fields above, or a remote.Cluster with Hosts or HostFile.
 	Executor dispatch.Executor
 }
+
+// remote reports whether tasks run on remote hosts.
+func (c *Config) remote() bool { return len(c.Hosts) > 0 || c.HostFile != "" }
 
 // ordered reports whether results are written in input order: always in
 // the array, with Ordered in NDJSON.
@@ -182,6 +196,7 @@ type run struct {
 // run streams the tasks in input through the pool to out.
 func (r *run) run(input io.Reader, out io.Writer) error {
 	exec := r.cfg.Executor
+	workers := r.cfg.Workers
 	if exec == nil {
 		local, err := r.local()
 		if err != nil {
@@ -189,8 +204,16 @@ func (r *run) run(input io.Reader, out io.Writer) error {
 		}
 		defer local.Close()
 		exec = local
+		if r.cfg.remote() {
+			cluster, err := r.cluster(local)
+			if err != nil {
+				return UsageError(err)
+			}
+			defer cluster.Close()
+			exec, workers = cluster, cluster.Capacity()
+		}
 	}
-	pool := dispatch.NewPool(exec, dispatch.Options{Workers: r.cfg.Workers, Retries: r.cfg.Retries, Observer: r, Log: r.log})
+	pool := dispatch.NewPool(exec, dispatch.Options{Workers: workers, Retries: r.cfg.Retries, Observer: r, Log: r.log})
 	if r.cfg.ordered() {
 		// The reorder buffer holds at most this many results.
 		r.seq = newSequencer(max(128, 16*pool.Workers()))
@@ -236,6 +259,16 @@ func (r *run) local() (*dispatch.Local, error) {
 		Stderr:     r.cfg.ChildStderr,
 		InheritTo:  inheritTo,
 		EndOrphans: r.cfg.EndOrphans,
+	})
+}
+
+// cluster returns an executor that runs tasks on the configured hosts,
+// and with here on this machine's slots.
+func (r *run) cluster(here *dispatch.Local) (*remote.Cluster, error) {
+	return remote.New(remote.Options{
+		Logins: r.cfg.Hosts, LoginFile: r.cfg.HostFile, SSH: r.cfg.SSH, RemotePath: r.cfg.RemotePath, Push: r.cfg.Push,
+		Here: here, Timeout: r.cfg.Timeout, Grace: r.cfg.Grace, MaxOutput: r.cfg.MaxOutput,
+		Stderr: r.cfg.ChildStderr, InheritTo: r.cfg.Stderr, Log: r.log,
 	})
 }
 
@@ -350,9 +383,14 @@ func (r *run) dryRun(input io.Reader, out io.Writer) error {
 		return UsageError(err)
 	}
 	defer exec.Close()
+	resolve := exec.Resolve
+	if r.cfg.remote() {
+		// Each host finds the command on its own PATH, as it runs it.
+		resolve = func(string) (string, error) { return "", nil }
+	}
 	dec := decode.New(input, decode.Options{Template: r.cfg.Template})
 	tasks := dec.Stream(r.stop.intake)
-	bad, werr := encode.WritePlan(out, tasks, exec.Resolve)
+	bad, werr := encode.WritePlan(out, tasks, resolve)
 	if werr != nil {
 		r.stop.stop(&writeError{werr})
 		for range tasks {

@@ -1,0 +1,103 @@
+package remote
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// Here is the login that names this machine.
+const Here = ":"
+
+// login is one host as given to -S: "[N/]DEST", where DEST is what ssh is
+// given to reach it and N its slots.
+type login struct {
+	text  string // as given, which identifies it
+	dest  string // ssh's destination; Here for this machine
+	slots int    // 0: as many as the host has CPUs
+}
+
+// parseLogin reads one login.
+func parseLogin(s string) (login, error) {
+	l := login{text: s, dest: s}
+	if n, dest, ok := strings.Cut(s, "/"); ok && n != "" && strings.Trim(n, "0123456789") == "" {
+		slots, err := strconv.Atoi(n)
+		if err != nil || slots < 1 {
+			return l, fmt.Errorf("login %q: the slots before / must be a number from 1", s)
+		}
+		l.slots, l.dest = slots, dest
+	}
+	switch {
+	case l.dest == "":
+		return l, fmt.Errorf("login %q names no host", s)
+	case strings.HasPrefix(l.dest, "-"):
+		return l, fmt.Errorf("login %q: a host cannot start with -", s)
+	case strings.IndexFunc(l.dest, unicode.IsSpace) >= 0:
+		return l, fmt.Errorf("login %q: a host cannot hold spaces", s)
+	}
+	return l, nil
+}
+
+// parseLogins reads logins, each of them a comma-separated list of logins
+// as -S takes them.
+func parseLogins(lists []string) ([]login, error) {
+	var out []login
+	for _, list := range lists {
+		for s := range strings.SplitSeq(list, ",") {
+			s = strings.TrimSpace(s)
+			if s == "" {
+				continue
+			}
+			l, err := parseLogin(s)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+// readLoginFile reads a file of logins, one a line (or comma-separated);
+// blank lines and lines starting with # are skipped.
+func readLoginFile(path string) ([]login, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var lines []string
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line != "" && !strings.HasPrefix(line, "#") {
+			lines = append(lines, line)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	logins, err := parseLogins(lines)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return logins, nil
+}
+
+// fileStamp tells whether a file changed: its size and time of change.
+type fileStamp struct {
+	size  int64
+	mtime int64
+	ok    bool
+}
+
+func stampOf(path string) fileStamp {
+	info, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}
+	}
+	return fileStamp{size: info.Size(), mtime: info.ModTime().UnixNano(), ok: true}
+}

@@ -1,0 +1,38 @@
+package remote
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseLogins(t *testing.T) {
+	got, err := parseLogins([]string{"8/build1, user@build2", ":", "2/:"})
+	require.NoError(t, err)
+	require.Equal(t, []login{
+		{text: "8/build1", dest: "build1", slots: 8},
+		{text: "user@build2", dest: "user@build2"},
+		{text: ":", dest: Here},
+		{text: "2/:", dest: Here, slots: 2},
+	}, got)
+
+	for _, bad := range []string{"0/h", "8/", "-oProxyCommand=sh", "h 1", "99999999999999999999/h"} {
+		_, err := parseLogins([]string{bad})
+		require.Error(t, err, "%q", bad)
+	}
+}
+
+func TestReadLoginFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hosts")
+	require.NoError(t, os.WriteFile(path, []byte("# build hosts\n\n4/b1\nb2,b3\n"), 0o644))
+	got, err := readLoginFile(path)
+	require.NoError(t, err)
+	require.Len(t, got, 3)
+	require.Equal(t, 4, got[0].slots)
+
+	require.NoError(t, os.WriteFile(path, []byte("b1\n-x\n"), 0o644))
+	_, err = readLoginFile(path)
+	require.ErrorContains(t, err, path)
+}
