@@ -459,7 +459,7 @@ func countSleeps(h *sshtest.Host) int {
 }
 
 // TestRemoteProtocolMismatch: an agent that speaks another protocol is
-// refused with an error that says so.
+// refused with an error that says so; lines before a hello are skipped.
 func TestRemoteProtocolMismatch(t *testing.T) {
 	r := newRig(t, hostSpec{true})
 	fake := filepath.Join(t.TempDir(), "old-workerpool")
@@ -468,6 +468,14 @@ func TestRemoteProtocolMismatch(t *testing.T) {
 	require.Equal(t, 1, code, stderr)
 	require.Len(t, results, 1)
 	require.Contains(t, results[0].Error, "speaks agent protocol 99 and this one 1")
+
+	// What a login prints before the agent's hello is no hello, and is
+	// skipped.
+	noisy := filepath.Join(t.TempDir(), "noisy-workerpool")
+	require.NoError(t, os.WriteFile(noisy, []byte("#!/bin/sh\necho 'Welcome to h1!'\necho\nexec workerpool \"$@\"\n"), 0o755))
+	code, results, stderr = r.run(t, markerTask+"\n", "-S", "h1", "--ssh", r.ssh(), "--remote-path", noisy)
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, r.hosts.List[0].Marker, results[0].Body)
 }
 
 // TestRemoteModes: events name the host, fail-fast stops the remote tasks,

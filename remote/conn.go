@@ -2,6 +2,7 @@ package remote
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"os/exec"
 	"sync"
 	"time"
+
+	json "github.com/goccy/go-json"
 
 	"github.com/workerpool/workerpool/dispatch"
 	"github.com/workerpool/workerpool/job"
@@ -80,7 +83,7 @@ func dial(ctx context.Context, tr transport, host, dest, remote string, timeout 
 // protocol. It gives up when ctx is done or helloTimeout passes.
 func (c *conn) greet(ctx context.Context) error {
 	got := make(chan error, 1)
-	go func() { got <- readLine(c.stdout, &c.hello) }()
+	go func() { got <- readHello(c.stdout, &c.hello) }()
 	timer := time.NewTimer(helloTimeout)
 	defer timer.Stop()
 	var err error
@@ -110,6 +113,33 @@ func (c *conn) greet(ctx context.Context) error {
 			c.hello.Agent, c.hello.Protocol, Protocol)
 	}
 	return nil
+}
+
+// maxGreeting is how many lines at most may come before an agent's hello:
+// what a login shell prints on the way (a banner from a profile), which
+// is skipped.
+const maxGreeting = 100
+
+// readHello reads the agent's hello, skipping the lines before it that
+// are not one.
+func readHello(r *bufio.Reader, h *hello) error {
+	for range maxGreeting {
+		line, err := r.ReadBytes('\n')
+		if err != nil {
+			if err == io.EOF && len(line) > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		if !bytes.HasPrefix(line, []byte(`{"workerpool_agent"`)) {
+			continue
+		}
+		if err := json.Unmarshal(line, h); err != nil {
+			return fmt.Errorf("unexpected hello %q: %w", clip(line, 80), err)
+		}
+		return nil
+	}
+	return fmt.Errorf("no hello in the first %d lines", maxGreeting)
 }
 
 // exitError waits for the transport to end and says why the agent ended:

@@ -72,8 +72,10 @@ type Cluster struct {
 	ctx       context.Context // done at Close
 	stop      context.CancelFunc
 	jobs      sync.WaitGroup // connects, backoffs and the login file's watch
+	drains    sync.WaitGroup // agents of removed hosts, being closed
 
 	mu      sync.Mutex
+	closed  bool // Close has begun: no job starts any more
 	hosts   []*host
 	changed chan struct{} // closed, and replaced, at every change of a host
 	turn    int           // where the search for a free slot starts
@@ -138,7 +140,9 @@ func New(opts Options) (*Cluster, error) {
 	}
 	c.mu.Unlock()
 	if opts.LoginFile != "" {
-		c.jobs.Go(c.watch)
+		c.mu.Lock()
+		c.spawn(c.watch)
+		c.mu.Unlock()
 	}
 	return c, nil
 }
@@ -176,7 +180,23 @@ func (c *Cluster) add(l login) {
 		return
 	}
 	h.state = connecting
-	c.jobs.Go(func() { c.connect(h) })
+	c.spawn(func() { c.connect(h) })
+}
+
+// spawn runs f as one of the cluster's jobs, unless Close has begun.
+// c.mu is held.
+func (c *Cluster) spawn(f func()) {
+	if !c.closed {
+		c.jobs.Go(f)
+	}
+}
+
+// drain closes the agent of a host that takes no more tasks, on its own.
+// c.mu is held.
+func (c *Cluster) drain(h *host) {
+	cn := h.conn
+	h.conn, h.state = nil, down
+	c.drains.Go(func() { cn.close(c.closeWait()) })
 }
 
 // changedLocked wakes those waiting in Acquire. c.mu is held.
@@ -198,14 +218,22 @@ func (c *Cluster) connect(h *host) {
 			c.opts.Timeout, c.opts.TempDir, c.inherit(), func(cn *conn) { c.lost(h, cn) })
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if err != nil {
 		c.markDown(h, err)
+		c.mu.Unlock()
 		return
 	}
-	if h.removed || c.ctx.Err() != nil {
-		go cn.close(c.closeWait())
+	if h.removed || c.closed {
+		c.mu.Unlock()
+		cn.close(c.closeWait())
 		return
+	}
+	defer c.mu.Unlock()
+	select {
+	case <-cn.dead: // ended before it was up: lost could not tell
+		c.markDown(h, cn.err)
+		return
+	default:
 	}
 	h.state, h.conn, h.busy, h.err, h.failures = up, cn, 0, nil, 0
 	h.slots = h.login.slots
@@ -247,11 +275,11 @@ func (c *Cluster) lost(h *host, cn *conn) {
 		return
 	}
 	c.log.Warn("host lost", "host", h.name, "error", cn.err)
-	if h.removed || c.ctx.Err() != nil {
+	if h.removed || c.closed {
 		h.state = down
 	} else {
 		h.state = connecting
-		c.jobs.Go(func() { c.connect(h) })
+		c.spawn(func() { c.connect(h) })
 	}
 	c.changedLocked()
 }
@@ -262,12 +290,12 @@ func (c *Cluster) markDown(h *host, err error) {
 	h.state, h.err = down, err
 	h.failures++
 	c.changedLocked()
-	if h.removed || c.ctx.Err() != nil {
+	if h.removed || c.closed {
 		return
 	}
 	wait := min(time.Second<<min(h.failures-1, 6), time.Minute)
 	c.log.Warn("host down", "host", h.name, "error", err, "retry_in", wait)
-	c.jobs.Go(func() {
+	c.spawn(func() {
 		timer := time.NewTimer(wait)
 		defer timer.Stop()
 		select {
@@ -363,10 +391,8 @@ func (c *Cluster) release(s *slot) {
 		return // its conn is gone, and its slots with it
 	}
 	h.busy--
-	if h.removed && h.busy == 0 && h.conn != nil {
-		cn := h.conn
-		h.conn, h.state = nil, down
-		go cn.close(c.closeWait())
+	if h.removed && h.busy == 0 {
+		c.drain(h)
 	}
 	c.changedLocked()
 }
@@ -389,7 +415,11 @@ func (c *Cluster) Execute(ctx context.Context, t *job.Task) job.Result {
 // Close ends every agent, waiting for each to stop what it runs, and
 // releases the transport. Call it once every Execute has returned.
 func (c *Cluster) Close() error {
-	c.stop()
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.stop() // connects in progress give up; backoffs and the watch end
+	c.jobs.Wait()
 	c.mu.Lock()
 	var conns []*conn
 	for _, h := range c.hosts {
@@ -403,7 +433,7 @@ func (c *Cluster) Close() error {
 		wg.Go(func() { cn.close(c.closeWait()) })
 	}
 	wg.Wait()
-	c.jobs.Wait()
+	c.drains.Wait()
 	c.transport.close()
 	return nil
 }
@@ -475,9 +505,7 @@ func (c *Cluster) update(logins []login) {
 			c.log.Info("host removed", "host", h.name)
 			h.removed = true
 			if h.conn != nil && h.busy == 0 {
-				cn := h.conn
-				h.conn, h.state = nil, down
-				go cn.close(c.closeWait())
+				c.drain(h)
 			}
 		}
 	}
