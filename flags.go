@@ -19,7 +19,7 @@ import (
 // description opens --help.
 const description = `Run child processes in parallel and report one JSON result per task.
 
-A task is a JSON object: "command" (required; no shell is involved) and optional "identifier", "args", "env", "dir", "stdin", "timeout" and "meta". Its result has "identifier", "exit_code", "result_body" (stdout), "stderr", "seq" and "duration_ms", and "error", "signal" or "timed_out" when they apply. Tasks come as a JSON array (inline, in --infile, or on stdin) or as NDJSON on stdin; every task read gets exactly one result.
+A task is a JSON object: "command" (required; no shell is involved) and optional "identifier", "args", "env", "dir", "stdin", "timeout", "limits" and "meta". Its result has "identifier", "exit_code", "result_body" (stdout), "stderr", "seq", "duration_ms" and what it cost ("user_ms", "sys_ms", "max_rss_kb"), and "error", "signal", "timed_out" or "limit" when they apply. Tasks come as a JSON array (inline, in --infile, or on stdin) or as NDJSON on stdin; every task read gets exactly one result.
 
 Ways to use it:
 
@@ -32,32 +32,36 @@ Exit status: 0 every task exited 0; 1 at least one task failed; 2 usage or input
 
 // cli is the command line.
 type cli struct {
-	Tasks      string           `arg:"" optional:"" name:"tasks" help:"Tasks as a JSON array (or NDJSON), inline."`
-	MaxThreads threads          `short:"t" name:"max_threads" aliases:"jobs,max-threads" default:"2" placeholder:"N" help:"Tasks run at once (also --jobs); 0 means one per CPU core (default ${default})."`
-	Infile     string           `short:"i" predictor:"file" placeholder:"PATH" help:"Read tasks from a file; - is stdin."`
-	Outfile    string           `short:"o" predictor:"file" placeholder:"PATH" help:"Write results to a file: the array atomically, NDJSON appended line by line."`
-	Verbose    bool             `short:"v" help:"Log progress to stderr."`
-	Version    kong.VersionFlag `short:"V" help:"Print the version and exit."`
-	NDJSON     bool             `name:"ndjson" help:"Write one result per line as each task finishes."`
-	Ordered    bool             `short:"k" aliases:"keep-order" help:"With --ndjson, write results in input order (also --keep-order)."`
-	Timeout    duration         `placeholder:"D" help:"Time limit per task, e.g. 30s or 2.5 (seconds); 0 means none (default ${default})." default:"0s"`
-	Grace      duration         `placeholder:"D" default:"5s" help:"Time between SIGTERM and SIGKILL when a task is stopped (default ${default})."`
-	Retries    int              `placeholder:"N" help:"Run a failed task up to N more times (default ${default})." default:"0"`
-	FailFast   bool             `help:"After the first failure start no new task; the rest are reported as skipped."`
-	Stderr     string           `enum:"capture,inherit,discard" default:"capture" placeholder:"MODE" help:"Children's stderr: capture, inherit or discard (default ${default})."`
-	MaxOutput  int64            `placeholder:"BYTES" help:"Cap the captured bytes per stream; 0 means no cap (default ${default})." default:"0"`
-	Binary     bool             `help:"Send result_body and stderr base64-encoded, so no byte is lost."`
-	Resume     bool             `help:"With --ndjson and --outfile: skip the tasks the file records as exited 0, run the rest, append."`
-	Events     bool             `help:"With --ndjson, also write a line when a task starts or is retried."`
-	Progress   bool             `help:"Show a live progress line on stderr, when it is a terminal."`
-	DryRun     bool             `help:"Check the tasks and print how each would run (command path included); run nothing."`
-	SSHLogin   []string         `short:"S" name:"sshlogin" sep:"none" placeholder:"[N/]HOST" help:"Run tasks on HOST over ssh, N at once (default: its CPUs); repeat, or separate with commas; : is this machine."`
-	LoginFile  string           `name:"sshloginfile" predictor:"file" placeholder:"FILE" help:"Hosts as for -S, one a line; read again when the file changes."`
-	SSH        string           `name:"ssh" placeholder:"CMD" help:"The ssh command for -S, split into words like a shell does (default ssh)."`
-	RemotePath string           `placeholder:"PATH" help:"The workerpool to run on the hosts (default workerpool, on the remote PATH)."`
-	Push       bool             `help:"Copy this workerpool to each host that lacks it (same OS and architecture), under ~/.cache/workerpool."`
-	Agent      bool             `hidden:"" help:"Serve a pool over stdin and stdout: what -S starts on each host."`
-	Completion string           `enum:",bash,zsh" default:"" placeholder:"SHELL" help:"Print the line that enables tab completion in bash or zsh, e.g. eval \"$$(workerpool --completion bash)\"."`
+	Tasks       string           `arg:"" optional:"" name:"tasks" help:"Tasks as a JSON array (or NDJSON), inline."`
+	MaxThreads  threads          `short:"t" name:"max_threads" aliases:"jobs,max-threads" default:"2" placeholder:"N" help:"Tasks run at once (also --jobs); 0 means one per CPU core (default ${default})."`
+	Infile      string           `short:"i" predictor:"file" placeholder:"PATH" help:"Read tasks from a file; - is stdin."`
+	Outfile     string           `short:"o" predictor:"file" placeholder:"PATH" help:"Write results to a file: the array atomically, NDJSON appended line by line."`
+	Verbose     bool             `short:"v" help:"Log progress to stderr."`
+	Version     kong.VersionFlag `short:"V" help:"Print the version and exit."`
+	NDJSON      bool             `name:"ndjson" help:"Write one result per line as each task finishes."`
+	Ordered     bool             `short:"k" aliases:"keep-order" help:"With --ndjson, write results in input order (also --keep-order)."`
+	Timeout     duration         `placeholder:"D" help:"Time limit per task, e.g. 30s or 2.5 (seconds); 0 means none (default ${default})." default:"0s"`
+	Grace       duration         `placeholder:"D" default:"5s" help:"Time between SIGTERM and SIGKILL when a task is stopped (default ${default})."`
+	Retries     int              `placeholder:"N" help:"Run a failed task up to N more times (default ${default})." default:"0"`
+	FailFast    bool             `help:"After the first failure start no new task; the rest are reported as skipped."`
+	Stderr      string           `enum:"capture,inherit,discard" default:"capture" placeholder:"MODE" help:"Children's stderr: capture, inherit or discard (default ${default})."`
+	MaxOutput   int64            `placeholder:"BYTES" help:"Cap the captured bytes per stream; 0 means no cap (default ${default})." default:"0"`
+	Binary      bool             `help:"Send result_body and stderr base64-encoded, so no byte is lost."`
+	Resume      bool             `help:"With --ndjson and --outfile: skip the tasks the file records as exited 0, run the rest, append."`
+	Events      bool             `help:"With --ndjson, also write a line when a task starts or is retried."`
+	Progress    bool             `help:"Show a live progress line on stderr, when it is a terminal."`
+	DryRun      bool             `help:"Check the tasks and print how each would run (command path included); run nothing."`
+	LimitMemory size             `placeholder:"SIZE" help:"Cap each task's memory (address space), e.g. 512M; a task's \"limits\" overrides it."`
+	LimitCPU    duration         `placeholder:"D" help:"Cap each task's CPU time, e.g. 30s (whole seconds, rounded up); past it the task gets SIGXCPU."`
+	LimitFiles  int64            `placeholder:"N" help:"Cap the files each task may have open."`
+	LimitFSize  size             `name:"limit-fsize" placeholder:"SIZE" help:"Cap the size of a file a task writes, e.g. 1G; past it the task gets SIGXFSZ."`
+	SSHLogin    []string         `short:"S" name:"sshlogin" sep:"none" placeholder:"[N/]HOST" help:"Run tasks on HOST over ssh, N at once (default: its CPUs); repeat, or separate with commas; : is this machine."`
+	LoginFile   string           `name:"sshloginfile" predictor:"file" placeholder:"FILE" help:"Hosts as for -S, one a line; read again when the file changes."`
+	SSH         string           `name:"ssh" placeholder:"CMD" help:"The ssh command for -S, split into words like a shell does (default ssh)."`
+	RemotePath  string           `placeholder:"PATH" help:"The workerpool to run on the hosts (default workerpool, on the remote PATH)."`
+	Push        bool             `help:"Copy this workerpool to each host that lacks it (same OS and architecture), under ~/.cache/workerpool."`
+	Agent       bool             `hidden:"" help:"Serve a pool over stdin and stdout: what -S starts on each host."`
+	Completion  string           `enum:",bash,zsh" default:"" placeholder:"SHELL" help:"Print the line that enables tab completion in bash or zsh, e.g. eval \"$$(workerpool --completion bash)\"."`
 
 	template []string // the words after --
 }
@@ -69,8 +73,8 @@ func (c *cli) Validate() error {
 		return fmt.Errorf("--max_threads must be 0 or more, not %d", c.MaxThreads)
 	case c.MaxThreads > dispatch.MaxWorkers:
 		return fmt.Errorf("--max_threads must be at most %d, not %d", dispatch.MaxWorkers, c.MaxThreads)
-	case c.Retries < 0 || c.MaxOutput < 0:
-		return errors.New("--retries and --max-output cannot be negative")
+	case c.Retries < 0 || c.MaxOutput < 0 || c.LimitFiles < 0:
+		return errors.New("--retries, --max-output and --limit-files cannot be negative")
 	case c.Resume && (!c.NDJSON || c.Outfile == ""):
 		return errors.New("--resume needs --ndjson and --outfile, the journal it resumes from")
 	case c.Events && !c.NDJSON:
@@ -91,6 +95,7 @@ func (c *cli) config(stderr io.Writer) pipeline.Config {
 		DryRun: c.DryRun, Progress: c.Progress, Verbose: c.Verbose,
 		Workers: int(c.MaxThreads), Retries: c.Retries, FailFast: c.FailFast,
 		Timeout: time.Duration(c.Timeout), Grace: time.Duration(c.Grace), MaxOutput: c.MaxOutput,
+		Limits:      job.Limits{Memory: int64(c.LimitMemory), CPU: time.Duration(c.LimitCPU), Files: c.LimitFiles, FSize: int64(c.LimitFSize)},
 		ChildStderr: mode, Stderr: stderr, EndOrphans: true,
 		Hosts: c.SSHLogin, HostFile: c.LoginFile, SSH: c.SSH, RemotePath: c.RemotePath, Push: c.Push,
 	}
@@ -125,6 +130,16 @@ type duration time.Duration
 func (d *duration) UnmarshalText(text []byte) error {
 	v, err := job.ParseDuration(string(text))
 	*d = duration(v)
+	return err
+}
+
+// size is a flag's number of bytes: a number, or one with a suffix K, M,
+// G or T.
+type size int64
+
+func (s *size) UnmarshalText(text []byte) error {
+	v, err := job.ParseSize(string(text))
+	*s = size(v)
 	return err
 }
 

@@ -8,20 +8,38 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 
 	"github.com/alecthomas/kong"
 
+	"github.com/workerpool/workerpool/dispatch"
 	"github.com/workerpool/workerpool/pipeline"
 	"github.com/workerpool/workerpool/remote"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == dispatch.LimitsArg {
+		limited(os.Args[2:])
+	}
 	ctx, stop := pipeline.SignalContext(context.Background())
 	code := exitCode(os.Stderr, run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	stop()
 	os.Exit(code)
+}
+
+// limited is the program as the pool starts a task that has limits (see
+// dispatch.LimitsArg): it sets them, then becomes the task's program. When
+// that fails, the task exits as a shell's would: 127 when the program is
+// not found, 126 otherwise.
+func limited(args []string) {
+	err := dispatch.ExecLimited(args)
+	fmt.Fprintf(os.Stderr, "workerpool: %v\n", err)
+	if errors.Is(err, fs.ErrNotExist) {
+		os.Exit(127)
+	}
+	os.Exit(126)
 }
 
 // run is the whole program but for its exit: it returns nil when every task

@@ -56,10 +56,12 @@ func TestProgressOnTerminal(t *testing.T) {
 	require.Regexp(t, `\d+/8`, screen)
 	require.Contains(t, screen, "tasks/s")
 	require.Regexp(t, `failed 1, running \d`, screen)
-	// The line is cleared at the end: nothing but spaces after the last
-	// carriage return.
-	last := screen[strings.LastIndex(screen, "\r"):]
-	require.Regexp(t, regexp.MustCompile(`^[\r ]*$`), last, "terminal left clean")
+	// The line is cleared at the end, and the totals take its place.
+	i := strings.LastIndex(screen, "workerpool: ")
+	require.GreaterOrEqual(t, i, 0, "the totals are shown: %q", screen)
+	require.Regexp(t, `^workerpool: 8 tasks, 1 failed, in \S+; CPU \S+; peak memory [\d.]+ MiB \(task "\d"\)\r?\n$`, screen[i:])
+	before := screen[:i]
+	require.Regexp(t, regexp.MustCompile(`^[\r ]*$`), before[strings.LastIndex(before, "\r"):], "the bar was cleared")
 }
 
 func TestProgressUnknownTotal(t *testing.T) {

@@ -68,6 +68,8 @@ type remoteResult struct {
 	Host       string `json:"host"`
 	Event      string `json:"event"`
 	Encoding   string `json:"encoding"`
+	Limit      string `json:"limit"`
+	MaxRSSKB   *int64 `json:"max_rss_kb"`
 }
 
 // pool is a running workerpool.
@@ -278,6 +280,8 @@ const sameTasks = `{"identifier":"ok","command":"echo","args":["hello"]}
 {"identifier":"timeout","command":"sleep","args":["10"],"timeout":"300ms"}
 {"identifier":"missing","command":"no-such-command-here"}
 {"identifier":"big","command":"sh","args":["-c","head -c 3000000 /dev/zero | tr '\\0' 'z'"]}
+{"identifier":"limits","command":"sh","args":["-c","ulimit -n; ulimit -t"],"limits":{"files":20}}
+{"identifier":"cpu","command":"sh","args":["-c","while :; do :; done"],"limits":{"cpu":1}}
 `
 
 // TestRemoteSameAsLocal: the same tasks run here and on a host give every
@@ -302,7 +306,8 @@ func TestRemoteSameAsLocal(t *testing.T) {
 			for _, res := range remote {
 				require.Equal(t, "h1", res.Host)
 				w := want[res.Identifier]
-				res.Host = ""
+				require.Equal(t, w.MaxRSSKB == nil, res.MaxRSSKB == nil, "task %s: the cost comes back from the host", res.Identifier)
+				res.Host, res.MaxRSSKB, w.MaxRSSKB = "", nil, nil
 				require.Equal(t, w, res, "task %s differs", res.Identifier)
 			}
 			if len(mode) > 0 && mode[len(mode)-1] == "--binary" || len(mode) == 0 {

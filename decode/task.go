@@ -132,6 +132,10 @@ func setField(t *job.Task, key string, raw json.RawMessage) error {
 			return fmt.Errorf(`"timeout": %w`, err)
 		}
 		t.HasTimeout = !isNull(raw)
+	case "limits":
+		if t.Limits, err = limitsObject(raw); err != nil {
+			return fmt.Errorf(`"limits": %w`, err)
+		}
 	case "meta":
 		if !isNull(raw) {
 			t.Meta = bytes.Clone(raw) // not the whole task's bytes, kept until the result is written
@@ -219,6 +223,54 @@ func envObject(raw json.RawMessage) (map[string]string, error) {
 		out[item.key] = s
 	}
 	return out, nil
+}
+
+// limitsObject reads "limits": an object of "memory" and "fsize" (sizes:
+// "512M", or a number of bytes), "cpu" (a duration, as "timeout") and
+// "files" (a number), each given once; any other key is an error.
+func limitsObject(raw json.RawMessage) (job.Limits, error) {
+	var l job.Limits
+	if isNull(raw) {
+		return l, nil
+	}
+	items, ok := members(raw, nil)
+	if !ok {
+		return l, fmt.Errorf("%s is not an object", abbreviate(raw))
+	}
+	seen := map[string]bool{}
+	for _, item := range items {
+		if seen[item.key] {
+			return l, fmt.Errorf("%q is given more than once", item.key)
+		}
+		seen[item.key] = true
+		var err error
+		switch item.key {
+		case job.LimitMemory:
+			l.Memory, err = limitValue(item.raw, job.ParseSize)
+		case job.LimitFSize:
+			l.FSize, err = limitValue(item.raw, job.ParseSize)
+		case job.LimitFiles:
+			l.Files, err = limitValue(item.raw, job.ParseCount)
+		case job.LimitCPU:
+			l.CPU, err = parseTimeout(item.raw)
+		default:
+			return l, fmt.Errorf("unknown limit %q: use memory, cpu, files or fsize", item.key)
+		}
+		if err != nil {
+			return l, fmt.Errorf("%q: %w", item.key, err)
+		}
+	}
+	return l, nil
+}
+
+// limitValue reads a limit given as a JSON string, with parse, or as a
+// JSON number.
+func limitValue(raw json.RawMessage, parse func(string) (int64, error)) (int64, error) {
+	s, err := textValue(raw)
+	if err != nil {
+		return 0, errors.New("must be a string or a number")
+	}
+	return parse(s)
 }
 
 func isNull(raw []byte) bool { return string(bytes.TrimSpace(raw)) == "null" }

@@ -247,3 +247,26 @@ func TestErrorMessages(t *testing.T) {
 		require.Less(t, len(msg), 200, "error %q", msg)
 	}
 }
+
+// TestTaskLimits: "limits" takes sizes with suffixes or in bytes, a CPU
+// time as a timeout, and a number of files; any other key, or a value
+// that is none of these, makes the task invalid.
+func TestTaskLimits(t *testing.T) {
+	task := decodeOne(t, `{"command": "x", "limits": {"memory": "512M", "cpu": "30s", "files": 1024, "fsize": "1G"}}`)
+	require.NoError(t, task.Err)
+	require.Equal(t, job.Limits{Memory: 512 << 20, CPU: 30 * time.Second, Files: 1024, FSize: 1 << 30}, task.Limits)
+
+	task = decodeOne(t, `{"command": "x", "limits": {"memory": 1048576, "cpu": 2.5, "fsize": "64k"}}`)
+	require.NoError(t, task.Err)
+	require.Equal(t, job.Limits{Memory: 1 << 20, CPU: 2500 * time.Millisecond, FSize: 64 << 10}, task.Limits)
+
+	for _, bad := range []string{
+		`{"mem": "1G"}`, `{"memory": "lots"}`, `{"memory": -1}`, `{"files": "many"}`, `{"files": 1.5}`,
+		`{"cpu": "soon"}`, `{"cpu": -1}`, `[]`, `"1G"`, `{"files": 1, "files": 2}`, `{"fsize": true}`,
+	} {
+		task := decodeOne(t, `{"command": "x", "limits": `+bad+`}`)
+		require.ErrorContains(t, task.Err, `"limits"`, bad)
+	}
+	task = decodeOne(t, `{"command": "x", "limits": {"nproc": 10}}`)
+	require.EqualError(t, task.Err, `task "1" (line 1): "limits": unknown limit "nproc": use memory, cpu, files or fsize`)
+}

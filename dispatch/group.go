@@ -1,6 +1,11 @@
 package dispatch
 
-import "os/exec"
+import (
+	"os"
+	"os/exec"
+
+	"github.com/workerpool/workerpool/job"
+)
 
 // group is the processes of one task: its child and whatever the child
 // starts, stopped together. Each platform keeps them its own way: a process
@@ -25,6 +30,9 @@ type group interface {
 	// gone reports whether the child has already exited on its own, not
 	// yet waited for; false where the platform cannot tell.
 	gone() bool
+	// usage reports what the group's child cost, once it has been waited
+	// for (ps); nil where the platform cannot tell.
+	usage(ps *os.ProcessState) *job.Usage
 	// release frees what the group holds. On Windows it also ends the
 	// processes still in it.
 	release()

@@ -40,6 +40,8 @@ func (g *processGroup) terminate() error { return g.signal(syscall.SIGTERM) }
 func (g *processGroup) kill() error      { return g.signal(syscall.SIGKILL) }
 func (g *processGroup) release()         { g.exited.close() }
 
+func (g *processGroup) usage(ps *os.ProcessState) *job.Usage { return usageOf(ps) }
+
 // signal sends sig to the group. A group that no longer exists is not an
 // error.
 func (g *processGroup) signal(sig syscall.Signal) error {

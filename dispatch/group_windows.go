@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/windows"
+
+	"github.com/workerpool/workerpool/job"
 )
 
 // jobObject is a Windows Job Object holding the task's child and every
@@ -81,6 +83,19 @@ const exitKilled = 1
 func (g *jobObject) kill() error { return windows.TerminateJobObject(g.handle, exitKilled) }
 
 func (g *jobObject) release() { windows.CloseHandle(g.handle) }
+
+// usage reports the child's CPU times and the job's peak memory: the
+// largest any of its processes committed, which stands for the resident
+// peak that Windows does not keep per job.
+func (g *jobObject) usage(ps *os.ProcessState) *job.Usage {
+	u := &job.Usage{User: ps.UserTime(), System: ps.SystemTime()}
+	var info windows.JOBOBJECT_EXTENDED_LIMIT_INFORMATION
+	if err := windows.QueryInformationJobObject(g.handle, windows.JobObjectExtendedLimitInformation,
+		uintptr(unsafe.Pointer(&info)), uint32(unsafe.Sizeof(info)), nil); err == nil {
+		u.MaxRSS = int64(info.PeakProcessMemoryUsed / 1024)
+	}
+	return u
+}
 
 // awaitExit returns at once: the child's Wait waits.
 func (g *jobObject) awaitExit(bool) bool { return false }

@@ -58,6 +58,9 @@ type LocalOptions struct {
 	Stderr  StderrMode
 	// InheritTo receives the children's stderr in StderrInherit mode.
 	InheritTo *os.File
+	// Limits are the limits of every task, but for those a task sets
+	// itself (see job.Limits; Unix only).
+	Limits job.Limits
 	// EndOrphans makes the process, on Linux, the child subreaper of the
 	// tasks' descendants, and Close kill whatever they left behind outside
 	// their process groups (setsid, double forks). It acts on the whole
@@ -254,6 +257,7 @@ type process struct {
 	stdin   *feeder     // nil when the child reads /dev/null
 	stopped atomic.Bool // the pool stopped it
 	exited  atomic.Bool // it was seen to have exited
+	limits  job.Limits  // what it was started with
 }
 
 // prepare sets up the command for t, ready to start: its program, working
@@ -266,13 +270,30 @@ func (l *Local) prepare(ctx context.Context, t *job.Task) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
+	limits := t.Limits.Or(l.opts.Limits)
+	if limits.Set() {
+		// The trampoline would start even a program that cannot be: ask
+		// first, so that such a task fails as it fails without limits.
+		if _, err := exec.LookPath(path); err != nil {
+			return nil, err
+		}
+		if err := checkLimits(limits); err != nil {
+			return nil, err
+		}
+	}
 	g, err := newGroup()
 	if err != nil {
 		return nil, err
 	}
-	p := &process{cmd: exec.CommandContext(ctx, path, t.Args...), group: g}
+	p := &process{cmd: exec.CommandContext(ctx, path, t.Args...), group: g, limits: limits}
 	cmd := p.cmd
 	cmd.Args[0] = t.Command
+	if limits.Set() {
+		if err := p.limited(limits, path); err != nil {
+			g.release()
+			return nil, err
+		}
+	}
 	cmd.Dir = t.Dir
 	cmd.Env = l.env(t.Env)
 	cmd.Cancel = func() error { return p.stop(l.opts.Grace) }
@@ -458,6 +479,8 @@ func (p *process) outcome(r *job.Result) {
 		}
 	}
 	r.ExitCode, r.Signal = exitStatus(p.cmd.ProcessState)
+	r.Usage = p.group.usage(p.cmd.ProcessState)
+	r.Limit = limitOf(p.limits, r.Signal, r.Usage)
 }
 
 // close releases the pipes and the group.

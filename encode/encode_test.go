@@ -47,6 +47,9 @@ func TestMarshalSchema(t *testing.T) {
 			`{"identifier":"t4","exit_code":0,"result_body":"<a&b> \"q\" \\ \u0000 \ufffd é","stderr":"","seq":4,"duration_ms":1.5}`},
 		{"binary", result(5, "a\xffb\x00"), true,
 			`{"identifier":"t5","exit_code":0,"result_body":"Yf9iAA==","stderr":"","seq":5,"duration_ms":1.5,"encoding":"base64"}`},
+		{"cost and limit", job.Result{Seq: 6, Identifier: "c", ExitCode: 152, Signal: "SIGXCPU", Started: true, Duration: time.Second,
+			Usage: &job.Usage{User: 987654 * time.Microsecond, System: 12 * time.Millisecond, MaxRSS: 2048}, Limit: "cpu", Host: "b1"}, false,
+			`{"identifier":"c","exit_code":152,"result_body":"","stderr":"","seq":6,"duration_ms":1000,"user_ms":987.654,"sys_ms":12,"max_rss_kb":2048,"limit":"cpu","signal":"SIGXCPU","host":"b1"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -226,7 +229,7 @@ func TestInvalidUTF8IsReplaced(t *testing.T) {
 			write: func(out *bytes.Buffer) error {
 				bad := *task
 				bad.Err = errors.New("bad \xc3")
-				_, err := WritePlan(out, send(*task, bad), func(string) (string, error) { return "/bin/true", nil })
+				_, err := WritePlan(out, send(*task, bad), func(string) (string, error) { return "/bin/true", nil }, job.Limits{})
 				return err
 			},
 			want: []string{
@@ -266,7 +269,7 @@ func TestPlanTimeout(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			_, err := WritePlan(&out, send(tt.task), func(string) (string, error) { return "/bin/a", nil })
+			_, err := WritePlan(&out, send(tt.task), func(string) (string, error) { return "/bin/a", nil }, job.Limits{})
 			require.NoError(t, err)
 			var got map[string]any
 			require.NoError(t, json.Unmarshal(out.Bytes(), &got))
@@ -277,4 +280,14 @@ func TestPlanTimeout(t *testing.T) {
 			require.Equal(t, tt.want, got["timeout"])
 		})
 	}
+}
+
+// TestPlanLimits: the plan shows the limits a task would run with: its
+// own, then the defaults, the CPU time in the kernel's whole seconds.
+func TestPlanLimits(t *testing.T) {
+	var out bytes.Buffer
+	task := job.Task{Command: "a", Limits: job.Limits{CPU: 1500 * time.Millisecond, Files: 16}}
+	_, err := WritePlan(&out, send(task), func(string) (string, error) { return "/bin/a", nil }, job.Limits{Memory: 1 << 20, Files: 64})
+	require.NoError(t, err)
+	require.Contains(t, out.String(), `"limits":{"memory":1048576,"cpu":"2s","files":16}`, "the task's own, then the defaults; CPU in whole seconds")
 }

@@ -3,6 +3,7 @@ package encode
 import (
 	"bufio"
 	"io"
+	"time"
 
 	json "github.com/goccy/go-json"
 
@@ -20,17 +21,39 @@ type planned struct {
 	Dir        string            `json:"dir,omitempty"`
 	Stdin      *string           `json:"stdin,omitempty"`
 	Timeout    string            `json:"timeout,omitempty"` // the task's own limit, "0s" for none
+	Limits     *plannedLimits    `json:"limits,omitempty"`
 	Meta       json.RawMessage   `json:"meta,omitempty"`
 	Error      string            `json:"error,omitempty"`
 }
 
+// plannedLimits are a task's limits as it would run with them: sizes in
+// bytes, and the CPU time as the kernel counts it, in whole seconds.
+type plannedLimits struct {
+	Memory int64  `json:"memory,omitempty"`
+	CPU    string `json:"cpu,omitempty"`
+	Files  int64  `json:"files,omitempty"`
+	FSize  int64  `json:"fsize,omitempty"`
+}
+
+func planLimits(l job.Limits) *plannedLimits {
+	if !l.Set() {
+		return nil
+	}
+	p := &plannedLimits{Memory: l.Memory, Files: l.Files, FSize: l.FSize}
+	if l.CPU > 0 {
+		p.CPU = (time.Duration(l.CPUSeconds()) * time.Second).String()
+	}
+	return p
+}
+
 // WritePlan writes each task received, until the channel is closed, as one
 // JSON line describing how it would run, with its command resolved to a
-// path by resolve. Like a result, each line is valid UTF-8: invalid bytes
+// path by resolve and its limits those of the task or, where it sets none,
+// defaults. Like a result, each line is valid UTF-8: invalid bytes
 // become U+FFFD. It returns how many tasks could not run (invalid, or
 // their command not found) and the first write error, after which it
 // returns at once.
-func WritePlan(w io.Writer, tasks <-chan job.Task, resolve func(string) (string, error)) (bad int64, err error) {
+func WritePlan(w io.Writer, tasks <-chan job.Task, resolve func(string) (string, error), defaults job.Limits) (bad int64, err error) {
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
@@ -44,6 +67,7 @@ func WritePlan(w io.Writer, tasks <-chan job.Task, resolve func(string) (string,
 			if t.HasTimeout {
 				p.Timeout = t.Timeout.String() // "0s": no limit, whatever --timeout says
 			}
+			p.Limits = planLimits(t.Limits.Or(defaults))
 			p.Path, t.Err = resolve(t.Command)
 		}
 		if t.Err != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
@@ -17,6 +18,10 @@ import (
 type tail struct {
 	Seq        int64           `json:"seq"`
 	DurationMS *float64        `json:"duration_ms,omitempty"`
+	UserMS     *float64        `json:"user_ms,omitempty"`
+	SysMS      *float64        `json:"sys_ms,omitempty"`
+	MaxRSSKB   *int64          `json:"max_rss_kb,omitempty"`
+	Limit      string          `json:"limit,omitempty"`
 	Error      string          `json:"error,omitempty"`
 	Signal     string          `json:"signal,omitempty"`
 	TimedOut   bool            `json:"timed_out,omitempty"`
@@ -61,9 +66,12 @@ func (e *Encoder) writeResult(r *job.Result) error {
 	}
 	t := tail{Seq: r.Seq, Signal: r.Signal, TimedOut: r.TimedOut, Truncated: r.Truncated, Host: r.Host, Meta: validMeta(r.Meta)}
 	if r.Started {
-		ms := math.Round(float64(r.Duration.Nanoseconds())/1e3) / 1e3
-		t.DurationMS = &ms
+		t.DurationMS = millis(r.Duration)
 	}
+	if u := r.Usage; u != nil {
+		t.UserMS, t.SysMS, t.MaxRSSKB = millis(u.User), millis(u.System), &u.MaxRSS
+	}
+	t.Limit = r.Limit
 	if r.Err != nil {
 		t.Error = r.Err.Error()
 	}
@@ -86,6 +94,12 @@ func (e *Encoder) writeResult(r *job.Result) error {
 	}
 	_, err := e.w.Write(bytes.TrimSuffix(e.buf.Bytes()[1:], []byte{'\n'}))
 	return err
+}
+
+// millis is d in milliseconds, to the microsecond.
+func millis(d time.Duration) *float64 {
+	ms := math.Round(float64(d.Nanoseconds())/1e3) / 1e3
+	return &ms
 }
 
 func (e *Encoder) writeRaw(s string) error {

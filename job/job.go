@@ -34,6 +34,9 @@ type Task struct {
 	// time limit; zero then means no limit.
 	Timeout    time.Duration
 	HasTimeout bool
+	// Limits caps what the task may take; the executor's defaults fill
+	// in those it does not set.
+	Limits Limits
 	// Meta is copied verbatim into the result.
 	Meta json.RawMessage
 	// Err is set when the task could not be read; such a task is never run
@@ -65,6 +68,13 @@ type Result struct {
 	// Host names the host that ran the task's last attempt, when tasks run
 	// on more than one machine; empty otherwise.
 	Host string
+	// Usage is what the task's process cost; nil when it did not start, or
+	// the platform cannot tell.
+	Usage *Usage
+	// Limit names the limit that ended the task (LimitCPU, LimitFSize),
+	// where that is certain: the process was killed by the signal the
+	// limit sends.
+	Limit string
 }
 
 // NotRun is the result of a task that never started, for the reason err.

@@ -53,6 +53,9 @@ type Config struct {
 	Timeout   time.Duration
 	Grace     time.Duration
 	MaxOutput int64
+	// Limits cap what each task may take, but for the limits a task sets
+	// itself.
+	Limits job.Limits
 	// ChildStderr says what becomes of the tasks' stderr.
 	ChildStderr dispatch.StderrMode
 	// Stderr receives the log, the progress line, and the tasks' stderr
@@ -191,6 +194,7 @@ type run struct {
 	progress *progress      // nil unless a progress line is drawn
 	events   chan job.Event // to the writer; nil unless events are written
 	sum      Summary
+	cost     cost
 }
 
 // run streams the tasks in input through the pool to out.
@@ -221,10 +225,11 @@ func (r *run) run(input io.Reader, out io.Writer) error {
 	if r.cfg.Events {
 		r.events = make(chan job.Event)
 	}
+	start := time.Now()
 	if r.cfg.Progress {
 		r.progress = newProgress(r.cfg.Stderr)
 		if r.progress != nil {
-			defer r.progress.finish()
+			defer func() { r.progress.finish(r.cost.summary(r.sum, time.Since(start))) }()
 			if reopen := r.cfg.reopenInput(); reopen != nil {
 				r.progress.countTasks(r.stop.intake, reopen, decode.Options{Template: r.cfg.Template})
 			}
@@ -240,12 +245,11 @@ func (r *run) run(input io.Reader, out io.Writer) error {
 	if r.seq != nil {
 		results = r.seq.order(results)
 	}
-	start := time.Now()
 	r.log.Info("pool started", "workers", pool.Workers(), "ordered", r.cfg.ordered(), "ndjson", r.cfg.NDJSON)
 	r.write(out, results)
 	r.sum.Tasks = dec.Count()
-	r.log.Info("done", "tasks", r.sum.Tasks, "written", r.sum.Results, "failed", r.sum.Failed,
-		"elapsed", time.Since(start).Round(time.Millisecond), "max_rss_kb", maxRSS())
+	r.log.Info("done", append([]any{"tasks", r.sum.Tasks, "written", r.sum.Results, "failed", r.sum.Failed,
+		"elapsed", time.Since(start).Round(time.Millisecond), "max_rss_kb", maxRSS()}, r.cost.attrs()...)...)
 	return r.end(dec.Err())
 }
 
@@ -259,6 +263,7 @@ func (r *run) local() (*dispatch.Local, error) {
 		Stderr:     r.cfg.ChildStderr,
 		InheritTo:  inheritTo,
 		EndOrphans: r.cfg.EndOrphans,
+		Limits:     r.cfg.Limits,
 	})
 }
 
@@ -267,7 +272,7 @@ func (r *run) local() (*dispatch.Local, error) {
 func (r *run) cluster(here *dispatch.Local) (*remote.Cluster, error) {
 	return remote.New(remote.Options{
 		Logins: r.cfg.Hosts, LoginFile: r.cfg.HostFile, SSH: r.cfg.SSH, RemotePath: r.cfg.RemotePath, Push: r.cfg.Push,
-		Here: here, Timeout: r.cfg.Timeout, Grace: r.cfg.Grace, MaxOutput: r.cfg.MaxOutput,
+		Here: here, Timeout: r.cfg.Timeout, Grace: r.cfg.Grace, MaxOutput: r.cfg.MaxOutput, Limits: r.cfg.Limits,
 		Stderr: r.cfg.ChildStderr, InheritTo: r.cfg.Stderr, Log: r.log,
 	})
 }
@@ -311,6 +316,9 @@ func (r *run) admit(tasks <-chan job.Task) <-chan job.Task {
 func (r *run) Observe(ev job.Event) {
 	if r.progress != nil {
 		r.progress.Observe(ev)
+	}
+	if ev.Result != nil {
+		r.cost.add(ev.Task, ev.Result)
 	}
 	if ev.Kind != job.Finished && r.events != nil {
 		r.events <- ev // the result line itself tells of the finish
@@ -390,7 +398,7 @@ func (r *run) dryRun(input io.Reader, out io.Writer) error {
 	}
 	dec := decode.New(input, decode.Options{Template: r.cfg.Template})
 	tasks := dec.Stream(r.stop.intake)
-	bad, werr := encode.WritePlan(out, tasks, resolve)
+	bad, werr := encode.WritePlan(out, tasks, resolve, r.cfg.Limits)
 	if werr != nil {
 		r.stop.stop(&writeError{werr})
 		for range tasks {

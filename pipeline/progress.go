@@ -20,6 +20,7 @@ import (
 // estimate of the time left. It observes the tasks' lives (job.Observer).
 type progress struct {
 	bar *progressbar.ProgressBar
+	out io.Writer // the terminal
 
 	mu              sync.Mutex
 	failed, running int64
@@ -45,7 +46,7 @@ func newProgress(w io.Writer) *progress {
 		progressbar.OptionShowDescriptionAtLineEnd(),
 		progressbar.OptionSpinnerType(14),
 	)
-	return &progress{bar: bar}
+	return &progress{bar: bar, out: f}
 }
 
 // Observe counts a task as running from its start to its finish, and as
@@ -97,8 +98,10 @@ func (p *progress) countTasks(ctx context.Context, open func() (io.ReadCloser, e
 	}()
 }
 
-// finish clears the progress line, leaving the terminal as it was.
-func (p *progress) finish() {
+// finish clears the progress line and leaves the run's totals in its
+// place.
+func (p *progress) finish(totals string) {
 	_ = p.bar.Finish()
 	_ = p.bar.Clear()
+	fmt.Fprintln(p.out, "workerpool: "+totals)
 }

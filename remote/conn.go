@@ -27,6 +27,7 @@ type conn struct {
 	stdout  *bufio.Reader
 	stderr  *tail
 	timeout time.Duration // for tasks without a time limit of their own
+	limits  job.Limits    // for the limits tasks do not set
 	tempDir string        // for outputs too big to keep in memory
 	hello   hello
 
@@ -44,6 +45,13 @@ type conn struct {
 	closing bool // close has been called: the end is no failure
 }
 
+// taskDefaults are what the pool gives the tasks that do not say: a time
+// limit and limits.
+type taskDefaults struct {
+	timeout time.Duration
+	limits  job.Limits
+}
+
 // delivery is a task's result as the agent reported it, with its outputs.
 type delivery struct{ res job.Result }
 
@@ -54,9 +62,9 @@ const helloTimeout = 30 * time.Second
 // dial starts the agent on dest with the shell command line remote and
 // reads its hello. On success the conn's reader runs until the agent's
 // output ends, and then calls gone.
-func dial(ctx context.Context, tr transport, host, dest, remote string, timeout time.Duration, tempDir string, inherit io.Writer, gone func(*conn)) (*conn, error) {
+func dial(ctx context.Context, tr transport, host, dest, remote string, defaults taskDefaults, tempDir string, inherit io.Writer, gone func(*conn)) (*conn, error) {
 	cmd := tr.command(context.WithoutCancel(ctx), dest, remote)
-	c := &conn{host: host, cmd: cmd, timeout: timeout, tempDir: tempDir, stderr: &tail{inherit: inherit},
+	c := &conn{host: host, cmd: cmd, timeout: defaults.timeout, limits: defaults.limits, tempDir: tempDir, stderr: &tail{inherit: inherit},
 		pending: map[uint64]chan delivery{}, dead: make(chan struct{})}
 	var err error
 	if c.stdin, err = cmd.StdinPipe(); err != nil {
@@ -162,7 +170,7 @@ func (c *conn) run(ctx context.Context, t *job.Task) job.Result {
 	res := job.Result{Seq: t.Seq, Identifier: t.Identifier, Meta: t.Meta, ExitCode: job.ExitNeverStarted}
 	id, got := c.register()
 	defer c.unregister(id)
-	if err := c.send(taskRequest(id, t, c.timeout)); err != nil {
+	if err := c.send(taskRequest(id, t, c.timeout, c.limits)); err != nil {
 		c.kill()
 	}
 	var d delivery

@@ -50,6 +50,8 @@ type Options struct {
 	Here dispatch.Executor
 	// Timeout limits each task that has none of its own; zero means none.
 	Timeout time.Duration
+	// Limits cap what each task may take, but for those it sets itself.
+	Limits job.Limits
 	// Grace, MaxOutput and Stderr are passed on to the agents, which
 	// apply them as Local does (dispatch.LocalOptions).
 	Grace     time.Duration
@@ -215,7 +217,7 @@ func (c *Cluster) connect(h *host) {
 	var cn *conn
 	if err == nil {
 		cn, err = dial(c.ctx, c.transport, h.name, h.dest, agentCommand(path, c.agentFlags()),
-			c.opts.Timeout, c.opts.TempDir, c.inherit(), func(cn *conn) { c.lost(h, cn) })
+			taskDefaults{c.opts.Timeout, c.opts.Limits}, c.opts.TempDir, c.inherit(), func(cn *conn) { c.lost(h, cn) })
 	}
 	c.mu.Lock()
 	if err != nil {

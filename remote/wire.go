@@ -52,20 +52,45 @@ type request struct {
 	// Timeout is the task's time limit in nanoseconds, the pool's default
 	// applied; zero means none.
 	Timeout int64 `json:"timeout,omitempty"`
+	// Limits are the task's, the pool's defaults applied.
+	Limits *limits `json:"limits,omitempty"`
 }
 
-func taskRequest(id uint64, t *job.Task, timeout time.Duration) request {
+// limits are job.Limits on the wire, the CPU time in nanoseconds.
+type limits struct {
+	Memory int64 `json:"memory,omitempty"`
+	CPU    int64 `json:"cpu,omitempty"`
+	Files  int64 `json:"files,omitempty"`
+	FSize  int64 `json:"fsize,omitempty"`
+}
+
+// usage is job.Usage on the wire, times in nanoseconds.
+type usage struct {
+	User   int64 `json:"user"`
+	System int64 `json:"system"`
+	MaxRSS int64 `json:"max_rss_kb"`
+}
+
+func taskRequest(id uint64, t *job.Task, timeout time.Duration, defaults job.Limits) request {
 	if t.HasTimeout {
 		timeout = t.Timeout
 	}
-	return request{ID: id, Command: t.Command, Args: t.Args, Env: t.Env, Dir: t.Dir,
+	q := request{ID: id, Command: t.Command, Args: t.Args, Env: t.Env, Dir: t.Dir,
 		Stdin: []byte(t.Stdin), HasStdin: t.HasStdin, Timeout: int64(timeout)}
+	if l := t.Limits.Or(defaults); l.Set() {
+		q.Limits = &limits{Memory: l.Memory, CPU: int64(l.CPU), Files: l.Files, FSize: l.FSize}
+	}
+	return q
 }
 
 // task is the task a request asks for.
 func (q *request) task() *job.Task {
-	return &job.Task{Seq: int64(q.ID), Command: q.Command, Args: q.Args, Env: q.Env, Dir: q.Dir,
+	t := &job.Task{Seq: int64(q.ID), Command: q.Command, Args: q.Args, Env: q.Env, Dir: q.Dir,
 		Stdin: string(q.Stdin), HasStdin: q.HasStdin, Timeout: time.Duration(q.Timeout), HasTimeout: true}
+	if l := q.Limits; l != nil {
+		t.Limits = job.Limits{Memory: l.Memory, CPU: time.Duration(l.CPU), Files: l.Files, FSize: l.FSize}
+	}
+	return t
 }
 
 // reply is the line an agent writes when a task has ended; Stdout and
@@ -80,14 +105,19 @@ type reply struct {
 	Signal    string `json:"signal,omitempty"`
 	TimedOut  bool   `json:"timed_out,omitempty"`
 	Truncated bool   `json:"truncated,omitempty"`
+	Usage     *usage `json:"usage,omitempty"`
+	Limit     string `json:"limit,omitempty"`
 	Stdout    int64  `json:"stdout"`
 	Stderr    int64  `json:"stderr"`
 }
 
 func replyOf(id uint64, r *job.Result) reply {
 	p := reply{ID: id, ExitCode: r.ExitCode, Started: r.Started, Duration: int64(r.Duration),
-		Signal: r.Signal, TimedOut: r.TimedOut, Truncated: r.Truncated,
+		Signal: r.Signal, TimedOut: r.TimedOut, Truncated: r.Truncated, Limit: r.Limit,
 		Stdout: r.Stdout.Len(), Stderr: r.Stderr.Len()}
+	if u := r.Usage; u != nil {
+		p.Usage = &usage{User: int64(u.User), System: int64(u.System), MaxRSS: u.MaxRSS}
+	}
 	if r.Err != nil {
 		p.Error = r.Err.Error()
 		p.Cancelled = errors.Is(r.Err, job.ErrCancelled)
@@ -98,7 +128,10 @@ func replyOf(id uint64, r *job.Result) reply {
 // result fills r with what the reply says, but for the outputs.
 func (p *reply) result(r *job.Result) {
 	r.ExitCode, r.Started, r.Duration = p.ExitCode, p.Started, time.Duration(p.Duration)
-	r.Signal, r.TimedOut, r.Truncated = p.Signal, p.TimedOut, p.Truncated
+	r.Signal, r.TimedOut, r.Truncated, r.Limit = p.Signal, p.TimedOut, p.Truncated, p.Limit
+	if u := p.Usage; u != nil {
+		r.Usage = &job.Usage{User: time.Duration(u.User), System: time.Duration(u.System), MaxRSS: u.MaxRSS}
+	}
 	switch {
 	case p.Cancelled:
 		r.Err = job.ErrCancelled
