@@ -33,7 +33,10 @@ Exit status: 0 every task exited 0; 1 at least one task failed; 2 usage or input
 // cli is the command line.
 type cli struct {
 	Tasks       string           `arg:"" optional:"" name:"tasks" help:"Tasks as a JSON array (or NDJSON), inline."`
-	MaxThreads  threads          `short:"t" name:"max_threads" aliases:"jobs,max-threads" default:"2" placeholder:"N" help:"Tasks run at once (also --jobs); 0 means one per CPU core (default ${default})."`
+	MaxThreads  threads          `short:"t" name:"max_threads" aliases:"jobs,max-threads" default:"2" placeholder:"N" help:"Tasks run at once (also -j, -P, --jobs); 0 means one per CPU core (default ${default})."`
+	J           *threads         `short:"j" hidden:"" placeholder:"N" help:"Same as -t (GNU parallel's name)."`
+	P           *threads         `short:"P" hidden:"" placeholder:"N" help:"Same as -t (xargs's name)."`
+	Null        bool             `short:"0" name:"null" help:"With a command after --, read items separated by NUL bytes rather than lines (find -print0, xargs -0)."`
 	Infile      string           `short:"i" predictor:"file" placeholder:"PATH" help:"Read tasks from a file; - is stdin."`
 	Outfile     string           `short:"o" predictor:"file" placeholder:"PATH" help:"Write results to a file: the array atomically, NDJSON appended line by line."`
 	Verbose     bool             `short:"v" help:"Log progress to stderr."`
@@ -47,6 +50,8 @@ type cli struct {
 	Stderr      string           `enum:"capture,inherit,discard" default:"capture" placeholder:"MODE" help:"Children's stderr: capture, inherit or discard (default ${default})."`
 	MaxOutput   int64            `placeholder:"BYTES" help:"Cap the captured bytes per stream; 0 means no cap (default ${default})." default:"0"`
 	Binary      bool             `help:"Send result_body and stderr base64-encoded, so no byte is lost."`
+	Raw         bool             `help:"Write each task's stdout as it is, whole, as the task ends (GNU parallel's --group), rather than JSON; its stderr goes to stderr."`
+	Tag         bool             `help:"With --raw (which it implies), start each line with the task's identifier and a tab."`
 	Resume      bool             `help:"With --ndjson and --outfile: skip the tasks the file records as exited 0, run the rest, append."`
 	Events      bool             `help:"With --ndjson, also write a line when a task starts or is retried."`
 	Progress    bool             `help:"Show a live progress line on stderr, when it is a terminal."`
@@ -68,6 +73,12 @@ type cli struct {
 
 // Validate checks what the flags' types cannot; kong calls it after parsing.
 func (c *cli) Validate() error {
+	for _, alias := range []*threads{c.J, c.P} {
+		if alias != nil {
+			c.MaxThreads = *alias
+		}
+	}
+	c.Raw = c.Raw || c.Tag
 	switch {
 	case c.MaxThreads < 0:
 		return fmt.Errorf("--max_threads must be 0 or more, not %d", c.MaxThreads)
@@ -77,6 +88,10 @@ func (c *cli) Validate() error {
 		return errors.New("--retries, --max-output and --limit-files cannot be negative")
 	case c.Resume && (!c.NDJSON || c.Outfile == ""):
 		return errors.New("--resume needs --ndjson and --outfile, the journal it resumes from")
+	case c.Null && len(c.template) == 0:
+		return errors.New("--null (-0) reads items for a command: give one after --")
+	case c.Raw && (c.NDJSON || c.Events || c.Binary || c.Resume):
+		return errors.New("--raw writes no JSON: it goes with none of --ndjson, --events, --binary and --resume")
 	case c.Events && !c.NDJSON:
 		return errors.New("--events needs --ndjson: the array has no room for them")
 	case (c.Push || c.RemotePath != "" || c.SSH != "") && len(c.SSHLogin) == 0 && c.LoginFile == "":
@@ -90,7 +105,7 @@ func (c *cli) config(stderr io.Writer) pipeline.Config {
 	var mode dispatch.StderrMode
 	_ = mode.UnmarshalText([]byte(c.Stderr)) // kong checked it is one
 	return pipeline.Config{
-		Inline: c.Tasks, Infile: c.Infile, Template: c.template, Outfile: c.Outfile,
+		Inline: c.Tasks, Infile: c.Infile, Template: c.template, Null: c.Null, Outfile: c.Outfile, Raw: c.Raw, Tag: c.Tag,
 		NDJSON: c.NDJSON, Ordered: c.Ordered, Binary: c.Binary, Events: c.Events, Resume: c.Resume,
 		DryRun: c.DryRun, Progress: c.Progress, Verbose: c.Verbose,
 		Workers: int(c.MaxThreads), Retries: c.Retries, FailFast: c.FailFast,

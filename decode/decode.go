@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,10 +24,24 @@ import (
 // Options configure a Decoder.
 type Options struct {
 	// Template, when not empty, makes every input line one task: the
-	// template's words with "{}" replaced by the line and "{#}" by its
-	// number; with no "{}" the line is appended as the last argument.
+	// template's words with GNU parallel's replacement strings replaced:
+	// "{}" the line, "{/}" its base name, "{//}" its directory, "{.}" the
+	// line without its extension, "{/.}" the base name without it, "{#}"
+	// the task's number, and "{%}" the number of the slot the task runs
+	// in (see job.Task.SlotWords). With none of them, the line is
+	// appended as the last argument.
 	Template []string
+	// Null, with a template, splits the input at NUL bytes rather than at
+	// line ends (as find -print0 writes names), and keeps each item whole.
+	Null bool
 }
+
+// replacementStrings are the template's strings that stand for something
+// of the task's.
+var replacementStrings = []string{"{}", "{/}", "{//}", "{.}", "{/.}", "{#}", slotString}
+
+// slotString stands for the number of the slot a task runs in.
+const slotString = "{%}"
 
 // Decoder reads tasks from a stream.
 type Decoder struct {
@@ -34,7 +49,7 @@ type Decoder struct {
 	opts Options
 	seq  int64
 	err  error
-	// placesLine reports whether the template has a "{}" for the line;
+	// placesLine reports whether the template has a replacement string;
 	// without one the line is appended.
 	placesLine bool
 	// skipped counts the blank lines before the first task, which
@@ -45,7 +60,9 @@ type Decoder struct {
 // New returns a Decoder reading from r. A UTF-8 byte-order mark at the
 // start of the input is skipped, whatever the framing.
 func New(r io.Reader, opts Options) *Decoder {
-	placesLine := slices.ContainsFunc(opts.Template, func(w string) bool { return strings.Contains(w, "{}") })
+	placesLine := slices.ContainsFunc(opts.Template, func(w string) bool {
+		return slices.ContainsFunc(replacementStrings, func(r string) bool { return strings.Contains(w, r) })
+	})
 	return &Decoder{r: bufio.NewReaderSize(r, 64<<10), opts: opts, placesLine: placesLine}
 }
 
@@ -80,6 +97,9 @@ func (e *FramingError) Error() string { return e.Msg }
 func (d *Decoder) run(ctx context.Context, out chan<- job.Task) error {
 	if err := d.skipBOM(); err != nil {
 		return err
+	}
+	if len(d.opts.Template) > 0 && d.opts.Null {
+		return d.items(ctx, out)
 	}
 	if len(d.opts.Template) > 0 {
 		return d.lines(ctx, out, d.templateTask)
@@ -262,17 +282,53 @@ func (d *Decoder) jsonTask(line []byte, t *job.Task) error {
 	return err
 }
 
+// items reads NUL-separated items (Options.Null) and makes a task of each
+// one that is not empty.
+func (d *Decoder) items(ctx context.Context, out chan<- job.Task) error {
+	for n := 1; ; n++ {
+		item, err := d.r.ReadBytes(0)
+		if err != nil && err != io.EOF {
+			return err
+		}
+		if text := bytes.TrimSuffix(item, []byte{0}); len(text) > 0 {
+			d.seq++
+			t := job.Task{Seq: d.seq, Where: "item " + strconv.Itoa(n)}
+			t.Err = d.wrap(&t, d.templateTask(text, &t))
+			if err := d.send(ctx, out, t); err != nil {
+				return err
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+	}
+}
+
 func (d *Decoder) templateTask(line []byte, t *job.Task) error {
 	text := string(line)
-	fill := strings.NewReplacer("{}", text, "{#}", strconv.FormatInt(t.Seq, 10))
+	base := filepath.Base(text)
+	fill := strings.NewReplacer( // longest first where strings share a start
+		"{//}", filepath.Dir(text), "{/.}", strings.TrimSuffix(base, filepath.Ext(base)), "{/}", base,
+		"{.}", strings.TrimSuffix(text, filepath.Ext(base)), "{#}", strconv.FormatInt(t.Seq, 10), "{}", text)
 	words := make([]string, 0, len(d.opts.Template)+1)
-	for _, w := range d.opts.Template {
-		words = append(words, fill.Replace(w))
+	var slotted [][]string
+	for i, w := range d.opts.Template {
+		parts := strings.Split(w, slotString)
+		for j := range parts {
+			parts[j] = fill.Replace(parts[j])
+		}
+		if len(parts) > 1 {
+			if slotted == nil {
+				slotted = make([][]string, len(d.opts.Template))
+			}
+			slotted[i] = parts
+		}
+		words = append(words, strings.Join(parts, "1")) // slot 1, until the pool says
 	}
 	if !d.placesLine {
 		words = append(words, text)
 	}
-	t.Identifier, t.Command, t.Args = text, words[0], words[1:]
+	t.Identifier, t.Command, t.Args, t.SlotWords = text, words[0], words[1:], slotted
 	return checkNUL(t)
 }
 

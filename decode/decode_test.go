@@ -458,10 +458,10 @@ func TestTemplate(t *testing.T) {
 			want:     []want{{"x y.txt", "gzip", []string{"-9", "x y.txt"}}},
 		},
 		{
-			name:     "number placeholder alone still appends the line",
+			name:     "any replacement string keeps the line from being appended, as in GNU parallel",
 			template: []string{"echo", "{#}"},
 			input:    "x\n",
-			want:     []want{{"x", "echo", []string{"1", "x"}}},
+			want:     []want{{"x", "echo", []string{"1"}}},
 		},
 		{
 			name:     "command alone",

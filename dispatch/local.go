@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -521,15 +522,27 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// Resolve returns the program that command names, as Execute would run it,
-// or why it cannot run.
-func (l *Local) Resolve(command string) (string, error) {
-	path, err := l.lookPath(command)
-	if err == nil && strings.ContainsRune(command, '/') {
-		_, err = exec.LookPath(command) // checks that it exists and is executable
+// Resolve returns the program that t would run, as Execute would run it,
+// or why it cannot run: its directory is missing, its command is not found
+// or not executable, or its limits cannot be set. A relative path is
+// relative to the task's directory.
+func (l *Local) Resolve(t *job.Task) (string, error) {
+	if err := checkDir(t.Dir); err != nil {
+		_, err = startFailure(t.Command, err)
+		return "", err
+	}
+	path, err := l.lookPath(t.Command)
+	if err == nil && strings.ContainsRune(t.Command, '/') {
+		if t.Dir != "" && !filepath.IsAbs(path) {
+			path = filepath.Join(t.Dir, path)
+		}
+		_, err = exec.LookPath(path) // checks that it exists and is executable
+	}
+	if limits := t.Limits.Or(l.opts.Limits); err == nil && limits.Set() {
+		err = checkLimits(limits)
 	}
 	if err != nil {
-		_, err = startFailure(command, err)
+		_, err = startFailure(t.Command, err)
 	}
 	return path, err
 }

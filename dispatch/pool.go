@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/workerpool/workerpool/job"
@@ -124,7 +127,8 @@ func (r *run) feed(tasks <-chan job.Task) {
 		}
 		if r.slots != nil || r.started < r.opts.Workers {
 			r.started++
-			r.workers.Go(r.work)
+			slot := r.started
+			r.workers.Go(func() { r.work(slot) })
 		}
 		select {
 		case r.jobs <- a:
@@ -137,8 +141,10 @@ func (r *run) feed(tasks <-chan job.Task) {
 	}
 }
 
-// work runs the tasks it receives until the feed closes jobs.
-func (r *run) work() {
+// work runs the tasks it receives until the feed closes jobs. Its number,
+// from 1, is the slot its tasks run in as their "{%}" sees it: no two
+// tasks that run at once have the same.
+func (r *run) work(number int) {
 	for a := range r.jobs {
 		if r.intake.Err() != nil {
 			if a.slot != nil {
@@ -147,6 +153,7 @@ func (r *run) work() {
 			r.notRun(a.t)
 			continue
 		}
+		fillSlot(a.t, number)
 		res := r.attempt(a.t, a.slot)
 		r.emit(a.t, res)
 	}
@@ -220,6 +227,26 @@ func hostOf(slot Slot) string {
 		return ""
 	}
 	return slot.Host()
+}
+
+// fillSlot writes the slot number n into the words of t that name it
+// (job.Task.SlotWords).
+func fillSlot(t *job.Task, n int) {
+	if t.SlotWords == nil {
+		return
+	}
+	num := strconv.Itoa(n)
+	args := slices.Clone(t.Args)
+	for i, parts := range t.SlotWords {
+		switch {
+		case parts == nil:
+		case i == 0:
+			t.Command = strings.Join(parts, num)
+		default:
+			args[i-1] = strings.Join(parts, num)
+		}
+	}
+	t.Args = args
 }
 
 // retryable reports whether running the task again could change r: a task

@@ -27,6 +27,12 @@ type Options struct {
 	// OmitStderr leaves out the "stderr" field, for children whose stderr
 	// was inherited or discarded rather than captured.
 	OmitStderr bool
+	// Raw writes no JSON: each result is the task's stdout as it is, and
+	// its captured stderr goes to RawStderr (when set), each whole. Tag
+	// starts every line of them with the task's identifier and a tab.
+	Raw       bool
+	Tag       bool
+	RawStderr io.Writer
 }
 
 // Encoder writes results, and events, as JSON to one writer. It is not safe
@@ -52,6 +58,13 @@ func NewEncoder(w io.Writer, opts Options) *Encoder {
 // write succeeds.
 func (e *Encoder) Result(r *job.Result) error {
 	defer r.Close()
+	if e.opts.Raw {
+		if err := e.writeRawResult(r); err != nil {
+			return err
+		}
+		e.results++
+		return e.w.Flush()
+	}
 	sep := byte(',')
 	if e.results == 0 {
 		sep = '['
@@ -76,7 +89,7 @@ func (e *Encoder) Result(r *job.Result) error {
 // Close ends the output: in array form it closes the array ("[]" when
 // there were no results) and ends the line. It does not close the writer.
 func (e *Encoder) Close() error {
-	if !e.opts.NDJSON {
+	if !e.opts.NDJSON && !e.opts.Raw {
 		end := "]\n"
 		if e.results == 0 {
 			end = "[]\n"

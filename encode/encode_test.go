@@ -229,7 +229,7 @@ func TestInvalidUTF8IsReplaced(t *testing.T) {
 			write: func(out *bytes.Buffer) error {
 				bad := *task
 				bad.Err = errors.New("bad \xc3")
-				_, err := WritePlan(out, send(*task, bad), func(string) (string, error) { return "/bin/true", nil }, job.Limits{})
+				_, err := WritePlan(out, send(*task, bad), func(*job.Task) (string, error) { return "/bin/true", nil }, job.Limits{})
 				return err
 			},
 			want: []string{
@@ -269,7 +269,7 @@ func TestPlanTimeout(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			_, err := WritePlan(&out, send(tt.task), func(string) (string, error) { return "/bin/a", nil }, job.Limits{})
+			_, err := WritePlan(&out, send(tt.task), func(*job.Task) (string, error) { return "/bin/a", nil }, job.Limits{})
 			require.NoError(t, err)
 			var got map[string]any
 			require.NoError(t, json.Unmarshal(out.Bytes(), &got))
@@ -287,7 +287,7 @@ func TestPlanTimeout(t *testing.T) {
 func TestPlanLimits(t *testing.T) {
 	var out bytes.Buffer
 	task := job.Task{Command: "a", Limits: job.Limits{CPU: 1500 * time.Millisecond, Files: 16}}
-	_, err := WritePlan(&out, send(task), func(string) (string, error) { return "/bin/a", nil }, job.Limits{Memory: 1 << 20, Files: 64})
+	_, err := WritePlan(&out, send(task), func(*job.Task) (string, error) { return "/bin/a", nil }, job.Limits{Memory: 1 << 20, Files: 64})
 	require.NoError(t, err)
 	require.Contains(t, out.String(), `"limits":{"memory":1048576,"cpu":"2s","files":16}`, "the task's own, then the defaults; CPU in whole seconds")
 }

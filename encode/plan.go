@@ -53,7 +53,7 @@ func planLimits(l job.Limits) *plannedLimits {
 // become U+FFFD. It returns how many tasks could not run (invalid, or
 // their command not found) and the first write error, after which it
 // returns at once.
-func WritePlan(w io.Writer, tasks <-chan job.Task, resolve func(string) (string, error), defaults job.Limits) (bad int64, err error) {
+func WritePlan(w io.Writer, tasks <-chan job.Task, resolve func(*job.Task) (string, error), defaults job.Limits) (bad int64, err error) {
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
@@ -68,7 +68,7 @@ func WritePlan(w io.Writer, tasks <-chan job.Task, resolve func(string) (string,
 				p.Timeout = t.Timeout.String() // "0s": no limit, whatever --timeout says
 			}
 			p.Limits = planLimits(t.Limits.Or(defaults))
-			p.Path, t.Err = resolve(t.Command)
+			p.Path, t.Err = resolve(&t)
 		}
 		if t.Err != nil {
 			p.Error = t.Err.Error()

@@ -34,6 +34,12 @@ type Task struct {
 	// time limit; zero then means no limit.
 	Timeout    time.Duration
 	HasTimeout bool
+	// SlotWords, when set, holds for each word of the command line
+	// (Command, then Args) that names the slot the task runs in, the parts
+	// of the word around the slot's number (GNU parallel's "{%}"); nil for
+	// the other words. The pool joins them with the slot's number before
+	// the task runs.
+	SlotWords [][]string
 	// Limits caps what the task may take; the executor's defaults fill
 	// in those it does not set.
 	Limits Limits

@@ -24,7 +24,7 @@ func (c *Config) openOutput(stdout io.Writer) (*output, error) {
 	}
 	var o *output
 	var err error
-	if c.NDJSON {
+	if c.streams() {
 		o, err = openJournal(c.Outfile)
 	} else {
 		o, err = openReplacement(c.Outfile)

@@ -35,11 +35,15 @@ type Config struct {
 	// Template, when not empty, makes each input line a task (see
 	// decode.Options).
 	Template []string
+	// Null splits template input at NUL bytes (see decode.Options).
+	Null bool
 	// Outfile, when set, receives the results instead of stdout.
 	Outfile string
 
 	NDJSON   bool // one result per line, rather than one array
-	Ordered  bool // NDJSON lines in input order; the array always is
+	Raw      bool // each task's stdout as it is, rather than JSON
+	Tag      bool // with Raw, each line after the task's identifier and a tab
+	Ordered  bool // NDJSON lines (or Raw outputs) in input order; the array always is
 	Binary   bool // result_body and stderr base64-encoded
 	Events   bool // NDJSON lines for each task's start and retries
 	Resume   bool // skip the tasks Outfile records as done
@@ -85,9 +89,17 @@ type Config struct {
 // remote reports whether tasks run on remote hosts.
 func (c *Config) remote() bool { return len(c.Hosts) > 0 || c.HostFile != "" }
 
+func (c *Config) decodeOptions() decode.Options {
+	return decode.Options{Template: c.Template, Null: c.Null}
+}
+
 // ordered reports whether results are written in input order: always in
 // the array, with Ordered in NDJSON.
-func (c *Config) ordered() bool { return !c.NDJSON || c.Ordered }
+func (c *Config) ordered() bool { return !c.streams() || c.Ordered }
+
+// streams reports whether each result is written on its own as it is
+// ready, rather than in one array.
+func (c *Config) streams() bool { return c.NDJSON || c.Raw }
 
 // Summary counts what a run did.
 type Summary struct {
@@ -231,7 +243,7 @@ func (r *run) run(input io.Reader, out io.Writer) error {
 		if r.progress != nil {
 			defer func() { r.progress.finish(r.cost.summary(r.sum, time.Since(start))) }()
 			if reopen := r.cfg.reopenInput(); reopen != nil {
-				r.progress.countTasks(r.stop.intake, reopen, decode.Options{Template: r.cfg.Template})
+				r.progress.countTasks(r.stop.intake, reopen, r.cfg.decodeOptions())
 			}
 		}
 	}
@@ -240,7 +252,7 @@ func (r *run) run(input io.Reader, out io.Writer) error {
 	// Once the intake closes, reads fail and the decoder ends after the
 	// tasks it has already read, each of which gets a result: it is never
 	// cancelled.
-	dec := decode.New(decode.Interruptible(input, r.stop.intake.Done()), decode.Options{Template: r.cfg.Template})
+	dec := decode.New(decode.Interruptible(input, r.stop.intake.Done()), r.cfg.decodeOptions())
 	results := pool.Run(r.stop.tasks, r.stop.intake, r.admit(dec.Stream(context.Background())))
 	if r.seq != nil {
 		results = r.seq.order(results)
@@ -335,7 +347,10 @@ func (r *run) Observe(ev job.Event) {
 // results is closed; the pool has then finished and no event can come.
 func (r *run) write(out io.Writer, results <-chan job.Result) {
 	enc := encode.NewEncoder(out, encode.Options{NDJSON: r.cfg.NDJSON, Binary: r.cfg.Binary, Events: r.cfg.Events,
+		Raw: r.cfg.Raw, Tag: r.cfg.Tag, RawStderr: r.cfg.Stderr,
 		OmitStderr: r.cfg.ChildStderr != dispatch.StderrCapture})
+	// Results on the terminal the progress line is drawn on make way for it.
+	sameTerminal := r.progress != nil && isTerminal(out)
 	failed := false
 	fail := func(err error) {
 		if err != nil && !failed {
@@ -356,7 +371,7 @@ func (r *run) write(out io.Writer, results <-chan job.Result) {
 			case failed:
 				res.Close()
 			default:
-				if err := enc.Result(&res); err != nil {
+				if err := r.writeResult(enc, &res, sameTerminal); err != nil {
 					fail(err)
 					continue
 				}
@@ -370,6 +385,15 @@ func (r *run) write(out io.Writer, results <-chan job.Result) {
 	if !failed {
 		fail(enc.Close())
 	}
+}
+
+// writeResult writes res, out of the progress line's way when both are
+// on one terminal.
+func (r *run) writeResult(enc *encode.Encoder, res *job.Result, sameTerminal bool) error {
+	if sameTerminal {
+		return r.progress.around(func() error { return enc.Result(res) })
+	}
+	return enc.Result(res)
 }
 
 // end decides how the run ends: a stop first, then an input that could not
@@ -394,9 +418,9 @@ func (r *run) dryRun(input io.Reader, out io.Writer) error {
 	resolve := exec.Resolve
 	if r.cfg.remote() {
 		// Each host finds the command on its own PATH, as it runs it.
-		resolve = func(string) (string, error) { return "", nil }
+		resolve = func(*job.Task) (string, error) { return "", nil }
 	}
-	dec := decode.New(input, decode.Options{Template: r.cfg.Template})
+	dec := decode.New(input, r.cfg.decodeOptions())
 	tasks := dec.Stream(r.stop.intake)
 	bad, werr := encode.WritePlan(out, tasks, resolve, r.cfg.Limits)
 	if werr != nil {

@@ -19,25 +19,24 @@ import (
 // running, the rate, and, when the number of tasks is known, a bar and an
 // estimate of the time left. It observes the tasks' lives (job.Observer).
 type progress struct {
-	bar *progressbar.ProgressBar
-	out io.Writer // the terminal
+	bar   *progressbar.ProgressBar
+	out   io.Writer // the terminal
+	start time.Time
 
-	mu              sync.Mutex
-	failed, running int64
+	mu                    sync.Mutex
+	done, failed, running int64
 }
 
 // newProgress returns a progress display on w, or nil when w is not a
 // terminal. The number of tasks is unknown until countTasks finds it.
 func newProgress(w io.Writer) *progress {
-	f, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
+	if !isTerminal(w) {
 		return nil
 	}
+	f := w.(*os.File)
 	bar := progressbar.NewOptions64(-1,
 		progressbar.OptionSetWriter(f),
 		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("tasks"),
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionSetElapsedTime(true),
 		progressbar.OptionThrottle(100*time.Millisecond),
@@ -46,7 +45,7 @@ func newProgress(w io.Writer) *progress {
 		progressbar.OptionShowDescriptionAtLineEnd(),
 		progressbar.OptionSpinnerType(14),
 	)
-	return &progress{bar: bar, out: f}
+	return &progress{bar: bar, out: f, start: time.Now()}
 }
 
 // Observe counts a task as running from its start to its finish, and as
@@ -64,11 +63,27 @@ func (p *progress) Observe(ev job.Event) {
 		if ev.Result.Failed() {
 			p.failed++
 		}
+		p.done++
 		_ = p.bar.Add64(1)
 	default:
 		return
 	}
-	p.bar.Describe(fmt.Sprintf("failed %d, running %d", p.failed, p.running))
+	desc := fmt.Sprintf("failed %d, running %d", p.failed, p.running)
+	if p.done > 0 { // no rate before there is one to tell
+		desc += fmt.Sprintf(", %.1f tasks/s", float64(p.done)/time.Since(p.start).Seconds())
+	}
+	p.bar.Describe(desc)
+}
+
+// around runs write, which writes to the terminal the line is drawn on,
+// with the line out of its way: cleared before, drawn again after.
+func (p *progress) around(write func() error) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_ = p.bar.Clear()
+	err := write()
+	_ = p.bar.RenderBlank()
+	return err
 }
 
 // recorded counts a task that an earlier run recorded as done.
@@ -104,4 +119,10 @@ func (p *progress) finish(totals string) {
 	_ = p.bar.Finish()
 	_ = p.bar.Clear()
 	fmt.Fprintln(p.out, "workerpool: "+totals)
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
