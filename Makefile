@@ -10,17 +10,55 @@ PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 freebsd/amd64 fre
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 DEADCODE    := golang.org/x/tools/cmd/deadcode@v0.52.0
 
-.PHONY: build demo test fuzz vet cross lint bench clean
+.PHONY: build install uninstall dist demo test test-php fuzz vet cross lint bench clean
 
 # build makes a static binary: without cgo, a process limit reached
 # (ulimit -u) cannot abort the runtime in pthread_create.
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) .
 
-# demo runs the bundled PHP example in classic mode. One of its tasks fails
-# on purpose, so the pool's exit status 1 is expected.
+# install builds as build does and installs the binary in
+# $(DESTDIR)$(PREFIX)/bin, e.g. make install PREFIX=$$HOME/.local.
+PREFIX ?= /usr/local
+install: build
+	install -d '$(DESTDIR)$(PREFIX)/bin'
+	install -m 0755 $(BIN) '$(DESTDIR)$(PREFIX)/bin/workerpool'
+
+uninstall:
+	rm -f '$(DESTDIR)$(PREFIX)/bin/workerpool'
+
+# dist writes a release archive per platform to dist/, the binary with
+# README.md (and LICENSE, if there is one) in a folder of the same name:
+# workerpool-$(VERSION)-OS-ARCH.tar.gz, or .zip with workerpool.exe for
+# windows; then dist/SHA256SUMS. internal/tools/pack writes them, so that
+# it takes no tar, zip or sha256sum, and the same tree and Go give the same
+# bytes: entries are dated SOURCE_DATE_EPOCH, by default the last commit's.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+dist:
+	rm -rf dist
+	@for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; name=workerpool-$(VERSION)-$$os-$$arch; \
+		exe=workerpool; ext=tar.gz; \
+		if [ $$os = windows ]; then exe=workerpool.exe; ext=zip; fi; \
+		echo "dist/$$name.$$ext"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/$$name/$$exe . || exit 1; \
+		SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./internal/tools/pack dist/$$name.$$ext dist/$$name/$$exe README.md $$(ls LICENSE 2>/dev/null) || exit 1; \
+		rm -rf dist/$$name; \
+	done
+	$(GO) run ./internal/tools/pack -sums dist/SHA256SUMS dist/*.tar.gz dist/*.zip
+
+# demo runs the bundled example tasks twice: through the PHP client, which
+# prints each result as its task finishes, then in classic mode, one JSON
+# array, shaped by jq when it is installed. One task fails on purpose, so
+# the pool's exit status 1 is expected.
 demo: build
-	cd examples && { ../$(BIN) -i tasks.json -t 4 || test $$? -eq 1; }
+	@echo '== the PHP client (examples/client.php): each result as its task finishes'
+	@WORKERPOOL=$(BIN) php examples/client.php
+	@echo '== classic mode: workerpool -i tasks.json -t 4, one JSON array'
+	@cd examples && { ../$(BIN) -i tasks.json -t 4 || test $$? -eq 1; } > ../bin/demo.json
+	@if command -v jq >/dev/null; then \
+		jq -r '.[] | "\(.identifier)\texit \(.exit_code)\t\(.duration_ms | round) ms\t\(.result_body | fromjson? | .greeting // "")"' bin/demo.json; \
+	else cat bin/demo.json; fi
 
 vet:
 	$(GO) vet ./...
@@ -29,8 +67,8 @@ vet:
 # cross builds and vets every package, tests included, for each platform.
 cross:
 	@for p in $(PLATFORMS); do \
-		echo "GOOS=$${p%/*} GOARCH=$${p#*/} go vet ./..."; \
-		GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) vet ./... || exit 1; \
+		echo "GOOS=$${p%/*} GOARCH=$${p#*/} go vet -trimpath ./..."; \
+		GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) vet -trimpath ./... || exit 1; \
 	done
 
 # lint reports unused and dead code, and what staticcheck finds. Code only
@@ -42,8 +80,14 @@ lint:
 	@dead="$$($(GO) run $(DEADCODE) ./... | grep -v '^internal/sshtest/')"; test -z "$$dead" || { echo "$$dead"; exit 1; }
 
 test: vet cross lint
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
 	$(MAKE) fuzz
+	$(MAKE) test-php
+
+# test-php runs the PHP client's tests (clients/php) against the binary
+# just built (needs php-cli and phpunit).
+test-php: build
+	WORKERPOOL_BIN=$(CURDIR)/$(BIN) phpunit -c clients/php/phpunit.xml.dist
 
 # fuzz runs the fuzz targets briefly: the decoder's, and the encoder's,
 # which checks that all it writes is valid UTF-8 JSON.

@@ -48,7 +48,7 @@ type cli struct {
 	Retries     int              `placeholder:"N" help:"Run a failed task up to N more times (default ${default})." default:"0"`
 	FailFast    bool             `help:"After the first failure start no new task; the rest are reported as skipped."`
 	Stderr      string           `enum:"capture,inherit,discard" default:"capture" placeholder:"MODE" help:"Children's stderr: capture, inherit or discard (default ${default})."`
-	MaxOutput   int64            `placeholder:"BYTES" help:"Cap the captured bytes per stream; 0 means no cap (default ${default})." default:"0"`
+	MaxOutput   size             `placeholder:"SIZE" help:"Cap the captured bytes per stream, e.g. 1M; 0 means no cap (default ${default})." default:"0"`
 	Binary      bool             `help:"Send result_body and stderr base64-encoded, so no byte is lost."`
 	Raw         bool             `help:"Write each task's stdout as it is, whole, as the task ends (GNU parallel's --group), rather than JSON; its stderr goes to stderr."`
 	Tag         bool             `help:"With --raw (which it implies), start each line with the task's identifier and a tab."`
@@ -66,7 +66,7 @@ type cli struct {
 	RemotePath  string           `placeholder:"PATH" help:"The workerpool to run on the hosts (default workerpool, on the remote PATH)."`
 	Push        bool             `help:"Copy this workerpool to each host that lacks it (same OS and architecture), under ~/.cache/workerpool."`
 	Agent       bool             `hidden:"" help:"Serve a pool over stdin and stdout: what -S starts on each host."`
-	Completion  string           `enum:",bash,zsh" default:"" placeholder:"SHELL" help:"Print the line that enables tab completion in bash or zsh, e.g. eval \"$$(workerpool --completion bash)\"."`
+	Completion  string           `enum:",bash,zsh,fish" default:"" placeholder:"SHELL" help:"Print the code that enables tab completion in bash, zsh or fish, e.g. eval \"$$(workerpool --completion bash)\", or workerpool --completion fish | source."`
 
 	template []string // the words after --
 }
@@ -84,8 +84,8 @@ func (c *cli) Validate() error {
 		return fmt.Errorf("--max_threads must be 0 or more, not %d", c.MaxThreads)
 	case c.MaxThreads > dispatch.MaxWorkers:
 		return fmt.Errorf("--max_threads must be at most %d, not %d", dispatch.MaxWorkers, c.MaxThreads)
-	case c.Retries < 0 || c.MaxOutput < 0 || c.LimitFiles < 0:
-		return errors.New("--retries, --max-output and --limit-files cannot be negative")
+	case c.Retries < 0 || c.LimitFiles < 0:
+		return errors.New("--retries and --limit-files cannot be negative")
 	case c.Resume && (!c.NDJSON || c.Outfile == ""):
 		return errors.New("--resume needs --ndjson and --outfile, the journal it resumes from")
 	case c.Null && len(c.template) == 0:
@@ -109,7 +109,7 @@ func (c *cli) config(stderr io.Writer) pipeline.Config {
 		NDJSON: c.NDJSON, Ordered: c.Ordered, Binary: c.Binary, Events: c.Events, Resume: c.Resume,
 		DryRun: c.DryRun, Progress: c.Progress, Verbose: c.Verbose,
 		Workers: int(c.MaxThreads), Retries: c.Retries, FailFast: c.FailFast,
-		Timeout: time.Duration(c.Timeout), Grace: time.Duration(c.Grace), MaxOutput: c.MaxOutput,
+		Timeout: time.Duration(c.Timeout), Grace: time.Duration(c.Grace), MaxOutput: int64(c.MaxOutput),
 		Limits:      job.Limits{Memory: int64(c.LimitMemory), CPU: time.Duration(c.LimitCPU), Files: c.LimitFiles, FSize: int64(c.LimitFSize)},
 		ChildStderr: mode, Stderr: stderr, EndOrphans: true,
 		Hosts: c.SSHLogin, HostFile: c.LoginFile, SSH: c.SSH, RemotePath: c.RemotePath, Push: c.Push,

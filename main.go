@@ -23,6 +23,7 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == dispatch.LimitsArg {
 		limited(os.Args[2:])
 	}
+	closeInheritedOnExec()
 	ctx, stop := pipeline.SignalContext(context.Background())
 	code := exitCode(os.Stderr, run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	stop()

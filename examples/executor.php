@@ -1,7 +1,7 @@
 <?php
 // executor.php runs a batch of worker.php jobs through workerpool the
-// classic way: all tasks as one JSON argument, all results as one JSON array
-// on the last line of stdout.
+// classic way: all tasks in one JSON file, all results as one JSON array on
+// the last line of stdout.
 //
 //   php executor.php
 //
@@ -26,7 +26,12 @@ foreach ($jobs as $name => $sleepMs) {
 // One job that fails, to show how a failure is reported.
 $tasks[] = ['identifier' => 'eve', 'command' => 'php', 'args' => [__DIR__ . '/worker.php', 'eve', '0', '2']];
 
-exec(escapeshellarg(workerpool()) . ' -t 4 ' . escapeshellarg(json_encode($tasks)), $out, $status);
+// The tasks go in a file (-i), not on the command line: an argument is
+// limited to 128 KiB, a few thousand tasks, past which exec() fails.
+$file = tempnam(sys_get_temp_dir(), 'tasks');
+file_put_contents($file, json_encode($tasks));
+exec(escapeshellarg(workerpool()) . ' -t 4 -i ' . escapeshellarg($file), $out, $status);
+unlink($file);
 $results = json_decode((string) end($out), true);
 if (!is_array($results)) {
     fwrite(STDERR, "workerpool exited with $status and no results\n");

@@ -1,0 +1,5 @@
+package main
+
+// closeInheritedOnExec does nothing: Windows children inherit only the
+// handles they are given.
+func closeInheritedOnExec() {}
