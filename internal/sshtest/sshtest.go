@@ -258,7 +258,10 @@ func (h *Host) start(sshd, confPath, conf string) {
 		cmd := exec.Command(sshd, "-D", "-e", "-f", confPath)
 		cmd.Stdout = logf
 		cmd.Stderr = logf
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		// Pdeathsig: should the test binary die before its cleanups run (a
+		// -timeout panic), the listener dies with it, and the sessions with
+		// their clients.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 		err = cmd.Start()
 		logf.Close()
 		if err != nil {
