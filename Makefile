@@ -96,7 +96,7 @@ fuzz:
 	$(GO) test ./encode -run '^$$' -fuzz '^FuzzEncode$$' -fuzztime 10s
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
 
 # bench measures throughput, memory and large output against a spawn
 # baseline, xargs and GNU parallel, and writes BENCHMARKS.md (bench/run.sh).
