@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -35,4 +36,24 @@ func TestReadLoginFile(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, []byte("b1\n-x\n"), 0o644))
 	_, err = readLoginFile(path)
 	require.ErrorContains(t, err, path)
+}
+
+// TestLoginFileDropsThisMachine: a login file that no longer names ":"
+// stops this machine's slots; the slot still held is given back safely,
+// and with no host left, Acquire says so at once.
+func TestLoginFileDropsThisMachine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hosts")
+	require.NoError(t, os.WriteFile(path, []byte("1/:\n"), 0o644))
+	c, err := New(Options{LoginFile: path, Here: nil})
+	require.NoError(t, err)
+	defer c.Close()
+	ctx := context.Background()
+	slot, err := c.Acquire(ctx)
+	require.NoError(t, err)
+	require.Equal(t, Here, slot.Host())
+
+	c.update(nil)
+	slot.Release()
+	_, err = c.Acquire(ctx)
+	require.ErrorContains(t, err, "no host left to run on")
 }

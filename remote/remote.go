@@ -393,7 +393,7 @@ func (c *Cluster) release(s *slot) {
 		return // its conn is gone, and its slots with it
 	}
 	h.busy--
-	if h.removed && h.busy == 0 {
+	if h.removed && h.busy == 0 && h.conn != nil { // this machine has no agent to close
 		c.drain(h)
 	}
 	c.changedLocked()
