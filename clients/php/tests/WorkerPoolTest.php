@@ -319,6 +319,31 @@ final class WorkerPoolTest extends TestCase
         self::assertSame(2, $pool->exitStatus());
     }
 
+    public function testPoolThatDiesIsAnException(): void
+    {
+        // A "pool" that reads one task, says something on stderr and dies
+        // with a status workerpool never uses for failed tasks.
+        $fake = tempnam(sys_get_temp_dir(), 'fakepool');
+        file_put_contents($fake, "#!/bin/sh\nread line\necho 'killed by the OOM killer' >&2\nexit 137\n");
+        chmod($fake, 0755);
+        try {
+            $pool = new WorkerPool($fake);
+            try {
+                foreach ($pool->run([['command' => 'true']]) as $result) {
+                    self::fail('no result expected: ' . json_encode($result));
+                }
+                self::fail('no exception');
+            } catch (WorkerPoolException $e) {
+                self::assertStringContainsString('status 137', $e->getMessage());
+                self::assertStringContainsString('killed by the OOM killer', $e->getMessage());
+                self::assertSame(137, $e->getExitStatus());
+            }
+            self::assertSame(137, $pool->exitStatus());
+        } finally {
+            unlink($fake);
+        }
+    }
+
     public function testOptionsAreCheckedWhenRunIsCalled(): void
     {
         $pool = self::pool();
