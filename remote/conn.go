@@ -305,6 +305,21 @@ func (c *conn) close(wait time.Duration) {
 	}
 }
 
+// isDead reports whether the agent's output has ended: its host is about
+// to be told (gone), and no task should be sent to it meanwhile. A nil
+// conn, this machine's, never dies.
+func (c *conn) isDead() bool {
+	if c == nil {
+		return false
+	}
+	select {
+	case <-c.dead:
+		return true
+	default:
+		return false
+	}
+}
+
 func (c *conn) isClosing() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -348,7 +348,7 @@ func (c *Cluster) pick() *slot {
 	n := len(c.hosts)
 	for i := range n {
 		h := c.hosts[(c.turn+i)%n]
-		if h.state != up || h.removed || h.busy >= h.slots {
+		if h.state != up || h.removed || h.busy >= h.slots || h.conn.isDead() {
 			continue
 		}
 		// Less busy for its size: h.busy/h.slots < best.busy/best.slots.
