@@ -2,7 +2,6 @@ package dispatch
 
 import (
 	"os"
-	"os/exec"
 
 	"github.com/workerpool/workerpool/job"
 )
@@ -12,8 +11,9 @@ import (
 // group on Unix (group_unix.go), a Job Object on Windows (group_windows.go).
 // newGroup returns an empty one.
 type group interface {
-	// start starts cmd as the first process of the group.
-	start(cmd *exec.Cmd) error
+	// start starts the program at path, with argv and attr, as the first
+	// process of the group. attr.Sys is the group's to set.
+	start(path string, argv []string, attr *os.ProcAttr) (*os.Process, error)
 	// terminate asks every process of the group to end: SIGTERM on Unix.
 	// Windows has no such request, and ends them as kill does.
 	terminate() error

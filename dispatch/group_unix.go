@@ -5,7 +5,6 @@ package dispatch
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -15,26 +14,29 @@ import (
 
 // processGroup is a Unix process group led by the task's child.
 type processGroup struct {
-	cmd    *exec.Cmd
+	pid    int       // of the child, which leads the group
 	exited exitWatch // see platformAttr
 }
 
-func newGroup() (group, error) { return &processGroup{}, nil }
+func newGroup() (group, error) { return &processGroup{exited: newExitWatch()}, nil }
 
-// start starts cmd in a process group of its own, so that a signal to the
-// group reaches its children; platformAttr adds what the platform can do
-// besides.
-func (g *processGroup) start(cmd *exec.Cmd) error {
-	g.cmd = cmd
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	platformAttr(cmd.SysProcAttr, &g.exited)
-	return cmd.Start()
+// start starts the program in a process group of its own, so that a
+// signal to the group reaches its children; platformAttr adds what the
+// platform can do besides.
+func (g *processGroup) start(path string, argv []string, attr *os.ProcAttr) (*os.Process, error) {
+	sys := &syscall.SysProcAttr{Setpgid: true}
+	platformAttr(sys, &g.exited)
+	attr.Sys = sys
+	p, err := os.StartProcess(path, argv, attr)
+	if err != nil {
+		return nil, err
+	}
+	g.pid = p.Pid
+	return p, nil
 }
 
-func (g *processGroup) awaitExit(onThread bool) bool {
-	return g.exited.wait(g.cmd.Process.Pid, onThread)
-}
-func (g *processGroup) gone() bool { return g.exited.gone(g.cmd.Process.Pid) }
+func (g *processGroup) awaitExit(onThread bool) bool { return g.exited.wait(g.pid, onThread) }
+func (g *processGroup) gone() bool                   { return g.exited.gone(g.pid) }
 
 func (g *processGroup) terminate() error { return g.signal(syscall.SIGTERM) }
 func (g *processGroup) kill() error      { return g.signal(syscall.SIGKILL) }
@@ -45,7 +47,7 @@ func (g *processGroup) usage(ps *os.ProcessState) *job.Usage { return usageOf(ps
 // signal sends sig to the group. A group that no longer exists is not an
 // error.
 func (g *processGroup) signal(sig syscall.Signal) error {
-	err := syscall.Kill(-g.cmd.Process.Pid, sig)
+	err := syscall.Kill(-g.pid, sig)
 	if errors.Is(err, syscall.ESRCH) {
 		return nil
 	}

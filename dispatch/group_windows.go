@@ -5,7 +5,6 @@ package dispatch
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"syscall"
 	"unsafe"
 
@@ -37,19 +36,20 @@ func newGroup() (group, error) {
 	return &jobObject{handle: h}, nil
 }
 
-// start starts cmd suspended, puts it in the job, then lets it run, so
-// that nothing it starts can escape the job.
-func (g *jobObject) start(cmd *exec.Cmd) error {
-	cmd.SysProcAttr = &syscall.SysProcAttr{CreationFlags: windows.CREATE_SUSPENDED | windows.CREATE_NEW_PROCESS_GROUP}
-	if err := cmd.Start(); err != nil {
-		return err
+// start starts the program suspended, puts it in the job, then lets it
+// run, so that nothing it starts can escape the job.
+func (g *jobObject) start(path string, argv []string, attr *os.ProcAttr) (*os.Process, error) {
+	attr.Sys = &syscall.SysProcAttr{CreationFlags: windows.CREATE_SUSPENDED | windows.CREATE_NEW_PROCESS_GROUP}
+	p, err := os.StartProcess(path, argv, attr)
+	if err != nil {
+		return nil, err
 	}
-	if err := g.adopt(cmd.Process.Pid); err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return err
+	if err := g.adopt(p.Pid); err != nil {
+		_ = p.Kill()
+		_, _ = p.Wait()
+		return nil, err
 	}
-	return nil
+	return p, nil
 }
 
 // adopt assigns the suspended process pid to the job and resumes it.

@@ -23,16 +23,15 @@ const LimitsArg = "--exec-with-limits"
 // self is this program, which starts tasks that have limits.
 var self = sync.OnceValues(os.Executable)
 
-// limited rewrites cmd, which would run the program at path, to start
+// limited rewrites p, which would run the program at path, to start
 // through the trampoline with limits l.
 func (p *process) limited(l job.Limits, path string) error {
 	exe, err := self()
 	if err != nil {
 		return fmt.Errorf("cannot find this program to apply limits: %w", err)
 	}
-	cmd := p.cmd
-	cmd.Path = exe
-	cmd.Args = append([]string{cmd.Args[0], LimitsArg, encodeLimits(l), path}, cmd.Args...)
+	p.path = exe
+	p.argv = append([]string{p.argv[0], LimitsArg, encodeLimits(l), path}, p.argv...)
 	return nil
 }
 

@@ -80,7 +80,7 @@ const DefaultSpillAfter = 256 << 10
 type Local struct {
 	opts    LocalOptions
 	devNull *os.File
-	environ []string
+	environ []string // the pool's, read once: every child starts with it
 
 	paths    sync.Map     // command name -> resolved path (string)
 	waiting  atomic.Int64 // children being waited for on a thread of their own
@@ -121,11 +121,11 @@ func (l *Local) wait(p *process) {
 			l.waiting.Add(-1)
 		}
 	}
-	p.exited.Store(p.group.awaitExit(onThread))
+	exited := p.group.awaitExit(onThread)
 	if onThread {
 		l.waiting.Add(-1)
 	}
-	p.wait(l.opts.Grace)
+	p.wait(exited, l.opts.Grace)
 }
 
 // NewLocal returns a Local executor; Close releases what it holds.
@@ -187,7 +187,11 @@ func (l *Local) Execute(ctx context.Context, t *job.Task) job.Result {
 		return r
 	}
 	r.Started = true
+	// Stopping the task (its time limit, or the pool's ctx) costs nothing
+	// until it happens: no goroutine waits for it.
+	unwatch := context.AfterFunc(runCtx, func() { p.stop(l.opts.Grace) })
 	l.wait(p)
+	unwatch()
 	l.children.Add(-1)
 	r.Duration = time.Since(start)
 	p.outcome(&r)
@@ -213,8 +217,11 @@ func (l *Local) Execute(ctx context.Context, t *job.Task) job.Result {
 func (l *Local) launch(ctx context.Context, t *job.Task) (p *process, start time.Time, err error) {
 	for pause := 10 * time.Millisecond; ; pause = min(2*pause, time.Second) {
 		if most := l.most.Load(); most == 0 || l.children.Load() < most {
-			if p, err = l.prepare(ctx, t); err != nil {
+			if p, err = l.prepare(t); err != nil {
 				return nil, start, err
+			}
+			if err = ctx.Err(); err != nil {
+				return p, start, err
 			}
 			start = time.Now()
 			if err = p.start(); !errors.Is(err, syscall.EAGAIN) {
@@ -249,21 +256,33 @@ func (l *Local) notStarted(r *job.Result, ctx, runCtx context.Context, command s
 
 func timedOut(limit time.Duration) error { return fmt.Errorf("timed out after %s", limit) }
 
-// process is one run of a task: its command, the captures of its output,
+// process is one run of a task: its program, the captures of its output,
 // and whether the pool stopped it.
 type process struct {
-	cmd     *exec.Cmd
+	path    string   // the program
+	argv    []string // its arguments, from the name it was asked for
+	attr    os.ProcAttr
 	group   group
-	outputs []*capture  // stdout, then stderr when it is captured
-	stdin   *feeder     // nil when the child reads /dev/null
-	stopped atomic.Bool // the pool stopped it
-	exited  atomic.Bool // it was seen to have exited
-	limits  job.Limits  // what it was started with
+	outputs []*capture // stdout, then stderr when it is captured
+	stdin   *feeder    // nil when the child reads /dev/null
+	limits  job.Limits // what it was started with
+
+	proc    *os.Process
+	state   *os.ProcessState // once reaped
+	waitErr error            // why it could not be reaped (another reaped it)
+	stopped atomic.Bool      // the pool stopped it
+	exited  atomic.Bool      // it was seen to have exited
+
+	// mu orders the signals of a stop against the reaping: once reaped,
+	// the child's pid may be another's, and no timer may signal it.
+	mu     sync.Mutex
+	reaped bool
+	kill   *time.Timer // SIGKILL after the grace period of a stop
 }
 
 // prepare sets up the command for t, ready to start: its program, working
 // directory, environment, standard input and output captures.
-func (l *Local) prepare(ctx context.Context, t *job.Task) (*process, error) {
+func (l *Local) prepare(t *job.Task) (*process, error) {
 	if err := checkDir(t.Dir); err != nil {
 		return nil, err
 	}
@@ -286,19 +305,18 @@ func (l *Local) prepare(ctx context.Context, t *job.Task) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &process{cmd: exec.CommandContext(ctx, path, t.Args...), group: g, limits: limits}
-	cmd := p.cmd
-	cmd.Args[0] = t.Command
+	argv := make([]string, 1+len(t.Args))
+	argv[0] = t.Command
+	copy(argv[1:], t.Args)
+	p := &process{path: programPath(path, t.Dir), argv: argv, group: g, limits: limits}
 	if limits.Set() {
 		if err := p.limited(limits, path); err != nil {
 			g.release()
 			return nil, err
 		}
 	}
-	cmd.Dir = t.Dir
-	cmd.Env = l.env(t.Env)
-	cmd.Cancel = func() error { return p.stop(l.opts.Grace) }
-	cmd.WaitDelay = l.opts.Grace
+	p.attr.Dir = t.Dir
+	p.attr.Env = l.env(t.Env)
 	if err := l.connect(p, t); err != nil {
 		p.close()
 		return nil, err
@@ -306,51 +324,61 @@ func (l *Local) prepare(ctx context.Context, t *job.Task) (*process, error) {
 	return p, nil
 }
 
-// stop stops the process for the pool (it is the command's Cancel): SIGTERM
-// to its group, or SIGKILL when there is no grace. A process that has
-// already exited on its own (the pool itself may have been stopped, by
-// SIGSTOP, past the time limit) is left alone: its own status stands.
-func (p *process) stop(grace time.Duration) error {
-	if p.exited.Load() || p.group.gone() {
-		return nil
+// stop stops the process for the pool, when its time limit passes or the
+// pool's context is done: SIGTERM to its group, then SIGKILL after grace,
+// or SIGKILL at once when there is no grace. A process that has already
+// exited on its own (the pool itself may have been stopped, by SIGSTOP,
+// past the time limit) is left alone: its own status stands.
+func (p *process) stop(grace time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reaped || p.exited.Load() || p.group.gone() {
+		return
 	}
 	p.stopped.Store(true)
 	if grace == 0 {
-		return p.group.kill()
+		_ = p.group.kill()
+		return
 	}
-	return p.group.terminate()
+	_ = p.group.terminate()
+	p.kill = time.AfterFunc(grace, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if !p.reaped {
+			_ = p.group.kill()
+		}
+	})
 }
 
 // connect gives the process its standard input, and captures of its
 // output.
 func (l *Local) connect(p *process, t *job.Task) error {
 	var err error
-	cmd := p.cmd
-	cmd.Stdin = l.devNull
+	files := make([]*os.File, 3)
+	p.attr.Files = files
+	files[0] = l.devNull
 	if t.HasStdin {
 		if p.stdin, err = newFeeder(t.Stdin); err != nil {
 			return err
 		}
-		cmd.Stdin = p.stdin.r
+		files[0] = p.stdin.r
 	}
-	if cmd.Stdout, err = p.capture(l); err != nil {
+	if files[1], err = p.capture(l); err != nil {
 		return err
 	}
 	switch l.opts.Stderr {
 	case StderrCapture:
-		cmd.Stderr, err = p.capture(l)
+		files[2], err = p.capture(l)
 	case StderrInherit:
-		cmd.Stderr = l.opts.InheritTo
+		files[2] = l.opts.InheritTo
 	default:
-		cmd.Stderr = l.devNull
+		files[2] = l.devNull
 	}
 	return err
 }
 
-// feeder writes a task's stdin to the child through a pipe of the pool's
-// own, rather than os/exec's, whose Wait would also wait until the stdin
-// was all read: by the child, or by a grandchild that keeps the pipe and
-// never reads it.
+// feeder writes a task's stdin to the child through a pipe. Nothing waits
+// for it to be all read: a grandchild may keep the pipe and never read it.
 type feeder struct {
 	r, w *os.File
 	data string
@@ -414,7 +442,8 @@ func (p *process) capture(l *Local) (*os.File, error) {
 // start starts the process in a group of its own and begins collecting its
 // output.
 func (p *process) start() error {
-	err := p.group.start(p.cmd)
+	var err error
+	p.proc, err = p.group.start(p.path, p.argv, &p.attr)
 	for _, c := range p.outputs {
 		c.w.Close() // the child holds its own copy
 	}
@@ -433,12 +462,21 @@ func (p *process) start() error {
 	return nil
 }
 
-// wait waits for the process to exit, then for its output to end. What is
-// left of its group gets SIGTERM and, after grace, SIGKILL; the pipes are
-// then abandoned. When the task was already being stopped, its grace
-// period is spent and the group gets SIGKILL at once.
-func (p *process) wait(grace time.Duration) {
-	_ = p.cmd.Wait() // the outcome is read from ProcessState
+// wait reaps the process, which has exited when exited is set, then waits
+// for its output to end. What is left of its group gets SIGTERM and, after
+// grace, SIGKILL; the pipes are then abandoned. When the task was already
+// being stopped, its grace period is spent and the group gets SIGKILL at
+// once.
+func (p *process) wait(exited bool, grace time.Duration) {
+	p.exited.Store(exited)
+	if exited {
+		p.endStop()
+	}
+	p.state, p.waitErr = p.proc.Wait()
+	if !exited {
+		p.exited.Store(true)
+		p.endStop()
+	}
 	if p.stopped.Load() {
 		_ = p.group.kill()
 	} else {
@@ -463,6 +501,17 @@ func (p *process) wait(grace time.Duration) {
 	}
 }
 
+// endStop keeps a stop from signalling the process from now on; it has
+// exited, and is (about to be) reaped.
+func (p *process) endStop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.reaped = true
+	if p.kill != nil {
+		p.kill.Stop()
+	}
+}
+
 // outcome fills r with what the process left: its output, exit code and
 // signal. Output that could not be kept (its spill file could not be made
 // or written) is an error of the task, which then fails with the child's
@@ -479,8 +528,12 @@ func (p *process) outcome(r *job.Result) {
 			r.Err = keepError("stderr", err)
 		}
 	}
-	r.ExitCode, r.Signal = exitStatus(p.cmd.ProcessState)
-	r.Usage = p.group.usage(p.cmd.ProcessState)
+	if p.state == nil {
+		r.ExitCode, r.Err = job.ExitNeverStarted, fmt.Errorf("cannot wait for the process: %w", p.waitErr)
+		return
+	}
+	r.ExitCode, r.Signal = exitStatus(p.state)
+	r.Usage = p.group.usage(p.state)
 	r.Limit = limitOf(p.limits, r.Signal, r.Usage)
 }
 
@@ -567,13 +620,18 @@ func (l *Local) lookPath(command string) (string, error) {
 	return p, nil
 }
 
-// env returns the child's environment: the pool's, with extra added last so
-// that it wins. A nil result means the pool's environment unchanged.
+// env returns the child's environment: the pool's, read once, with the
+// variables of extra in place of the pool's of the same names.
 func (l *Local) env(extra map[string]string) []string {
 	if len(extra) == 0 {
-		return nil
+		return l.environ
 	}
-	env := slices.Clip(l.environ)
+	env := make([]string, 0, len(l.environ)+len(extra))
+	for _, kv := range l.environ {
+		if k, _, _ := strings.Cut(kv, "="); k == "" || !hasEnvKey(extra, k) {
+			env = append(env, kv) // a key "" is Windows' "=C:=C:\dir"
+		}
+	}
 	for k, v := range extra {
 		env = append(env, k+"="+v)
 	}

@@ -165,7 +165,9 @@ func (r *run) work(number int) {
 // counting against Retries, up to maxHostLosses times. The slot is given
 // back before attempt returns.
 func (r *run) attempt(t *job.Task, slot Slot) job.Result {
-	r.log.Debug("task started", "seq", t.Seq, "identifier", t.Identifier, "command", t.Command, "args", t.Args)
+	if r.log.Enabled(r.ctx, slog.LevelDebug) { // its arguments cost, logged or not
+		r.log.Debug("task started", "seq", t.Seq, "identifier", t.Identifier, "command", t.Command, "args", t.Args)
+	}
 	r.observe(job.Event{Kind: job.Started, Task: t, Attempt: 1, Host: hostOf(slot)})
 	lost := 0
 	for n := 1; ; n++ {
@@ -286,18 +288,29 @@ func (r *run) observe(ev job.Event) {
 	}
 }
 
+// logResult logs how a task ended, at a level by how badly; it builds
+// nothing for a level the log drops.
 func (r *run) logResult(res *job.Result) {
-	attrs := []any{"seq", res.Seq, "identifier", res.Identifier, "exit_code", res.ExitCode, "duration", res.Duration}
+	level, msg := slog.LevelDebug, "task finished"
 	switch {
 	case res.TimedOut:
-		r.log.Warn("task timed out", append(attrs, "signal", res.Signal)...)
+		level, msg = slog.LevelWarn, "task timed out"
 	case res.Signal != "":
-		r.log.Warn("task killed", append(attrs, "signal", res.Signal, "error", res.Err)...)
+		level, msg = slog.LevelWarn, "task killed"
 	case res.Err != nil:
-		r.log.Warn("task failed", append(attrs, "error", res.Err)...)
+		level, msg = slog.LevelWarn, "task failed"
 	case res.ExitCode != 0:
-		r.log.Info("task failed", attrs...)
-	default:
-		r.log.Debug("task finished", attrs...)
+		level, msg = slog.LevelInfo, "task failed"
 	}
+	if !r.log.Enabled(r.ctx, level) {
+		return
+	}
+	attrs := []any{"seq", res.Seq, "identifier", res.Identifier, "exit_code", res.ExitCode, "duration", res.Duration}
+	if res.Signal != "" {
+		attrs = append(attrs, "signal", res.Signal)
+	}
+	if res.Err != nil && !res.TimedOut {
+		attrs = append(attrs, "error", res.Err)
+	}
+	r.log.Log(r.ctx, level, msg, attrs...)
 }

@@ -9,6 +9,8 @@ func platformAttr(attr *syscall.SysProcAttr, _ *exitWatch) { attr.Pdeathsig = sy
 // exitWatch does nothing here: the child's Wait waits, on a thread.
 type exitWatch struct{}
 
+func newExitWatch() exitWatch { return exitWatch{} }
+
 func (*exitWatch) wait(int, bool) bool { return false }
 
 // gone reports false: the platform cannot tell without reaping the child.

@@ -22,6 +22,10 @@ func platformAttr(attr *syscall.SysProcAttr, w *exitWatch) {
 // readable once the child has exited.
 type exitWatch struct{ fd int }
 
+// newExitWatch returns a watch without a pidfd: its zero value would hold
+// descriptor 0, which close would close.
+func newExitWatch() exitWatch { return exitWatch{fd: -1} }
+
 // wait returns true once the child pid has exited, without reaping it:
 // on this thread when onThread is set (waitid WNOWAIT), else through the
 // pidfd in the network poller. It returns false at once when it cannot

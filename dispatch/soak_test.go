@@ -3,6 +3,7 @@
 package dispatch
 
 import (
+	"context"
 	"os"
 	"strconv"
 	"testing"
@@ -70,4 +71,22 @@ func openFDs(t *testing.T) int {
 	entries, err := os.ReadDir("/proc/self/fd")
 	require.NoError(t, err)
 	return len(entries)
+}
+
+// TestNotStartedClosesNothing runs tasks that are stopped before they
+// start: releasing a group that never got a pidfd must not close a
+// descriptor of the pool's (its zero value is descriptor 0).
+func TestNotStartedClosesNothing(t *testing.T) {
+	l, err := NewLocal(LocalOptions{})
+	require.NoError(t, err)
+	defer l.Close()
+	before := openFDs(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 3 {
+		r := l.Execute(ctx, &job.Task{Seq: 1, Identifier: "1", Command: "true"})
+		require.ErrorIs(t, r.Err, job.ErrCancelled)
+		require.False(t, r.Started)
+	}
+	require.Equal(t, before, openFDs(t), "open file descriptors")
 }
