@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -128,6 +129,18 @@ func (l *Local) wait(p *process) {
 	p.wait(exited, l.opts.Grace)
 }
 
+// allowThreads lifts the Go runtime's bound on OS threads (10,000, past
+// which it aborts) above what the widest pool can need. Where a child's
+// exit cannot be awaited in the network poller (no pidfd: macOS, FreeBSD,
+// Windows, Linux before 5.3), each waiting child holds a thread, and a
+// pool of MaxWorkers needs that many; the system's own limits still hold,
+// and a fork that meets them is handled (see launch).
+var allowThreads = sync.OnceFunc(func() {
+	if old := debug.SetMaxThreads(MaxWorkers + 1000); old > MaxWorkers+1000 {
+		debug.SetMaxThreads(old)
+	}
+})
+
 // NewLocal returns a Local executor; Close releases what it holds.
 func NewLocal(opts LocalOptions) (*Local, error) {
 	devNull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
@@ -147,6 +160,7 @@ func NewLocal(opts LocalOptions) (*Local, error) {
 		}
 	}
 	reserveThreads(spareProcesses)
+	allowThreads()
 	return &Local{opts: opts, devNull: devNull, environ: os.Environ()}, nil
 }
 

@@ -15,8 +15,14 @@ import (
 func platformAttr(attr *syscall.SysProcAttr, w *exitWatch) {
 	attr.Pdeathsig = syscall.SIGKILL
 	w.fd = -1
-	attr.PidFD = &w.fd
+	if usePidfd {
+		attr.PidFD = &w.fd
+	}
 }
+
+// usePidfd is false only in tests, which try the way of a kernel without
+// pidfds (before 5.3): a thread per waiting child.
+var usePidfd = true
 
 // exitWatch waits for a child's exit through its pidfd, which becomes
 // readable once the child has exited.
