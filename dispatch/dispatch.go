@@ -5,6 +5,15 @@
 // Executor that runs each task as a child process on this machine, in a
 // process group of its own (a Job Object on Windows), so that stopping a
 // task stops everything it started.
+//
+// Between one child's exit and the next spawn in its slot, a task passes
+// two hands. The worker wakes when the child exits (waitid on a thread of
+// its own, or its pidfd in the network poller), reaps it and waits for the
+// two goroutines reading its stdout and stderr, which wake at the pipes'
+// end at the same time; the result then waits in a buffer for the writer,
+// and the worker takes its next task from the feed, which is already
+// waiting to hand it over, and starts it. Decoding the next task, and
+// encoding and writing this result, happen meanwhile on other goroutines.
 package dispatch
 
 import (

@@ -30,6 +30,12 @@ type Options struct {
 // exhaust what one machine's process table and file descriptors hold.
 const MaxWorkers = 100_000
 
+// maxWaitingResults bounds how many results may wait for the caller to
+// receive them. A worker whose result has room to wait starts its next
+// task at once, so that a slot is free as soon as its child is reaped
+// rather than once the result has been written out.
+const maxWaitingResults = 256
+
 // Pool runs tasks on a bounded number of workers. It holds no state between
 // runs: Run may be called again, even while another run goes on.
 type Pool struct {
@@ -66,7 +72,7 @@ func (p *Pool) Workers() int { return p.opts.Workers }
 // stopped too. Make intake a child of ctx (or ctx itself), so that stopping
 // the tasks also closes the intake.
 func (p *Pool) Run(ctx, intake context.Context, tasks <-chan job.Task) <-chan job.Result {
-	r := &run{Pool: p, ctx: ctx, intake: intake, out: make(chan job.Result), jobs: make(chan assignment)}
+	r := &run{Pool: p, ctx: ctx, intake: intake, out: make(chan job.Result, min(p.opts.Workers, maxWaitingResults)), jobs: make(chan assignment)}
 	r.slots, _ = p.exec.(Slots)
 	go func() {
 		r.feed(tasks)
