@@ -110,8 +110,15 @@ bench:
 bench-remote:
 	BENCH_REMOTE_OUT=BENCHMARKS.md bash bench/remote.sh
 
+# bench-wide measures 10,000 tasks at once (-t 10000, sleep 2) against a C
+# peer that only spawns them, xargs -P and GNU parallel -j, and replaces
+# the "## Wide pools" section of BENCHMARKS.md (bench/wide.sh).
+.PHONY: bench-wide
+bench-wide:
+	BENCH_WIDE_OUT=BENCHMARKS.md bash bench/wide.sh
+
 # bench-go runs the Go benchmarks often enough for benchstat:
 # make bench-go > new.txt; benchstat old.txt new.txt
 .PHONY: bench-go
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchmem -count $(or $(BENCH_COUNT),6) ./decode ./encode
+	$(GO) test -run '^$$' -bench . -benchmem -count $(or $(BENCH_COUNT),6) ./decode ./encode ./dispatch ./pipeline

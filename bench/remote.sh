@@ -358,26 +358,7 @@ report() {
 
 report >"$tmp/section.md"
 if [[ -n $out_file ]]; then
-	# Replace the section (from its heading to the next "## " heading or the
-	# end), or append it; the rest of the file stays as it is.
-	touch "$out_file"
-	awk -v new="$tmp/section.md" '
-		function emit(   line) {
-			while ((getline line < new) > 0) print line
-			close(new)
-			done = 1
-		}
-		/^## Many machines[[:space:]]*$/ { if (!done) emit(); skip = 1; next }
-		skip && /^## / { skip = 0; print "" }
-		!skip { print; last = $0 }
-		END {
-			if (!done) {
-				if (NR > 0 && last != "") print ""
-				emit()
-			}
-		}
-	' "$out_file" >"$tmp/out.md"
-	cat "$tmp/out.md" >"$out_file"
+	replace_section "$out_file" "Many machines" "$tmp/section.md"
 	log "wrote the Many machines section of $out_file"
 fi
 cat "$tmp/section.md"

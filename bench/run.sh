@@ -11,8 +11,8 @@
 # Peak RSS comes from GNU time (%M). Inputs live in a temporary directory.
 #
 # Knobs (environment):
-#   BENCH_TASKS=5000           tasks per throughput run
-#   BENCH_RUNS=3               rounds of the timed runs (median reported)
+#   BENCH_TASKS=3000           tasks per throughput run
+#   BENCH_RUNS=5               rounds of the timed runs (median reported)
 #   BENCH_PARALLEL_TASKS=1000  tasks per GNU parallel run (it is much slower;
 #                              it is compared by tasks/s)
 #   BENCH_PARALLEL_RUNS=1      rounds that include GNU parallel
@@ -24,13 +24,15 @@
 #   BENCH_OUT=BENCHMARKS.md    where the report goes (relative to the repo)
 #   BENCH_REMOTE=1             0 leaves out the "## Many machines" section
 #                              (bench/remote.sh, with its BENCH_REMOTE_* knobs)
+#   BENCH_WIDE=1               0 leaves out the "## Wide pools" section
+#                              (bench/wide.sh, with its BENCH_WIDE_* knobs)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 
-tasks=${BENCH_TASKS:-5000}
-runs=${BENCH_RUNS:-3}
+tasks=${BENCH_TASKS:-3000}
+runs=${BENCH_RUNS:-5}
 par_tasks=${BENCH_PARALLEL_TASKS:-1000}
 par_runs=${BENCH_PARALLEL_RUNS:-1}
 mem_small=${BENCH_MEM_SMALL:-2000}
@@ -161,8 +163,8 @@ for name in small large ordered; do
 done
 
 # --- Go benchmarks ----------------------------------------------------------
-log "go test -bench (decode, encode)"
-go test -run '^$' -bench . -benchmem -count "$go_count" ./decode ./encode >"$tmp/gobench.txt"
+log "go test -bench (decode, encode, dispatch, pipeline)"
+go test -run '^$' -bench . -benchmem -count "$go_count" ./decode ./encode ./dispatch ./pipeline >"$tmp/gobench.txt"
 
 finished=$(date +%s)
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -262,8 +264,17 @@ report() {
 	per5k=$(calc '%.2f' "$wp2 / $tasks * 5000")
 	echo "| target | measured | |"
 	echo "|---|---|---|"
-	printf '| `-t 2`: within 1.15x of the spawn baseline | `/bin/true` %s, `echo hello` %s | %s |\n' \
-		"$(calc '%.2fx' "$wp2 / $base2")" "$(calc '%.2fx' "$wpe2 / $basee2")" "$(met "$wp2 / $base2 <= 1.15 && $wpe2 / $basee2 <= 1.15")"
+	# Against the threaded C spawner: wall at most 1.15x, CPU (user +
+	# system, children included) at most 1.10x, at -t 2 and -t 8.
+	local t wt bt we be cwt cbt cwe cbe
+	for t in 2 8; do
+		wt=$(median "true-$t" workerpool) bt=$(median "true-$t" baseline) we=$(median "echo-$t" workerpool) be=$(median "echo-$t" baseline)
+		cwt=$(median "true-$t" workerpool 6) cbt=$(median "true-$t" baseline 6) cwe=$(median "echo-$t" workerpool 6) cbe=$(median "echo-$t" baseline 6)
+		printf '| `-t %s`: wall within 1.15x of the spawn baseline | `/bin/true` %s, `echo hello` %s | %s |\n' "$t" \
+			"$(calc '%.2fx' "$wt / $bt")" "$(calc '%.2fx' "$we / $be")" "$(met "$wt / $bt <= 1.15 && $we / $be <= 1.15")"
+		printf '| `-t %s`: CPU within 1.10x of the spawn baseline | `/bin/true` %s, `echo hello` %s | %s |\n' "$t" \
+			"$(calc '%.2fx' "$cwt / $cbt")" "$(calc '%.2fx' "$cwe / $cbe")" "$(met "$cwt / $cbt <= 1.10 && $cwe / $cbe <= 1.10")"
+	done
 	printf '| `-t 2`: faster than `xargs -P` | xargs takes %s (`/bin/true`), %s (`echo hello`) | %s |\n' \
 		"$(calc '%.2fx' "$x2 / $wp2")" "$(calc '%.2fx' "$xe2 / $wpe2")" "$(met "$x2 > $wp2 && $xe2 > $wpe2")"
 	printf "| 3x faster than rush's 7.4 s (5000 \`/bin/true\`, 2 at a time): at most 2.47 s | %s s for 5000 (%s) | %s |\n" \
@@ -287,9 +298,12 @@ report() {
 	echo
 	echo "## Go benchmarks"
 	echo
-	echo "\`go test -run '^\$' -bench . -benchmem -count $go_count ./decode ./encode\`; one op of the decode"
-	echo "and Write benchmarks is 10,000 tasks or results. Compare runs with benchstat (\`make bench-go\`"
-	echo "runs them with -count 6)."
+	echo "\`go test -run '^\$' -bench . -benchmem -count $go_count ./decode ./encode ./dispatch ./pipeline\`; one op"
+	echo "of the decode and Write benchmarks is 10,000 tasks or results; one op of BenchmarkPoolRun (the pool"
+	echo "with an executor that answers at once), BenchmarkLocalExecute (one \`true\` as a task) and"
+	echo "BenchmarkRun (a whole run, decode to encode, without processes) is one task, so allocs/op is"
+	echo "what the per-task path allocates. Compare runs with benchstat (\`make bench-go\` runs them with"
+	echo "-count 6)."
 	echo
 	echo '```text'
 	grep -v '^ok\|^PASS' "$tmp/gobench.txt"
@@ -312,6 +326,14 @@ report() {
 }
 
 report >"$tmp/report.md"
+if [[ ${BENCH_WIDE:-1} != 0 ]]; then
+	log "bench/wide.sh (wide pools)"
+	if BENCH_WIDE_OUT='' bash bench/wide.sh >"$tmp/wide.md"; then
+		{ echo; cat "$tmp/wide.md"; } >>"$tmp/report.md"
+	else
+		log "bench/wide.sh failed: the report has no Wide pools section"
+	fi
+fi
 if [[ ${BENCH_REMOTE:-1} != 0 ]]; then
 	log "bench/remote.sh (many machines)"
 	if BENCH_REMOTE_OUT='' bash bench/remote.sh >"$tmp/remote.md"; then

@@ -17,3 +17,31 @@ ensure_tools() {
 	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
 }
+
+# replace_section FILE HEADING NEW replaces the section of FILE that starts
+# with the line "## HEADING" (up to the next "## " heading or the end) with
+# the contents of NEW, or appends NEW when FILE has no such section; the
+# rest of FILE stays as it is.
+replace_section() {
+	local file=$1 heading=$2 new=$3
+	touch "$file"
+	awk -v new="$new" -v heading="## $heading" '
+		function emit(   line) {
+			while ((getline line < new) > 0) print line
+			close(new)
+			done = 1
+		}
+		{ plain = $0; sub(/[[:space:]]+$/, "", plain) }
+		plain == heading { if (!done) emit(); skip = 1; next }
+		skip && /^## / { skip = 0; print "" }
+		!skip { print; last = $0 }
+		END {
+			if (!done) {
+				if (NR > 0 && last != "") print ""
+				emit()
+			}
+		}
+	' "$file" >"$new.out"
+	cat "$new.out" >"$file"
+	rm -f "$new.out"
+}
