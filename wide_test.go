@@ -69,3 +69,18 @@ func threadsOf(pid int) (int, bool) {
 	}
 	return 0, false
 }
+
+// TestWidePoolWithinFewDescriptors runs a pool wider than its file
+// descriptors allow (each running task holds a few): tasks that cannot get
+// theirs wait for running ones to end, instead of failing with "too many
+// open files".
+func TestWidePoolWithinFewDescriptors(t *testing.T) {
+	const n = 100
+	bin := buildPlain(t)
+	cmd := exec.Command("sh", "-c", `ulimit -n 64 && exec "$0" --ndjson -t 100`, bin)
+	cmd.Stdin = strings.NewReader(strings.Repeat(`{"command":"sleep","args":["0.2"]}`+"\n", n))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Run(), "stderr: %s\nstdout: %s", stderr.Bytes(), stdout.Bytes())
+	require.Equal(t, n, bytes.Count(stdout.Bytes(), []byte(`"exit_code":0,`)), "every task succeeds: %s", stdout.Bytes())
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 
 	"github.com/workerpool/workerpool/job"
 )
@@ -85,24 +88,49 @@ type Local struct {
 
 	paths    sync.Map     // command name -> resolved path (string)
 	waiting  atomic.Int64 // children being waited for on a thread of their own
-	children atomic.Int64 // children started and not yet waited for
-	most     atomic.Int64 // children at most at once, after an EAGAIN; 0 for no bound
+	children atomic.Int64 // children being prepared, or started and not yet waited for
+
+	// room holds a unit for each child being prepared or running; its
+	// units beyond most are taken for good once the system runs out
+	// (launch), and tasks then wait their turn in order.
+	room    *semaphore.Weighted
+	most    atomic.Int64 // children at most at once; 0 for no bound
+	lowerMu sync.Mutex   // one lowering of most at a time
+	closing context.Context
+	close   context.CancelFunc
 }
+
+// roomSize is the room of an executor whose system has not run out.
+const roomSize = math.MaxInt32
 
 // spareProcesses is how many processes of the user's limit the executor
 // leaves for the pool's own threads once that limit has been met.
 const spareProcesses = 16
 
 // lowerMost bounds the children at once to n (at least 1), unless a lower
-// bound holds already.
+// bound holds already. The units of room above n are taken for good: that
+// waits, and every later start with it, until no more than n children are
+// left.
 func (l *Local) lowerMost(n int64) {
 	n = max(n, 1)
-	for {
-		most := l.most.Load()
-		if most != 0 && most <= n || l.most.CompareAndSwap(most, n) {
-			return
-		}
+	l.lowerMu.Lock()
+	defer l.lowerMu.Unlock()
+	most := l.most.Load()
+	if most == 0 {
+		most = roomSize
 	}
+	if n >= most {
+		return
+	}
+	l.most.Store(n)
+	go func() { _ = l.room.Acquire(l.closing, most-n) }()
+}
+
+// free gives back the room of a child that has been waited for, or that
+// did not start.
+func (l *Local) free() {
+	l.children.Add(-1)
+	l.room.Release(1)
 }
 
 // threadWaits is how many children at most are waited for on a thread
@@ -161,12 +189,15 @@ func NewLocal(opts LocalOptions) (*Local, error) {
 	}
 	reserveThreads(spareProcesses)
 	allowThreads()
-	return &Local{opts: opts, devNull: devNull, environ: os.Environ()}, nil
+	l := &Local{opts: opts, devNull: devNull, environ: os.Environ(), room: semaphore.NewWeighted(roomSize)}
+	l.closing, l.close = context.WithCancel(context.Background())
+	return l, nil
 }
 
 // Close releases the executor's resources and, with EndOrphans, ends the
 // processes the tasks left behind.
 func (l *Local) Close() error {
+	l.close()
 	if l.opts.EndOrphans {
 		endOrphans()
 	}
@@ -191,22 +222,21 @@ func (l *Local) Execute(ctx context.Context, t *job.Task) job.Result {
 		defer cancel()
 	}
 	p, start, err := l.launch(runCtx, t)
-	if p == nil {
-		r.ExitCode, r.Err = startFailure(t.Command, err)
-		return r
-	}
-	defer p.close()
 	if err != nil {
+		if p != nil {
+			p.close()
+		}
 		l.notStarted(&r, ctx, runCtx, t.Command, limit, err)
 		return r
 	}
+	defer p.close()
 	r.Started = true
 	// Stopping the task (its time limit, or the pool's ctx) costs nothing
 	// until it happens: no goroutine waits for it.
 	unwatch := context.AfterFunc(runCtx, func() { p.stop(l.opts.Grace) })
 	l.wait(p)
 	unwatch()
-	l.children.Add(-1)
+	l.free()
 	r.Duration = time.Since(start)
 	p.outcome(&r)
 	if p.stopped.Load() {
@@ -219,40 +249,73 @@ func (l *Local) Execute(ctx context.Context, t *job.Task) job.Result {
 	return r
 }
 
-// launch prepares and starts t's process. When the system is out of
-// processes for the moment (EAGAIN from fork), it tries again after a
-// pause, doubling from 10 ms up to 1 s, until ctx is done. A nil process
-// means it could not be prepared; otherwise err is why it did not start.
+// launch prepares and starts t's process. When the system is out, for
+// the moment, of what running tasks hold (processes: EAGAIN from fork;
+// file descriptors: EMFILE or ENFILE, while some child runs), it tries
+// again after a pause, doubling from 10 ms up to 1 s, until ctx is done. A
+// nil process means it could not be prepared; otherwise err is why it did
+// not start.
 //
-// Once a fork has failed so, the executor keeps spareProcesses fewer
-// children at once than it had then, for the rest of its life: the
-// process limit counts threads too, and the Go runtime cannot do without a
-// new thread when it needs one.
+// Once a start has failed so, the executor keeps fewer children at once
+// than it had then, for the rest of its life (see lessThan): the process
+// limit counts threads too, and the Go runtime cannot do without a new
+// thread when it needs one; the pool's own files need descriptors too.
 func (l *Local) launch(ctx context.Context, t *job.Task) (p *process, start time.Time, err error) {
 	for pause := 10 * time.Millisecond; ; pause = min(2*pause, time.Second) {
-		if most := l.most.Load(); most == 0 || l.children.Load() < most {
-			if p, err = l.prepare(t); err != nil {
+		if err := l.room.Acquire(ctx, 1); err != nil {
+			return nil, start, err
+		}
+		l.children.Add(1)
+		p, err = l.prepare(t)
+		switch {
+		case err != nil:
+			l.free()
+			if !l.outOfRoom(err) {
 				return nil, start, err
 			}
-			if err = ctx.Err(); err != nil {
-				return p, start, err
-			}
+		case ctx.Err() != nil:
+			l.free()
+			return p, start, ctx.Err()
+		default:
 			start = time.Now()
-			if err = p.start(); !errors.Is(err, syscall.EAGAIN) {
-				if err == nil {
-					l.children.Add(1)
-				}
+			if err = p.start(); err == nil {
+				return p, start, nil
+			}
+			l.free()
+			if !l.outOfRoom(err) {
 				return p, start, err
 			}
 			p.close()
-			l.lowerMost(l.children.Load() - spareProcesses)
 		}
+		l.lowerMost(lessThan(l.children.Load(), err))
 		select {
 		case <-time.After(pause):
 		case <-ctx.Done():
-			return nil, start, err
+			return nil, start, ctx.Err()
 		}
 	}
+}
+
+// lessThan is how many children at most the executor keeps once it had
+// others when err said the system had run out: spareProcesses fewer for
+// processes, an eighth fewer for file descriptors (the pool's own files
+// need some too: spill files, stdin pipes).
+func lessThan(others int64, err error) int64 {
+	if errors.Is(err, syscall.EAGAIN) {
+		return others - spareProcesses
+	}
+	return others - max(1, others/8)
+}
+
+// outOfRoom reports whether err says that a task cannot start until
+// running ones end: the system is out of processes (EAGAIN), or of file
+// descriptors (EMFILE, ENFILE) while some child of the executor holds
+// some.
+func (l *Local) outOfRoom(err error) bool {
+	if errors.Is(err, syscall.EAGAIN) {
+		return true
+	}
+	return (errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)) && l.children.Load() > 0
 }
 
 // notStarted fills r for a task whose process could not be started: the
