@@ -326,22 +326,22 @@ report() {
 }
 
 report >"$tmp/report.md"
-if [[ ${BENCH_WIDE:-1} != 0 ]]; then
-	log "bench/wide.sh (wide pools)"
-	if BENCH_WIDE_OUT='' bash bench/wide.sh >"$tmp/wide.md"; then
-		{ echo; cat "$tmp/wide.md"; } >>"$tmp/report.md"
+# add_section KNOB SCRIPT OUTVAR HEADING appends the section SCRIPT prints to
+# the report, unless KNOB is 0; OUTVAR is the script's own output knob,
+# emptied so that it writes only to stdout.
+add_section() {
+	local knob=$1 script=$2 outvar=$3 heading=$4 name
+	[[ ${!knob:-1} != 0 ]] || return 0
+	name=$(basename "$script" .sh)
+	log "$script ($heading)"
+	if env "$outvar=" bash "$script" >"$tmp/$name.md"; then
+		{ echo; cat "$tmp/$name.md"; } >>"$tmp/report.md"
 	else
-		log "bench/wide.sh failed: the report has no Wide pools section"
+		log "$script failed: the report has no $heading section"
 	fi
-fi
-if [[ ${BENCH_REMOTE:-1} != 0 ]]; then
-	log "bench/remote.sh (many machines)"
-	if BENCH_REMOTE_OUT='' bash bench/remote.sh >"$tmp/remote.md"; then
-		{ echo; cat "$tmp/remote.md"; } >>"$tmp/report.md"
-	else
-		log "bench/remote.sh failed: the report has no Many machines section"
-	fi
-fi
+}
+add_section BENCH_WIDE bench/wide.sh BENCH_WIDE_OUT "Wide pools"
+add_section BENCH_REMOTE bench/remote.sh BENCH_REMOTE_OUT "Many machines"
 cp "$tmp/report.md" "$out_file"
 cat "$tmp/report.md"
 log "wrote $out_file"

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -286,4 +287,39 @@ func TestPoolCancel(t *testing.T) {
 		require.ErrorIs(t, r.Err, job.ErrCancelled, "task %d", r.Seq)
 	}
 	require.Equal(t, int64(0), f.attempts(4)+f.attempts(5), "no task starts after the cancel")
+}
+
+// countingExec answers every task at once and tells calls of each.
+type countingExec struct{ calls chan struct{} }
+
+func (c countingExec) Execute(_ context.Context, t *job.Task) job.Result {
+	c.calls <- struct{}{}
+	return job.Result{Seq: t.Seq, Identifier: t.Identifier, Started: true}
+}
+
+// TestPoolSlowReaderHoldsNoWorker checks that a worker whose result the
+// caller has not taken yet goes on to its next task: results wait in a
+// buffer, so a slot is free once its task has ended, not once its result
+// has been written out.
+func TestPoolSlowReaderHoldsNoWorker(t *testing.T) {
+	const workers = 2
+	exec := countingExec{calls: make(chan struct{}, 100)}
+	tasks := make(chan job.Task)
+	go func() {
+		defer close(tasks)
+		for i := 1; i <= 10; i++ {
+			tasks <- job.Task{Seq: int64(i), Identifier: strconv.Itoa(i), Command: "true"}
+		}
+	}()
+	results := runAll(NewPool(exec, Options{Workers: workers}), tasks)
+	// Nothing is received yet: each worker's first result waits in the
+	// buffer, and each worker runs a second task.
+	for i := range 2 * workers {
+		select {
+		case <-exec.calls:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d tasks ran while no result was taken; want %d", i, 2*workers)
+		}
+	}
+	require.Len(t, collect(results), 10)
 }
