@@ -10,6 +10,7 @@
 declare(strict_types=1);
 
 require __DIR__ . '/../clients/php/src/WorkerPoolException.php';
+require __DIR__ . '/../clients/php/src/Run.php';
 require __DIR__ . '/../clients/php/src/WorkerPool.php';
 
 use WorkerPool\WorkerPool;

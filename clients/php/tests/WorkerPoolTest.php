@@ -131,6 +131,52 @@ final class WorkerPoolTest extends TestCase
         self::assertLessThan(8 << 20, memory_get_usage() - $memoryBefore);
     }
 
+    public function testEachTaskIsWrittenAsSoonAsItIsPulled(): void
+    {
+        // A slow source: before it gives the next task, it waits until the
+        // pool has run the previous one (the task creates a file). Each task
+        // must reach the pool as soon as it is pulled, not wait for more
+        // tasks to fill a buffer, and results must come back while the
+        // source is still giving tasks.
+        $n = 8;
+        $dir = sys_get_temp_dir() . '/wp-php-test-' . bin2hex(random_bytes(6));
+        mkdir($dir);
+        $log = [];
+        $notRun = [];
+        $tasks = (static function () use ($n, $dir, &$log, &$notRun): \Generator {
+            for ($i = 0; $i < $n; ++$i) {
+                if ($i > 0 && $notRun === []) {
+                    // A loose bound: the pool starts a `touch` well within it.
+                    $deadline = microtime(true) + 10.0;
+                    while (!is_file("$dir/" . ($i - 1)) && microtime(true) < $deadline) {
+                        usleep(5_000);
+                    }
+                    if (!is_file("$dir/" . ($i - 1))) {
+                        $notRun[] = $i - 1;
+                    }
+                }
+                $log[] = "task $i";
+                yield ['identifier' => (string) $i, 'command' => 'touch', 'args' => ["$dir/$i"]];
+            }
+        })();
+        try {
+            $pool = self::pool();
+            foreach ($pool->run($tasks, ['threads' => 1]) as $result) {
+                self::assertSame(0, $result['exit_code'], json_encode($result));
+                $log[] = "result {$result['identifier']}";
+            }
+            self::assertSame(0, $pool->exitStatus());
+        } finally {
+            array_map('unlink', glob("$dir/*") ?: []);
+            rmdir($dir);
+        }
+        self::assertSame([], $notRun, 'each task ran before the next one was pulled: ' . implode(', ', $log));
+        self::assertCount(2 * $n, $log);
+        $firstResult = min(array_keys(preg_grep('/^result /', $log)));
+        $lastTask = array_search('task ' . ($n - 1), $log, true);
+        self::assertLessThan($lastTask, $firstResult, 'the first result came before the last task was pulled: ' . implode(', ', $log));
+    }
+
     public function testRealProcesses(): void
     {
         $n = 1000;
@@ -342,6 +388,181 @@ final class WorkerPoolTest extends TestCase
         } finally {
             unlink($fake);
         }
+    }
+
+    public function testSourceThatFailsAtOnceIsStatus143(): void
+    {
+        // The source throws before its first task, so the pool is stopped
+        // (SIGTERM) moments after it was started: the status is 143 either
+        // way, whether the pool had set up its signal handling or not.
+        $pool = self::pool();
+        $tasks = (static function (): \Generator {
+            throw new \RuntimeException('no tasks today');
+            yield; // makes this a generator: the throw happens when it is first iterated
+        })();
+        try {
+            foreach ($pool->run($tasks) as $result) {
+                self::fail('no result expected: ' . json_encode($result));
+            }
+            self::fail('no exception');
+        } catch (\RuntimeException $e) {
+            self::assertSame('no tasks today', $e->getMessage());
+        }
+        self::assertSame(143, $pool->exitStatus());
+
+        // A pool that SIGTERM kills (it has no handler for it) is 143 too,
+        // as a shell reports it, and a pool that exits 15 is 15.
+        $fake = tempnam(sys_get_temp_dir(), 'fakepool');
+        try {
+            file_put_contents($fake, "#!/bin/sh\nexec sleep 30\n");
+            chmod($fake, 0755);
+            $pool = new WorkerPool($fake);
+            try {
+                foreach ($pool->run((static function (): \Generator {
+                    throw new \RuntimeException('no tasks today');
+                    yield;
+                })()) as $result) {
+                    self::fail('no result expected');
+                }
+                self::fail('no exception');
+            } catch (\RuntimeException $e) {
+                self::assertSame('no tasks today', $e->getMessage());
+            }
+            self::assertSame(143, $pool->exitStatus());
+
+            file_put_contents($fake, "#!/bin/sh\nread line\nexit 15\n");
+            try {
+                foreach ($pool->run([['command' => 'true']]) as $result) {
+                    self::fail('no result expected');
+                }
+                self::fail('no exception');
+            } catch (WorkerPoolException $e) {
+                self::assertSame(15, $e->getExitStatus());
+            }
+            self::assertSame(15, $pool->exitStatus());
+        } finally {
+            unlink($fake);
+        }
+    }
+
+    public function testOverlappingRunsKeepTheirOwnStatus(): void
+    {
+        $pool = self::pool();
+        $ok = [['identifier' => 'a1', 'command' => 'true'], ['identifier' => 'a2', 'command' => 'true']];
+        $failing = [['identifier' => 'b1', 'command' => 'true'], ['identifier' => 'b2', 'command' => 'false']];
+
+        // Each run has its own status; the pool's is the one of the run that
+        // ended last.
+        $outer = $pool->start($ok);
+        $inner = $pool->start($failing);
+        self::assertNull($outer->exitStatus());
+        $seen = [];
+        foreach ($outer as $a) {
+            $seen[] = $a['identifier'];
+            if (\count($seen) === 1) {
+                foreach ($inner as $b) {
+                    $seen[] = $b['identifier'];
+                }
+                self::assertSame(1, $inner->exitStatus());
+                self::assertNull($outer->exitStatus(), 'the outer run is still going');
+                self::assertSame(1, $pool->exitStatus());
+            }
+        }
+        self::assertCount(4, $seen);
+        self::assertSame(0, $outer->exitStatus());
+        self::assertSame(1, $inner->exitStatus());
+        self::assertSame(0, $pool->exitStatus());
+
+        // The same with run(): the pool reports the run that ended last.
+        foreach ($pool->run($failing) as $a) {
+            foreach ($pool->run($ok) as $b) {
+            }
+            self::assertSame(0, $pool->exitStatus());
+        }
+        self::assertSame(1, $pool->exitStatus());
+
+        // Leaving a loop over a Run stops its pool, as with run().
+        $run = $pool->start([['identifier' => 'quick', 'command' => 'true'], ['command' => 'sleep', 'args' => ['30']]], ['threads' => 2]);
+        foreach ($run as $result) {
+            break;
+        }
+        self::assertSame(143, $run->exitStatus());
+        self::assertSame(143, $pool->exitStatus());
+
+        // A run is iterated once.
+        $this->expectException(\LogicException::class);
+        foreach ($outer as $a) {
+        }
+    }
+
+    public function testOverlappingRunsKeepTheirOwnStderr(): void
+    {
+        // A "pool" that writes its first task line on stderr, one result,
+        // and exits 3 once its stdin is closed.
+        $fake = tempnam(sys_get_temp_dir(), 'fakepool');
+        file_put_contents($fake, "#!/bin/sh\nread line\necho \"pool saw \$line\" >&2\n"
+            . "echo '{\"identifier\":\"r\",\"exit_code\":0,\"result_body\":\"\",\"seq\":1}'\ncat >/dev/null\nexit 3\n");
+        chmod($fake, 0755);
+        try {
+            // Two runs through run(): each exception has its own pool's stderr.
+            $pool = new WorkerPool($fake);
+            $messages = [];
+            try {
+                foreach ($pool->run([['identifier' => 'first', 'command' => 'true']]) as $r) {
+                    try {
+                        foreach ($pool->run([['identifier' => 'second', 'command' => 'true']]) as $r2) {
+                        }
+                    } catch (WorkerPoolException $e) {
+                        $messages['second'] = $e->getMessage();
+                    }
+                }
+            } catch (WorkerPoolException $e) {
+                $messages['first'] = $e->getMessage();
+            }
+            self::assertStringContainsString('"first"', $messages['first']);
+            self::assertStringNotContainsString('"second"', $messages['first']);
+            self::assertStringNotContainsString('"first"', $messages['second']);
+            self::assertStringContainsString('"first"', $pool->poolStderr());
+
+            // The same with start(), whose runs say it themselves.
+            $first = $pool->start([['identifier' => 'first', 'command' => 'true']]);
+            $second = $pool->start([['identifier' => 'second', 'command' => 'true']]);
+            $messages = [];
+            try {
+                foreach ($first as $r) {
+                    try {
+                        foreach ($second as $r2) {
+                        }
+                    } catch (WorkerPoolException $e) {
+                        $messages['second'] = $e->getMessage();
+                    }
+                }
+            } catch (WorkerPoolException $e) {
+                $messages['first'] = $e->getMessage();
+            }
+            self::assertSame(['second', 'first'], array_keys($messages));
+            self::assertStringContainsString('status 3', $messages['first']);
+            self::assertStringContainsString('"first"', $messages['first']);
+            self::assertStringNotContainsString('"second"', $messages['first']);
+            self::assertStringContainsString('"second"', $messages['second']);
+            self::assertStringNotContainsString('"first"', $messages['second']);
+            self::assertStringContainsString('"first"', $first->poolStderr());
+            self::assertStringNotContainsString('"second"', $first->poolStderr());
+            self::assertSame(3, $first->exitStatus());
+            self::assertSame(3, $second->exitStatus());
+        } finally {
+            unlink($fake);
+        }
+    }
+
+    public function testLargeIntegersInMetaComeBackAsStrings(): void
+    {
+        $pool = self::pool();
+        $results = iterator_to_array($pool->run([
+            '{"identifier":"big","command":"true","meta":{"n":12345678901234567890,"small":42,"f":1.5}}',
+        ]), false);
+        self::assertSame(['n' => '12345678901234567890', 'small' => 42, 'f' => 1.5], $results[0]['meta']);
+        self::assertSame(0, $results[0]['exit_code']);
     }
 
     public function testOptionsAreCheckedWhenRunIsCalled(): void
