@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,16 +28,32 @@ type Options struct {
 	// line without its extension, "{/.}" the base name without it, "{#}"
 	// the task's number, and "{%}" the number of the slot the task runs
 	// in (see job.Task.SlotWords). With none of them, the line is
-	// appended as the last argument.
+	// appended as the last argument. The path strings follow parallel's
+	// own rules, not a path library's: the base name of "a/" is "" and its
+	// directory "." (see pathRules). A line longer than MaxItem makes a
+	// task that reports it instead of a command.
 	Template []string
 	// Null, with a template, splits the input at NUL bytes rather than at
 	// line ends (as find -print0 writes names), and keeps each item whole.
 	Null bool
 }
 
+// MaxItem is the most bytes an item of template mode may hold: a line
+// without its line end, or with Options.Null an item without its NUL. Items
+// become arguments, and no system the pool runs on takes an argument this
+// long: Linux takes at most 128 KiB in one argument (MAX_ARG_STRLEN), the
+// others at most 1 MiB for all the arguments and the environment together.
+// A longer item is read past without being kept, so that an input without
+// line ends cannot make the pool hold it whole; its task reports it.
+const MaxItem = 1 << 20
+
 // replacementStrings are the template's strings that stand for something
 // of the task's.
 var replacementStrings = []string{"{}", "{/}", "{//}", "{.}", "{/.}", "{#}", slotString}
+
+// pathStrings are the replacement strings that take the item apart as a
+// path.
+var pathStrings = []string{"{/}", "{//}", "{.}", "{/.}"}
 
 // slotString stands for the number of the slot a task runs in.
 const slotString = "{%}"
@@ -52,18 +67,27 @@ type Decoder struct {
 	// placesLine reports whether the template has a replacement string;
 	// without one the line is appended.
 	placesLine bool
+	// cutsPaths reports whether the template has one of the strings that
+	// take the item apart as a path, so that they are worked out only when
+	// they are used.
+	cutsPaths bool
 	// skipped counts the blank lines before the first task, which
 	// firstByte consumes.
 	skipped int
+	// item holds the item of template mode being read; it is reused for
+	// every item and never grows past MaxItem bytes.
+	item []byte
 }
 
 // New returns a Decoder reading from r. A UTF-8 byte-order mark at the
 // start of the input is skipped, whatever the framing.
 func New(r io.Reader, opts Options) *Decoder {
-	placesLine := slices.ContainsFunc(opts.Template, func(w string) bool {
-		return slices.ContainsFunc(replacementStrings, func(r string) bool { return strings.Contains(w, r) })
-	})
-	return &Decoder{r: bufio.NewReaderSize(r, 64<<10), opts: opts, placesLine: placesLine}
+	holds := func(strs []string) bool {
+		return slices.ContainsFunc(opts.Template, func(w string) bool {
+			return slices.ContainsFunc(strs, func(s string) bool { return strings.Contains(w, s) })
+		})
+	}
+	return &Decoder{r: bufio.NewReaderSize(r, 64<<10), opts: opts, placesLine: holds(replacementStrings), cutsPaths: holds(pathStrings)}
 }
 
 // Stream reads tasks in a goroutine and sends them, numbered from 1, on the
@@ -98,11 +122,8 @@ func (d *Decoder) run(ctx context.Context, out chan<- job.Task) error {
 	if err := d.skipBOM(); err != nil {
 		return err
 	}
-	if len(d.opts.Template) > 0 && d.opts.Null {
-		return d.items(ctx, out)
-	}
 	if len(d.opts.Template) > 0 {
-		return d.lines(ctx, out, d.templateTask)
+		return d.items(ctx, out)
 	}
 	first, err := d.firstByte()
 	if err != nil {
@@ -115,7 +136,7 @@ func (d *Decoder) run(ctx context.Context, out chan<- job.Task) error {
 	case '[':
 		return d.array(ctx, out)
 	case '{':
-		return d.lines(ctx, out, d.jsonTask)
+		return d.lines(ctx, out)
 	}
 	return &FramingError{Msg: "input is neither a JSON array nor NDJSON: it starts with " + d.describe(first)}
 }
@@ -252,9 +273,9 @@ func (d *Decoder) readError(err error) error {
 	return err
 }
 
-// lines reads the input a line at a time, of any length, and makes a task
-// of each line that is not blank.
-func (d *Decoder) lines(ctx context.Context, out chan<- job.Task, task func(line []byte, t *job.Task) error) error {
+// lines reads NDJSON a line at a time, of any length, and makes a task of
+// each line that is not blank.
+func (d *Decoder) lines(ctx context.Context, out chan<- job.Task) error {
 	for lineNo := 1 + d.skipped; ; lineNo++ {
 		line, err := d.r.ReadBytes('\n')
 		if err != nil && err != io.EOF {
@@ -263,7 +284,7 @@ func (d *Decoder) lines(ctx context.Context, out chan<- job.Task, task func(line
 		if text := bytes.TrimRight(line, "\r\n"); len(bytes.TrimSpace(text)) > 0 {
 			d.seq++
 			t := job.Task{Seq: d.seq, Where: "line " + strconv.Itoa(lineNo)}
-			t.Err = d.wrap(&t, task(text, &t))
+			t.Err = d.wrap(&t, d.jsonTask(text, &t))
 			if err := d.send(ctx, out, t); err != nil {
 				return err
 			}
@@ -282,18 +303,34 @@ func (d *Decoder) jsonTask(line []byte, t *job.Task) error {
 	return err
 }
 
-// items reads NUL-separated items (Options.Null) and makes a task of each
-// one that is not empty.
+// items reads the input of template mode an item at a time: a line, or
+// with Options.Null a NUL-separated item, and makes a task of each line
+// that is not blank and each item that is not empty. An item longer than
+// MaxItem is read past, not kept: its task holds an error, no command, and
+// as identifier the item's first bytes.
 func (d *Decoder) items(ctx context.Context, out chan<- job.Task) error {
+	delim, cut, unit := byte('\n'), "\r", "line"
+	if d.opts.Null {
+		delim, cut, unit = 0, "", "item"
+	}
 	for n := 1; ; n++ {
-		item, err := d.r.ReadBytes(0)
+		item, long, err := d.readItem(delim, cut)
 		if err != nil && err != io.EOF {
 			return err
 		}
-		if text := bytes.TrimSuffix(item, []byte{0}); len(text) > 0 {
+		blank := len(item) == 0
+		if !d.opts.Null {
+			blank = len(bytes.TrimSpace(item)) == 0
+		}
+		if long || !blank {
 			d.seq++
-			t := job.Task{Seq: d.seq, Where: "item " + strconv.Itoa(n)}
-			t.Err = d.wrap(&t, d.templateTask(text, &t))
+			t := job.Task{Seq: d.seq, Where: unit + " " + strconv.Itoa(n)}
+			if long {
+				t.Identifier = abbreviate(item)
+				t.Err = d.wrap(&t, fmt.Errorf("the %s is longer than %d MiB: items become arguments, which cannot be that long", unit, MaxItem>>20))
+			} else {
+				t.Err = d.wrap(&t, d.templateTask(item, &t))
+			}
 			if err := d.send(ctx, out, t); err != nil {
 				return err
 			}
@@ -304,12 +341,42 @@ func (d *Decoder) items(ctx context.Context, out chan<- job.Task) error {
 	}
 }
 
+// readItem reads to the next delim, or to the end of the input, and returns
+// what came before it without the bytes of cut at its end. When that is
+// longer than MaxItem, long is true and item holds only its first MaxItem
+// bytes: the rest is read and dropped as it comes. err is io.EOF when the
+// input ended before a delim. item is valid until the next call.
+func (d *Decoder) readItem(delim byte, cut string) (item []byte, long bool, err error) {
+	d.item = d.item[:0]
+	for {
+		chunk, err := d.r.ReadSlice(delim)
+		if err == nil {
+			chunk = chunk[:len(chunk)-1]
+		}
+		keep := min(len(chunk), MaxItem-len(d.item))
+		d.item = append(d.item, chunk[:keep]...)
+		// Past MaxItem, only bytes of cut may follow: they are not counted.
+		long = long || len(bytes.TrimLeft(chunk[keep:], cut)) > 0
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if long {
+			return d.item, true, err
+		}
+		return bytes.TrimRight(d.item, cut), false, err
+	}
+}
+
 func (d *Decoder) templateTask(line []byte, t *job.Task) error {
 	text := string(line)
-	base := filepath.Base(text)
+	var base, dir, noExt, baseNoExt string
+	if d.cutsPaths {
+		base, dir, noExt = hostPaths.base(text), hostPaths.dir(text), hostPaths.noExt(text)
+		baseNoExt = hostPaths.noExt(base)
+	}
 	fill := strings.NewReplacer( // longest first where strings share a start
-		"{//}", filepath.Dir(text), "{/.}", strings.TrimSuffix(base, filepath.Ext(base)), "{/}", base,
-		"{.}", strings.TrimSuffix(text, filepath.Ext(base)), "{#}", strconv.FormatInt(t.Seq, 10), "{}", text)
+		"{//}", dir, "{/.}", baseNoExt, "{/}", base,
+		"{.}", noExt, "{#}", strconv.FormatInt(t.Seq, 10), "{}", text)
 	words := make([]string, 0, len(d.opts.Template)+1)
 	var slotted [][]string
 	for i, w := range d.opts.Template {

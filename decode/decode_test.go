@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -393,6 +394,100 @@ func TestLongLine(t *testing.T) {
 			require.True(t, tasks[1].Stdin == long, "the long stdin must come through whole")
 		})
 	}
+}
+
+// TestTemplateItemTooLong: in template mode an item longer than MaxItem
+// is read past, and its task carries an error instead of a command; the
+// items around it are read as usual, and one of MaxItem bytes is taken
+// whole.
+func TestTemplateItemTooLong(t *testing.T) {
+	long := strings.Repeat("x", MaxItem+1)
+	most := strings.Repeat("y", MaxItem)
+	for _, tt := range []struct {
+		name string
+		opts Options
+		sep  string
+		unit string
+	}{
+		{name: "lines", opts: Options{Template: []string{"echo", "{}"}}, sep: "\n", unit: "line"},
+		{name: "NUL-separated", opts: Options{Template: []string{"echo", "{}"}, Null: true}, sep: "\x00", unit: "item"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// The last item is too long and ends the input without a separator.
+			input := strings.Join([]string{"before", long, most, "after", long}, tt.sep)
+			tasks, err := decodeAll(t, strings.NewReader(input), tt.opts)
+			require.NoError(t, err)
+			requireSeq(t, tasks)
+			require.Len(t, tasks, 5, "one task per item, the long ones included")
+			for _, i := range []int{1, 4} {
+				where := fmt.Sprintf("%s %d", tt.unit, i+1)
+				require.Equal(t, where, tasks[i].Where)
+				require.EqualError(t, tasks[i].Err, fmt.Sprintf(`task "%s..." (%s): the %s is longer than 1 MiB: items become arguments, which cannot be that long`,
+					long[:40], where, tt.unit))
+				require.Equal(t, long[:40]+"...", tasks[i].Identifier)
+				require.Empty(t, tasks[i].Command)
+				require.Empty(t, tasks[i].Args)
+			}
+			for i, item := range map[int]string{0: "before", 2: most, 3: "after"} {
+				require.NoError(t, tasks[i].Err)
+				require.Equal(t, []string{item}, tasks[i].Args, "task %d", i+1)
+				require.True(t, tasks[i].Identifier == item, "task %d keeps its item as its identifier", i+1)
+			}
+		})
+	}
+	t.Run("carriage returns before the line end are not counted", func(t *testing.T) {
+		input := most + strings.Repeat("\r", 100<<10) + "\nafter\n"
+		tasks, err := decodeAll(t, strings.NewReader(input), Options{Template: []string{"echo"}})
+		require.NoError(t, err)
+		require.Len(t, tasks, 2)
+		require.NoError(t, tasks[0].Err)
+		require.True(t, tasks[0].Args[0] == most, "the line, without its carriage returns, is MaxItem bytes")
+		require.Equal(t, []string{"after"}, tasks[1].Args)
+	})
+	t.Run("a line of white space that long is no blank line", func(t *testing.T) {
+		tasks, err := decodeAll(t, strings.NewReader(strings.Repeat(" ", MaxItem+1)+"\n"), Options{Template: []string{"echo"}})
+		require.NoError(t, err)
+		require.Len(t, tasks, 1)
+		require.ErrorContains(t, tasks[0].Err, "the line is longer than 1 MiB")
+	})
+}
+
+// TestTemplateItemTooLongIsNotKept reads one item of 64 MiB and checks that
+// the decoder did not hold it: what it allocates is bounded by MaxItem, not
+// by the item.
+func TestTemplateItemTooLongIsNotKept(t *testing.T) {
+	const size = 64 << 20
+	input := io.MultiReader(strings.NewReader("before\n"), &repeatReader{b: 'x', n: size}, strings.NewReader("\nafter\n"))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	tasks, err := decodeAll(t, input, Options{Template: []string{"echo"}})
+	runtime.ReadMemStats(&after)
+	require.NoError(t, err)
+	require.Len(t, tasks, 3)
+	require.NoError(t, tasks[0].Err)
+	require.ErrorContains(t, tasks[1].Err, "the line is longer than 1 MiB")
+	require.Equal(t, []string{"after"}, tasks[2].Args)
+	allocated := after.TotalAlloc - before.TotalAlloc
+	t.Logf("allocated %d KiB to read a line of %d MiB", allocated>>10, size>>20)
+	require.Less(t, allocated, uint64(16<<20), "bytes allocated to read past a line of %d MiB", size>>20)
+}
+
+// repeatReader reads as n bytes b, without holding them.
+type repeatReader struct {
+	b byte
+	n int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, io.EOF
+	}
+	p = p[:min(len(p), r.n)]
+	for i := range p {
+		p[i] = r.b
+	}
+	r.n -= len(p)
+	return len(p), nil
 }
 
 func TestCRLF(t *testing.T) {

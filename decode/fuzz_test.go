@@ -23,7 +23,9 @@ import (
 //     the input must have been a valid JSON array (nothing was dropped);
 //   - anything else: no task, and a *FramingError unless the input is blank;
 //   - in template mode: one Task per non-blank line, none with an error
-//     but for a line holding a NUL byte, which no program can be given.
+//     but for a line holding a NUL byte, which no program can be given;
+//     and with Null, one Task per non-empty NUL-separated item, none with
+//     an error.
 func FuzzDecode(f *testing.F) {
 	for _, seed := range []string{
 		``,
@@ -59,7 +61,7 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, input []byte, template bool) {
 		var opts Options
 		if template {
-			opts.Template = []string{"echo", "{#}", "{}"}
+			opts.Template = []string{"echo", "{#}", "{}", "{/}:{//}:{.}:{/.}"}
 		}
 		tasks, err := fuzzDecode(t, input, opts)
 		input = bytes.TrimPrefix(input, []byte("\xef\xbb\xbf"))
@@ -87,6 +89,9 @@ func FuzzDecode(f *testing.F) {
 					t.Fatalf("template task %d has an error: %v", task.Seq, task.Err)
 				}
 			}
+			opts.Null = true
+			items, err := fuzzDecode(t, append([]byte(bom), input...), opts)
+			checkItems(t, input, items, err)
 		case first < 0:
 			if len(tasks) != 0 || err != nil {
 				t.Fatalf("blank input: %d tasks, err %v", len(tasks), err)
@@ -152,6 +157,28 @@ func checkLines(t *testing.T, input []byte, tasks []job.Task, err error) {
 	for i, task := range tasks {
 		if task.Where != want[i] {
 			t.Fatalf("task %d: Where is %q, want %q", task.Seq, task.Where, want[i])
+		}
+	}
+}
+
+// checkItems checks one task per non-empty NUL-separated item, each naming
+// its item, and none with an error.
+func checkItems(t *testing.T, input []byte, tasks []job.Task, err error) {
+	if err != nil {
+		t.Fatalf("reading items from memory failed: %v", err)
+	}
+	var want []string
+	for i, item := range bytes.Split(input, []byte{0}) {
+		if len(item) > 0 {
+			want = append(want, "item "+strconv.Itoa(i+1))
+		}
+	}
+	if len(tasks) != len(want) {
+		t.Fatalf("%d non-empty items, %d tasks", len(want), len(tasks))
+	}
+	for i, task := range tasks {
+		if task.Where != want[i] || task.Err != nil {
+			t.Fatalf("task %d: Where is %q, want %q; error %v", task.Seq, task.Where, want[i], task.Err)
 		}
 	}
 }
