@@ -87,7 +87,8 @@ func (p *Pool) Run(ctx, intake context.Context, tasks <-chan job.Task) <-chan jo
 type run struct {
 	*Pool
 	ctx, intake context.Context
-	slots       Slots // the executor, when it has slots of its own
+	slots       Slots       // the executor, when it has slots of its own
+	numbers     slotNumbers // of the slots held, with slots
 	out         chan job.Result
 	jobs        chan assignment // to the workers, who share it
 	workers     sync.WaitGroup
@@ -98,7 +99,62 @@ type run struct {
 // when the executor has slots.
 type assignment struct {
 	t    *job.Task
-	slot Slot
+	slot *numberedSlot
+}
+
+// numberedSlot is a slot of the executor's that a task holds, with the
+// number that the task's "{%}" names. Release gives back the number, then
+// the slot.
+type numberedSlot struct {
+	Slot
+	number  int
+	numbers *slotNumbers
+}
+
+// Release gives back the slot's number before the slot itself, so that
+// no more numbers are taken than slots are held: the task that is given
+// the slot next can have the number.
+func (s *numberedSlot) Release() {
+	s.numbers.give(s.number)
+	s.Slot.Release()
+}
+
+// slotNumbers hands out the numbers that "{%}" names when the executor has
+// slots. A worker cannot number them, as it does without slots: a worker
+// that has released its slot may still be sending its result while the
+// slot runs the next task on another worker. So each task that holds a
+// slot holds a number, from 1 up, that no other task holds: taken once the
+// slot is acquired, given back before the slot is released. Since a number
+// taken is the lowest free one, or one its task held a moment before, no
+// number exceeds the most slots ever held at once. Its methods may be
+// called from many goroutines at once.
+type slotNumbers struct {
+	mu   sync.Mutex
+	held []bool // held[n-1]: a task holds number n
+}
+
+// take returns want, when it is a number no task holds, or else the lowest
+// number no task holds, and holds it until give.
+func (s *slotNumbers) take(want int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := want
+	if n < 1 || n > len(s.held) || s.held[n-1] {
+		n = slices.Index(s.held, false) + 1
+		if n == 0 {
+			s.held = append(s.held, false)
+			n = len(s.held)
+		}
+	}
+	s.held[n-1] = true
+	return n
+}
+
+// give gives back number n, from take.
+func (s *slotNumbers) give(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.held[n-1] = false
 }
 
 // feed hands each task to a free worker, or answers it itself when the task
@@ -119,7 +175,7 @@ func (r *run) feed(tasks <-chan job.Task) {
 		}
 		a := assignment{t: &t}
 		if r.slots != nil {
-			slot, err := r.slots.Acquire(r.intake)
+			slot, err := r.acquire(0)
 			if err != nil {
 				r.noSlot(&t, err)
 				continue
@@ -133,8 +189,8 @@ func (r *run) feed(tasks <-chan job.Task) {
 		}
 		if r.slots != nil || r.started < r.opts.Workers {
 			r.started++
-			slot := r.started
-			r.workers.Go(func() { r.work(slot) })
+			number := r.started
+			r.workers.Go(func() { r.work(number) })
 		}
 		select {
 		case r.jobs <- a:
@@ -147,9 +203,11 @@ func (r *run) feed(tasks <-chan job.Task) {
 	}
 }
 
-// work runs the tasks it receives until the feed closes jobs. Its number,
-// from 1, is the slot its tasks run in as their "{%}" sees it: no two
-// tasks that run at once have the same.
+// work runs the tasks it receives until the feed closes jobs. The number
+// that a task's "{%}" names is the number of its slot when the executor
+// has slots (slotNumbers); otherwise it is the worker's number, from 1 to
+// Workers, as the feed starts no more workers than that: no two tasks that
+// run at once have the same, as a worker runs one task at a time.
 func (r *run) work(number int) {
 	for a := range r.jobs {
 		if r.intake.Err() != nil {
@@ -159,7 +217,11 @@ func (r *run) work(number int) {
 			r.notRun(a.t)
 			continue
 		}
-		fillSlot(a.t, number)
+		if a.slot != nil {
+			fillSlot(a.t, a.slot.number)
+		} else {
+			fillSlot(a.t, number)
+		}
 		res := r.attempt(a.t, a.slot)
 		r.emit(a.t, res)
 	}
@@ -168,9 +230,10 @@ func (r *run) work(number int) {
 // attempt runs t, in slot when it has one, again up to Retries more times
 // while it fails in a way that another run might change and the intake is
 // open. An attempt whose host was lost runs again in another slot, without
-// counting against Retries, up to maxHostLosses times. The slot is given
-// back before attempt returns.
-func (r *run) attempt(t *job.Task, slot Slot) job.Result {
+// counting against Retries, up to maxHostLosses times, with its "{%}"
+// naming the number of its new slot. The slot is given back before
+// attempt returns.
+func (r *run) attempt(t *job.Task, slot *numberedSlot) job.Result {
 	if r.log.Enabled(r.ctx, slog.LevelDebug) { // its arguments cost, logged or not
 		r.log.Debug("task started", "seq", t.Seq, "identifier", t.Identifier, "command", t.Command, "args", t.Args)
 	}
@@ -185,7 +248,9 @@ func (r *run) attempt(t *job.Task, slot Slot) job.Result {
 		case errors.Is(res.Err, job.ErrHostLost):
 			if lost < maxHostLosses {
 				lost++
-				slot, again = r.reacquire(slot, &res)
+				if slot, again = r.reacquire(slot, &res); again {
+					fillSlot(t, slot.number)
+				}
 			}
 		default:
 			again = n-lost <= r.opts.Retries && retryable(&res)
@@ -206,7 +271,7 @@ func (r *run) attempt(t *job.Task, slot Slot) job.Result {
 }
 
 // execute runs one attempt of t, in slot when it has one.
-func (r *run) execute(t *job.Task, slot Slot) job.Result {
+func (r *run) execute(t *job.Task, slot *numberedSlot) job.Result {
 	if slot == nil {
 		return r.exec.Execute(r.ctx, t)
 	}
@@ -215,12 +280,15 @@ func (r *run) execute(t *job.Task, slot Slot) job.Result {
 	return res
 }
 
-// reacquire gives back the slot of an attempt whose host was lost and
-// waits for another. When none comes, it returns the old slot, already
-// released (nil), and adds why to res's error.
-func (r *run) reacquire(old Slot, res *job.Result) (Slot, bool) {
+// reacquire gives back the slot of an attempt whose host was lost, and its
+// number, and waits for another slot. The new slot has the old number when
+// no other task has taken it meanwhile: the number is not held while the
+// task waits, as the slots of the lost host may come back, to other tasks,
+// before the task has a slot again. When no slot comes, reacquire returns
+// nil and false, and adds why to res's error.
+func (r *run) reacquire(old *numberedSlot, res *job.Result) (*numberedSlot, bool) {
 	old.Release()
-	slot, err := r.slots.Acquire(r.intake)
+	slot, err := r.acquire(old.number)
 	if err != nil {
 		if r.intake.Err() == nil {
 			res.Err = fmt.Errorf("%w; %w", res.Err, err)
@@ -230,7 +298,18 @@ func (r *run) reacquire(old Slot, res *job.Result) (Slot, bool) {
 	return slot, true
 }
 
-func hostOf(slot Slot) string {
+// acquire waits, while the intake is open, for a slot of the executor's,
+// and numbers it want, when no task holds that number, or else the lowest
+// number no task holds (slotNumbers). It fails as Slots.Acquire does.
+func (r *run) acquire(want int) (*numberedSlot, error) {
+	slot, err := r.slots.Acquire(r.intake)
+	if err != nil {
+		return nil, err
+	}
+	return &numberedSlot{Slot: slot, number: r.numbers.take(want), numbers: &r.numbers}, nil
+}
+
+func hostOf(slot *numberedSlot) string {
 	if slot == nil {
 		return ""
 	}

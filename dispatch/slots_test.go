@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -179,5 +181,259 @@ func TestPoolNoSlots(t *testing.T) {
 	for _, r := range results {
 		require.Equal(t, job.ExitNeverStarted, r.ExitCode)
 		require.ErrorContains(t, r.Err, "no host left")
+	}
+}
+
+// numberSlots is size slots on one host, "h", handed to the callers of
+// Acquire in the order they came. Each attempt it runs reads the number of
+// its slot from its task's first argument ("{%}") and records it, with an
+// error when the number is not in 1..size or another running attempt has
+// it too. The commands:
+//
+//   - "meet" waits until size "meet" attempts have begun, so that every
+//     slot is in use at once;
+//   - "hold" waits until an attempt of a task after it has ended;
+//   - "lose" loses the host on its first attempt, and the slot with it;
+//   - "lose-queued" loses the host on its first attempt once a call of
+//     Acquire waits; the host comes back at once, so the slot is free
+//     again once released;
+//   - anything else ends at once.
+//
+// Used as a plain Executor (hidden in a struct), it checks the numbers of a
+// pool of size workers.
+type numberSlots struct {
+	size   int
+	until  int           // attempts to end before enough is closed
+	enough chan struct{} // closed once until attempts have ended
+
+	mu      sync.Mutex
+	free    int             // slots neither held nor handed to a waiting Acquire
+	queue   []chan struct{} // Acquire calls waiting, oldest first
+	running map[int]bool    // the numbers of the running attempts
+	seen    map[int64][]int // the numbers of each task's attempts, by seq
+	meets   int             // "meet" attempts begun
+	ended   int             // attempts ended
+	later   int64           // the highest seq of an attempt ended
+	errs    []string
+	changed chan struct{} // closed, and replaced, at every change
+}
+
+func newNumberSlots(size, until int) *numberSlots {
+	return &numberSlots{size: size, until: until, enough: make(chan struct{}), free: size,
+		running: map[int]bool{}, seen: map[int64][]int{}, changed: make(chan struct{})}
+}
+
+func (f *numberSlots) Acquire(ctx context.Context) (Slot, error) {
+	f.mu.Lock()
+	if f.free > 0 {
+		f.free--
+		f.mu.Unlock()
+		return &numberSlot{f: f}, nil
+	}
+	handed := make(chan struct{})
+	f.queue = append(f.queue, handed)
+	f.changedLocked()
+	f.mu.Unlock()
+	select {
+	case <-handed:
+		return &numberSlot{f: f}, nil
+	case <-ctx.Done():
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if i := slices.Index(f.queue, handed); i >= 0 {
+			f.queue = slices.Delete(f.queue, i, i+1)
+		} else {
+			f.putLocked() // handed over meanwhile: hand it on
+		}
+		return nil, context.Cause(ctx)
+	}
+}
+
+// putLocked hands a slot to the oldest waiting Acquire, or frees it.
+func (f *numberSlots) putLocked() {
+	if len(f.queue) > 0 {
+		close(f.queue[0])
+		f.queue = f.queue[1:]
+	} else {
+		f.free++
+	}
+	f.changedLocked()
+}
+
+func (f *numberSlots) changedLocked() {
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+func (f *numberSlots) failLocked(format string, args ...any) {
+	f.errs = append(f.errs, fmt.Sprintf(format, args...))
+}
+
+// await waits until ok, called with f.mu held, is true, or records an
+// error after ten seconds.
+func (f *numberSlots) await(what string, ok func() bool) {
+	deadline := time.After(10 * time.Second)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for !ok() {
+		changed := f.changed
+		f.mu.Unlock()
+		select {
+		case <-changed:
+		case <-deadline:
+			f.mu.Lock()
+			f.failLocked("timed out waiting until %s", what)
+			return
+		}
+		f.mu.Lock()
+	}
+}
+
+// Execute runs an attempt of t, as a slot would: it is the executor of a
+// pool of size workers, when hidden in a struct.
+func (f *numberSlots) Execute(_ context.Context, t *job.Task) job.Result {
+	res, _ := f.attempt(t)
+	return res
+}
+
+// attempt runs an attempt of t; lost reports that it lost the host.
+func (f *numberSlots) attempt(t *job.Task) (res job.Result, lost bool) {
+	n, err := strconv.Atoi(t.Args[0])
+	f.mu.Lock()
+	switch {
+	case err != nil:
+		f.failLocked("task %d: no slot number: %v", t.Seq, err)
+	case n < 1 || n > f.size:
+		f.failLocked("task %d ran in slot %d of %d", t.Seq, n, f.size)
+	case f.running[n]:
+		f.failLocked("task %d ran in slot %d while another task ran there", t.Seq, n)
+	}
+	f.running[n] = true
+	f.seen[t.Seq] = append(f.seen[t.Seq], n)
+	first := len(f.seen[t.Seq]) == 1
+	if t.Command == "meet" {
+		f.meets++
+	}
+	f.changedLocked()
+	f.mu.Unlock()
+
+	res = job.Result{Seq: t.Seq, Identifier: t.Identifier, Started: true}
+	switch t.Command {
+	case "meet":
+		f.await("every slot is met", func() bool { return f.meets >= f.size })
+	case "hold":
+		f.await("a later task ends", func() bool { return f.later > t.Seq })
+	case "lose-queued":
+		if first {
+			f.await("an Acquire waits", func() bool { return len(f.queue) > 0 })
+		}
+		fallthrough
+	case "lose":
+		if first {
+			lost = true
+			res.ExitCode, res.Err = job.ExitNeverStarted, fmt.Errorf("%w: h", job.ErrHostLost)
+		}
+	}
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.running, n)
+	f.ended++
+	if f.ended == f.until {
+		close(f.enough)
+	}
+	f.later = max(f.later, t.Seq)
+	f.changedLocked()
+	return res, lost
+}
+
+type numberSlot struct {
+	f    *numberSlots
+	gone bool // its host was lost, with no way back
+	once sync.Once
+}
+
+func (s *numberSlot) Host() string { return "h" }
+
+func (s *numberSlot) Execute(_ context.Context, t *job.Task) job.Result {
+	res, lost := s.f.attempt(t)
+	s.gone = lost && t.Command == "lose"
+	return res
+}
+
+func (s *numberSlot) Release() {
+	s.once.Do(func() {
+		s.f.mu.Lock()
+		defer s.f.mu.Unlock()
+		if !s.gone {
+			s.f.putLocked()
+		}
+	})
+}
+
+// slotTasks sends tasks with the given commands, numbered from 1, whose one
+// argument is "{%}", and closes.
+func slotTasks(commands ...string) <-chan job.Task {
+	ch := make(chan job.Task)
+	go func() {
+		defer close(ch)
+		for i, c := range commands {
+			ch <- job.Task{Seq: int64(i + 1), Identifier: fmt.Sprint(i + 1), Command: c,
+				Args: []string{"{%}"}, SlotWords: [][]string{nil, {"", ""}}}
+		}
+	}()
+	return ch
+}
+
+// TestPoolSlotNumbers: "{%}" names a number from 1 to the number of slots
+// (or of workers), which no two running tasks share, even when the results
+// wait for a slow reader, and a task that runs again after its host was
+// lost keeps its number when no other task has taken it.
+func TestPoolSlotNumbers(t *testing.T) {
+	many := append(slices.Repeat([]string{"meet"}, 4), slices.Repeat([]string{"ok"}, 196)...)
+	tests := []struct {
+		name     string
+		size     int  // slots, or workers when local
+		local    bool // the executor has no slots: size workers run the tasks
+		commands []string
+		// wait is how many attempts end before the results are read: with
+		// room for one result in the channel (Workers: 1), and one for each
+		// worker blocked sending its own, the sixth attempt to end runs
+		// after five have finished and four or more are still being sent.
+		wait    int
+		numbers map[int64][]int // the numbers of some tasks' attempts
+	}{
+		{name: "slow reader", size: 4, commands: many, wait: 6},
+		{name: "slow reader, no slots", size: 4, local: true, commands: many, wait: 6},
+		{name: "lost task keeps its number", size: 2, commands: []string{"hold", "lose"},
+			numbers: map[int64][]int{1: {1}, 2: {2, 2}}},
+		{name: "lost task gives its number back while it waits", size: 2, commands: []string{"lose-queued", "hold", "ok"},
+			numbers: map[int64][]int{2: {2}, 3: {1}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newNumberSlots(tt.size, tt.wait)
+			var exec Executor = f
+			opts := Options{Workers: 1}
+			if tt.local {
+				exec, opts.Workers = struct{ Executor }{f}, tt.size
+			}
+			results := runAll(NewPool(exec, opts), slotTasks(tt.commands...))
+			if tt.wait > 0 {
+				<-f.enough
+			}
+			n := 0
+			for r := range results {
+				require.Equal(t, 0, r.ExitCode, "task %d: %v", r.Seq, r.Err)
+				n++
+			}
+			require.Equal(t, len(tt.commands), n)
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			require.Empty(t, f.errs)
+			for seq, want := range tt.numbers {
+				require.Equal(t, want, f.seen[seq], "the numbers of task %d", seq)
+			}
+		})
 	}
 }
