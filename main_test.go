@@ -15,7 +15,7 @@ import (
 // TestMain lets the test binary act as the workerpool command, so the
 // scripts under testdata/script run the real program as users do.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){"workerpool": main})
+	testscript.Main(m, map[string]func(){"workerpool": main, "wp-fake-agent": fakeAgent})
 }
 
 // TestScript runs the end-to-end scripts in testdata/script. Each script

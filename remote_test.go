@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/workerpool/workerpool/internal/sshtest"
+	"github.com/workerpool/workerpool/remote"
 )
 
 // These tests run the built program against real sshd instances on
@@ -467,12 +468,14 @@ func countSleeps(h *sshtest.Host) int {
 // refused with an error that says so; lines before a hello are skipped.
 func TestRemoteProtocolMismatch(t *testing.T) {
 	r := newRig(t, hostSpec{true})
+	// An agent of protocol 1, one version older, knows no heartbeat: it
+	// would be taken for frozen, and its tasks run again, for ever.
 	fake := filepath.Join(t.TempDir(), "old-workerpool")
-	require.NoError(t, os.WriteFile(fake, []byte("#!/bin/sh\necho '{\"workerpool_agent\":\"v0.1\",\"protocol\":99,\"cpus\":1}'\nexec cat >/dev/null\n"), 0o755))
+	require.NoError(t, os.WriteFile(fake, []byte("#!/bin/sh\necho '{\"workerpool_agent\":\"v0.1\",\"protocol\":1,\"cpus\":1}'\nexec cat >/dev/null\n"), 0o755))
 	code, results, stderr := r.run(t, markerTask+"\n", "-S", "h1", "--ssh", r.ssh(), "--remote-path", fake)
 	require.Equal(t, 1, code, stderr)
 	require.Len(t, results, 1)
-	require.Contains(t, results[0].Error, "speaks agent protocol 99 and this one 1")
+	require.Contains(t, results[0].Error, fmt.Sprintf("its workerpool v0.1 speaks agent protocol 1 and this one %d: run the same version on both (or use --push)", remote.Protocol))
 
 	// What a login prints before the agent's hello is no hello, and is
 	// skipped.

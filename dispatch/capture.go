@@ -186,18 +186,19 @@ func (b *spillBuffer) release() {
 }
 
 // ReadOutput reads r to its end and keeps what it read as Local keeps a
-// child's output: the first DefaultSpillAfter bytes in memory, the rest in
-// an unlinked temporary file in tempDir (os.TempDir() when empty). The
-// caller closes the Output. It reads r to its end even when the bytes
-// cannot be kept, so that a stream framed by length stays in step; the
-// error then says why, and the Output holds what was kept.
-func ReadOutput(r io.Reader, tempDir string) (job.Output, error) {
+// child's output stream (stream names it, "stdout" or "stderr"): the first
+// DefaultSpillAfter bytes in memory, the rest in an unlinked temporary file
+// in tempDir (os.TempDir() when empty). The caller closes the Output. It
+// reads r to its end even when the bytes cannot be kept, so that a stream
+// framed by length stays in step; the bytes not kept are then dropped, as
+// truncated reports, and the error says why, as Local's would.
+func ReadOutput(r io.Reader, stream, tempDir string) (out job.Output, truncated bool, err error) {
 	b := spillBuffer{inMemory: DefaultSpillAfter, tempDir: tempDir}
 	defer b.release()
-	_, err := b.ReadFrom(r)
-	out := job.Output{Head: b.head, Spill: b.spill, SpillSize: b.spilled}
+	_, err = b.ReadFrom(r)
+	out = job.Output{Head: b.head, Spill: b.spill, SpillSize: b.spilled}
 	if err == nil {
-		err = keepError("output", b.err)
+		err = keepError(stream, b.err)
 	}
-	return out, err
+	return out, b.dropped, err
 }

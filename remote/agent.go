@@ -8,6 +8,8 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/workerpool/workerpool/dispatch"
 	"github.com/workerpool/workerpool/job"
@@ -24,9 +26,12 @@ type AgentOptions struct {
 
 // Serve is the agent: it runs the tasks a pool sends on in, at once and
 // each on its own (the pool decides how many run), and writes each one's
-// reply to out as it ends. When in ends, a write to out fails or ctx is
-// done, it stops every task still running, waits for them, and returns:
-// nothing it started outlives it. It returns nil when in ended cleanly.
+// reply to out as it ends. When in ends, a write to out fails, the pool
+// says nothing for livenessBeats of its heartbeats, or ctx is done, it
+// stops every task still running, waits for them, writes their replies
+// while the pool takes them (livenessBeats heartbeats at most while it takes
+// nothing), and returns: nothing it started outlives it. It returns nil
+// when in ended cleanly.
 func Serve(ctx context.Context, in io.Reader, out io.Writer, opts AgentOptions) error {
 	opts.Local.Timeout = 0
 	local, err := dispatch.NewLocal(opts.Local)
@@ -34,10 +39,13 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, opts AgentOptions) 
 		return err
 	}
 	defer local.Close()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	a := &agent{local: local, running: map[uint64]context.CancelFunc{}, replies: make(chan answer, 64)}
-	w := bufio.NewWriterSize(out, 64<<10)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	a := &agent{local: local, running: map[uint64]context.CancelFunc{}, replies: make(chan answer, 64), beats: make(chan time.Duration, 1)}
+	a.beat.Store(int64(DefaultHeartbeat))
+	a.heard.Store(time.Now().UnixNano())
+	a.wrote.Store(time.Now().UnixNano())
+	w := bufio.NewWriterSize(agentOutput{out, a}, 64<<10)
 	if err := writeLine(w, hello{Agent: opts.Version, Protocol: Protocol, OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU()}); err != nil {
 		return err
 	}
@@ -45,27 +53,104 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, opts AgentOptions) 
 		return err
 	}
 	written := make(chan error, 1)
-	go func() { written <- a.write(w, cancel) }()
+	go func() { written <- a.write(w, func() { cancel(nil) }) }()
 	read := make(chan error, 1)
-	go func() { read <- a.read(ctx, bufio.NewReaderSize(in, 64<<10)) }()
+	go func() { read <- a.read(ctx, bufio.NewReaderSize(agentInput{in, a}, 64<<10)) }()
+	go a.watch(ctx, cancel)
 	select {
 	case err = <-read:
 	case <-ctx.Done():
+		if cause := context.Cause(ctx); errors.Is(cause, errPoolSilent) {
+			err = cause
+		}
 	}
-	cancel()
+	cancel(nil)
 	a.tasks.Wait()
 	close(a.replies)
-	return errors.Join(err, <-written)
+	return errors.Join(err, a.drain(written))
 }
+
+// drain waits for the writer to write the last replies and end, and
+// returns its error; but while the pool takes nothing, livenessBeats beats
+// at most: a pool that has stopped reading will not read them, and the
+// agent must end all the same.
+func (a *agent) drain(written <-chan error) error {
+	for {
+		beat := time.Duration(a.beat.Load())
+		timer := time.NewTimer(beat)
+		select {
+		case err := <-written:
+			timer.Stop()
+			return err
+		case <-timer.C:
+		}
+		if time.Since(time.Unix(0, a.wrote.Load())) > livenessBeats*beat {
+			return errors.New("the pool has stopped reading")
+		}
+	}
+}
+
+// errPoolSilent ends an agent whose pool has said nothing for
+// livenessBeats heartbeats.
+var errPoolSilent = errors.New("the pool has gone silent")
 
 // agent is one run of Serve.
 type agent struct {
 	local   *dispatch.Local
 	tasks   sync.WaitGroup
-	replies chan answer // to the writer
+	replies chan answer        // to the writer
+	beats   chan time.Duration // a heartbeat interval the pool named, to the writer
+	beat    atomic.Int64       // the heartbeat interval, in nanoseconds
+	heard   atomic.Int64       // when a byte last came from the pool, in Unix nanoseconds
+	wrote   atomic.Int64       // when a write to the pool last went through, in Unix nanoseconds
 
 	mu      sync.Mutex
 	running map[uint64]context.CancelFunc // by request id
+}
+
+// agentInput reads the pool's requests, noting when bytes come.
+type agentInput struct {
+	r io.Reader
+	a *agent
+}
+
+func (in agentInput) Read(p []byte) (int, error) {
+	n, err := in.r.Read(p)
+	if n > 0 {
+		in.a.heard.Store(time.Now().UnixNano())
+	}
+	return n, err
+}
+
+// agentOutput writes to the pool, noting when writes go through.
+type agentOutput struct {
+	w io.Writer
+	a *agent
+}
+
+func (out agentOutput) Write(p []byte) (int, error) {
+	n, err := out.w.Write(p)
+	out.a.wrote.Store(time.Now().UnixNano())
+	return n, err
+}
+
+// watch ends the agent (stop) once the pool has said nothing for
+// livenessBeats beats: the pool is frozen, or its host is unreachable.
+func (a *agent) watch(ctx context.Context, stop context.CancelCauseFunc) {
+	for {
+		beat := time.Duration(a.beat.Load())
+		timer := time.NewTimer(beat)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		}
+		if time.Since(time.Unix(0, a.heard.Load())) > livenessBeats*beat {
+			stop(errPoolSilent)
+			return
+		}
+	}
 }
 
 // answer is a task's result, to be written as a reply.
@@ -85,11 +170,19 @@ func (a *agent) read(ctx context.Context, r *bufio.Reader) error {
 			}
 			return fmt.Errorf("reading requests: %w", err)
 		}
-		if q.Cancel {
+		switch {
+		case q.Heartbeat > 0:
+			if d := time.Duration(q.Heartbeat); d != time.Duration(a.beat.Swap(int64(d))) {
+				select {
+				case a.beats <- d:
+				default:
+				}
+			}
+		case q.Cancel:
 			a.cancel(q.ID)
-			continue
+		default:
+			a.start(ctx, &q)
 		}
-		a.start(ctx, &q)
 	}
 	return nil
 }
@@ -121,23 +214,43 @@ func (a *agent) cancel(id uint64) {
 }
 
 // write writes each reply and its outputs to w, flushing whenever no other
-// reply waits. After a write fails it stops the agent (stop) and drops the
-// rest: the pool is gone.
+// reply waits, and a heartbeat every beat. After a write fails it stops the
+// agent (stop) and drops the rest: the pool is gone.
 func (a *agent) write(w *bufio.Writer, stop func()) error {
+	tick := time.NewTicker(time.Duration(a.beat.Load()))
+	defer tick.Stop()
 	var failed error
-	for ans := range a.replies {
-		if failed == nil {
-			failed = writeReply(w, &ans)
-			if failed == nil && len(a.replies) == 0 {
-				failed = w.Flush()
+	for {
+		select {
+		case d := <-a.beats:
+			tick.Reset(d)
+			continue
+		case <-tick.C:
+			if failed == nil {
+				if failed = writeLine(w, reply{Heartbeat: true}); failed == nil {
+					failed = w.Flush()
+				}
+				if failed != nil {
+					stop()
+				}
 			}
-			if failed != nil {
-				stop()
+			continue
+		case ans, ok := <-a.replies:
+			if !ok {
+				return failed
 			}
+			if failed == nil {
+				failed = writeReply(w, &ans)
+				if failed == nil && len(a.replies) == 0 {
+					failed = w.Flush()
+				}
+				if failed != nil {
+					stop()
+				}
+			}
+			ans.res.Close()
 		}
-		ans.res.Close()
 	}
-	return failed
 }
 
 func writeReply(w *bufio.Writer, ans *answer) error {

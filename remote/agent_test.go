@@ -36,11 +36,14 @@ func agentPipe(t *testing.T) (io.WriteCloser, *bufio.Reader, <-chan error) {
 	return inW, r, done
 }
 
-// receiveReply reads one reply and its outputs.
+// receiveReply reads one reply and its outputs, skipping heartbeats.
 func receiveReply(t *testing.T, r *bufio.Reader) (reply, string, string) {
 	t.Helper()
 	var rep reply
-	require.NoError(t, readLine(r, &rep))
+	for rep = (reply{Heartbeat: true}); rep.Heartbeat; {
+		rep = reply{}
+		require.NoError(t, readLine(r, &rep))
+	}
 	stdout := make([]byte, rep.Stdout)
 	_, err := io.ReadFull(r, stdout)
 	require.NoError(t, err)
@@ -109,4 +112,21 @@ func TestAgentBadRequest(t *testing.T) {
 	require.NoError(t, err)
 	err = <-done
 	require.ErrorContains(t, err, "Welcome to the host!")
+}
+
+// TestAgentPoolSilent: an agent whose pool says nothing for three of the
+// heartbeats it named stops its tasks, answers them cancelled, and ends
+// with an error that says why.
+func TestAgentPoolSilent(t *testing.T) {
+	in, out, done := agentPipe(t)
+	const beat = 100 * time.Millisecond
+	require.NoError(t, writeLine(in, request{Heartbeat: int64(beat)}))
+	require.NoError(t, writeLine(in, request{ID: 1, Command: "sleep", Args: []string{"30"}}))
+	start := time.Now()
+	rep, _, _ := receiveReply(t, out)
+	require.Equal(t, uint64(1), rep.ID)
+	require.True(t, rep.Cancelled, "reply: %+v", rep)
+	require.ErrorIs(t, <-done, errPoolSilent)
+	require.GreaterOrEqual(t, time.Since(start), livenessBeats*beat)
+	require.Less(t, time.Since(start), 20*time.Second, "the silence was noticed")
 }

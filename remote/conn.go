@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -20,29 +22,50 @@ import (
 // conn is a running agent on one host, reached through the transport: the
 // pool writes requests to its standard input and reads replies from its
 // standard output.
+//
+// No wait on the agent is unbounded. Each side writes a heartbeat every
+// beat; an agent not heard from for livenessBeats beats is lost, and its
+// connection killed. A cancelled task whose reply does not come within the
+// grace and replyMargin, and a task that runs past its time limit by as
+// much, kill the connection too. A killed connection ends: its reader
+// stops, at the latest outputGrace after the transport exits, and its
+// tasks see dead.
 type conn struct {
 	host    string // as results name it
 	cmd     *exec.Cmd
-	stdin   io.WriteCloser
+	stdin   *os.File // the pool's end of the agent's standard input
+	stdoutR *os.File // the pool's end of the agent's standard output
 	stdout  *bufio.Reader
-	stderr  *tail
-	timeout time.Duration // for tasks without a time limit of their own
-	limits  job.Limits    // for the limits tasks do not set
-	tempDir string        // for outputs too big to keep in memory
-	hello   hello
+	stderrR *os.File // the pool's end of the transport's standard error
+	stderr  *tail    // what came on it
+	// stderrDone is closed once stderr has been read to its end, or
+	// reading it has been cut short.
+	stderrDone chan struct{}
+	defaults   taskDefaults
+	grace      time.Duration // the agents' --grace
+	beat       time.Duration // heartbeat interval
+	tempDir    string        // for outputs too big to keep in memory
+	hello      hello
+	heard      atomic.Int64 // when a byte last came from the agent, in Unix nanoseconds
 
 	wmu sync.Mutex
 	w   *bufio.Writer
 
 	mu      sync.Mutex
 	nextID  uint64
-	pending map[uint64]chan delivery
+	pending map[uint64]chan delivery // tasks sent and not yet answered
+	closing bool                     // close has been called: the end is no failure
+	failure error                    // why the pool ended the connection, if it did
 
+	// exited is closed once the transport's process has been waited for,
+	// and waitErr says how it ended.
+	exited   chan struct{}
+	waitErr  error
+	reapOnce sync.Once
 	// dead is closed once the agent's output has ended, and err says why.
 	// Only the reader closes it, after the last reply it delivers.
-	dead    chan struct{}
-	err     error
-	closing bool // close has been called: the end is no failure
+	dead chan struct{}
+	err  error
 }
 
 // taskDefaults are what the pool gives the tasks that do not say: a time
@@ -52,39 +75,136 @@ type taskDefaults struct {
 	limits  job.Limits
 }
 
+// connOptions configure a conn.
+type connOptions struct {
+	defaults taskDefaults
+	grace    time.Duration
+	beat     time.Duration // zero: DefaultHeartbeat
+	tempDir  string
+	inherit  io.Writer // receives the transport's stderr too, when set
+}
+
 // delivery is a task's result as the agent reported it, with its outputs.
 type delivery struct{ res job.Result }
 
-// helloTimeout bounds the wait for an agent's hello, past ssh's own
-// connection timeout: a login that hangs is a failed connection.
-const helloTimeout = 30 * time.Second
+const (
+	// helloTimeout bounds the wait for an agent's hello, past ssh's own
+	// connection timeout: a login that hangs is a failed connection.
+	helloTimeout = 30 * time.Second
+	// DefaultHeartbeat is how often each side of a connection writes a
+	// heartbeat.
+	DefaultHeartbeat = 2 * time.Second
+	// livenessBeats is how many heartbeats may pass without a word before
+	// the other side is taken for lost.
+	livenessBeats = 3
+	// replyMargin is how long past the grace the pool waits for the reply
+	// to a cancel, or for a task past its time limit, before it ends the
+	// connection.
+	replyMargin = 3 * time.Second
+	// outputGrace is how long the agent's output is read after the
+	// transport has exited, should a process it left hold the output open.
+	outputGrace = 5 * time.Second
+	// stderrDrain is how long the transport's stderr is read after it has
+	// exited, for the last words it left in the pipe.
+	stderrDrain = 100 * time.Millisecond
+)
 
 // dial starts the agent on dest with the shell command line remote and
 // reads its hello. On success the conn's reader runs until the agent's
 // output ends, and then calls gone.
-func dial(ctx context.Context, tr transport, host, dest, remote string, defaults taskDefaults, tempDir string, inherit io.Writer, gone func(*conn)) (*conn, error) {
+func dial(ctx context.Context, tr transport, host, dest, remote string, opts connOptions, gone func(*conn)) (*conn, error) {
+	if opts.beat <= 0 {
+		opts.beat = DefaultHeartbeat
+	}
 	cmd := tr.command(context.WithoutCancel(ctx), dest, remote)
-	c := &conn{host: host, cmd: cmd, timeout: defaults.timeout, limits: defaults.limits, tempDir: tempDir, stderr: &tail{inherit: inherit},
-		pending: map[uint64]chan delivery{}, dead: make(chan struct{})}
-	var err error
-	if c.stdin, err = cmd.StdinPipe(); err != nil {
+	c := &conn{host: host, cmd: cmd, defaults: opts.defaults, grace: opts.grace, beat: opts.beat, tempDir: opts.tempDir,
+		stderr: &tail{inherit: opts.inherit}, pending: map[uint64]chan delivery{}, exited: make(chan struct{}), dead: make(chan struct{})}
+	if err := c.start(); err != nil {
 		return nil, err
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stderr = c.stderr
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("cannot start %s: %w", cmd.Path, err)
-	}
-	c.w = bufio.NewWriterSize(c.stdin, 64<<10)
-	c.stdout = bufio.NewReaderSize(stdout, 64<<10)
 	if err := c.greet(ctx); err != nil {
 		return nil, err
 	}
 	go c.read(gone)
+	go c.watch()
+	go c.pulse()
 	return c, nil
+}
+
+// start starts the transport, with pipes of the pool's own for the agent's
+// input and output, so that writes can have deadlines and reading can be
+// cut short.
+func (c *conn) start() error {
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		return err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		outR.Close()
+		outW.Close()
+		return err
+	}
+	// The transport's stderr is a pipe of the pool's own too: a process it
+	// leaves behind, such as ssh's shared connection, may hold it open, and
+	// then must not hold up Wait.
+	c.cmd.Stdin, c.cmd.Stdout, c.cmd.Stderr = inR, outW, errW
+	err = c.cmd.Start()
+	inR.Close()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		inW.Close()
+		outR.Close()
+		errR.Close()
+		return fmt.Errorf("cannot start %s: %w", c.cmd.Path, err)
+	}
+	c.stdin, c.stdoutR, c.stderrR = inW, outR, errR
+	c.stderrDone = make(chan struct{})
+	go func() {
+		defer close(c.stderrDone)
+		_, _ = io.Copy(c.stderr, errR)
+	}()
+	c.heard.Store(time.Now().UnixNano())
+	c.w = bufio.NewWriterSize(c.stdin, 64<<10)
+	c.stdout = bufio.NewReaderSize(heardReader{c}, 64<<10)
+	go c.wait()
+	return nil
+}
+
+// wait waits for the transport to exit, then gives its output outputGrace
+// to end before reading it is cut short.
+func (c *conn) wait() {
+	c.waitErr = c.cmd.Wait()
+	close(c.exited)
+	timer := time.NewTimer(outputGrace)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		if c.stdoutR.SetReadDeadline(time.Now()) != nil {
+			c.stdoutR.Close() // where a pipe has no deadlines
+		}
+	case <-c.dead:
+	}
+}
+
+// heardReader reads the agent's output, noting when bytes come.
+type heardReader struct{ c *conn }
+
+func (r heardReader) Read(p []byte) (int, error) {
+	n, err := r.c.stdoutR.Read(p)
+	if n > 0 {
+		r.c.heard.Store(time.Now().UnixNano())
+	}
+	return n, err
 }
 
 // greet reads the agent's hello and checks that it speaks the pool's
@@ -100,110 +220,199 @@ func (c *conn) greet(ctx context.Context) error {
 	case <-timer.C:
 		c.kill()
 		<-got
-		_ = c.cmd.Wait()
+		c.reap()
 		return fmt.Errorf("no answer within %s", helloTimeout)
 	case <-ctx.Done():
 		c.kill()
 		<-got
-		_ = c.cmd.Wait()
+		c.reap()
 		return context.Cause(ctx)
 	}
 	if err != nil {
 		// The agent did not start: ssh failed, or the program is missing
-		// or too old. Its exit status and stderr tell which.
+		// or too old, or the login said something else. Its exit status
+		// and stderr tell which.
 		c.stdin.Close()
+		if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			c.kill()
+		}
 		return c.exitError("the workerpool agent did not start", err)
 	}
 	if c.hello.Protocol != Protocol {
 		c.kill()
-		_ = c.cmd.Wait()
+		c.reap()
 		return fmt.Errorf("its workerpool %s speaks agent protocol %d and this one %d: run the same version on both (or use --push)",
 			c.hello.Agent, c.hello.Protocol, Protocol)
 	}
 	return nil
 }
 
-// maxGreeting is how many lines at most may come before an agent's hello:
-// what a login shell prints on the way (a banner from a profile), which
-// is skipped.
-const maxGreeting = 100
+// reap waits for the transport to exit: outputGrace at most, and then it
+// kills it. Then it takes what the transport wrote to stderr, without
+// waiting for a process it left behind to close it.
+func (c *conn) reap() {
+	timer := time.NewTimer(outputGrace)
+	defer timer.Stop()
+	select {
+	case <-c.exited:
+	case <-timer.C:
+		c.kill()
+		<-c.exited
+	}
+	c.reapOnce.Do(func() {
+		// What the transport wrote before it exited is in the pipe already:
+		// a moment is enough to read it.
+		if c.stderrR.SetReadDeadline(time.Now().Add(stderrDrain)) != nil {
+			select {
+			case <-c.stderrDone:
+			case <-time.After(stderrDrain):
+			}
+			c.stderrR.Close()
+		}
+		<-c.stderrDone
+		c.stderrR.Close()
+	})
+}
 
-// readHello reads the agent's hello, skipping the lines before it that
-// are not one.
+const (
+	// maxGreeting is how many lines at most may come before an agent's
+	// hello: what a login shell prints on the way (a banner from a
+	// profile), which is skipped.
+	maxGreeting = 100
+	// maxGreetingBytes bounds those lines in bytes, for noise that has no
+	// line ends.
+	maxGreetingBytes = 16 << 10
+)
+
+// readHello reads the agent's hello, skipping what comes before it: lines
+// a login prints, and text without a line end. It gives up after
+// maxGreeting lines or maxGreetingBytes bytes without a hello, quoting the
+// first of them.
 func readHello(r *bufio.Reader, h *hello) error {
-	for range maxGreeting {
-		line, err := r.ReadBytes('\n')
+	var before []byte
+	lines := 0
+	for {
+		b, err := r.ReadByte()
 		if err != nil {
-			if err == io.EOF && len(line) > 0 {
-				err = io.ErrUnexpectedEOF
+			if err == io.EOF && len(before) > 0 {
+				return fmt.Errorf("%w after %q", io.ErrUnexpectedEOF, clip(before, 80))
 			}
 			return err
 		}
-		if !bytes.HasPrefix(line, []byte(`{"workerpool_agent"`)) {
-			continue
+		before = append(before, b)
+		if bytes.HasSuffix(before, []byte(helloMarker)) {
+			rest, err := r.ReadBytes('\n')
+			if err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return err
+			}
+			line := append([]byte(helloMarker), rest...)
+			if err := json.Unmarshal(line, h); err != nil {
+				return fmt.Errorf("unexpected hello %q: %w", clip(line, 80), err)
+			}
+			return nil
 		}
-		if err := json.Unmarshal(line, h); err != nil {
-			return fmt.Errorf("unexpected hello %q: %w", clip(line, 80), err)
+		if b == '\n' {
+			lines++
 		}
-		return nil
+		if lines >= maxGreeting || len(before) >= maxGreetingBytes {
+			return fmt.Errorf("no hello in the first %d lines or %d KiB; the host said %q", maxGreeting, maxGreetingBytes>>10, clip(before, 80))
+		}
 	}
-	return fmt.Errorf("no hello in the first %d lines", maxGreeting)
 }
 
-// exitError waits for the transport to end and says why the agent ended:
-// what, then ssh's (or the agent's) exit status and last words.
+// exitError waits, a bounded time, for the transport to end and says why
+// the agent ended: what, then ssh's (or the agent's) exit status and last
+// words.
 func (c *conn) exitError(what string, readErr error) error {
-	waitErr := c.cmd.Wait()
-	if waitErr == nil {
+	c.reap()
+	if c.waitErr == nil || !errors.Is(readErr, io.EOF) && !errors.Is(readErr, io.ErrUnexpectedEOF) {
 		if errors.Is(readErr, io.EOF) {
 			return fmt.Errorf("%s: it ended", what)
 		}
 		return fmt.Errorf("%s: %w", what, readErr)
 	}
-	return fmt.Errorf("%s: %w", what, commandError(waitErr, c.stderr.bytes()))
+	return fmt.Errorf("%s: %w", what, commandError(c.waitErr, c.stderr.bytes()))
 }
 
 // run runs t on the agent and waits for its result. When ctx is done it
 // asks the agent to stop the task, and waits for that. When the agent is
 // lost first, the result's Err wraps job.ErrHostLost.
+//
+// Every wait is bounded: a cancel unanswered within the grace and
+// replyMargin, or a task that outlives its time limit by as much, ends
+// the connection, and a dead connection answers every task at once.
 func (c *conn) run(ctx context.Context, t *job.Task) job.Result {
 	res := job.Result{Seq: t.Seq, Identifier: t.Identifier, Meta: t.Meta, ExitCode: job.ExitNeverStarted}
 	id, got := c.register()
-	defer c.unregister(id)
-	if err := c.send(taskRequest(id, t, c.timeout, c.limits)); err != nil {
-		c.kill()
+	q := taskRequest(id, t, c.defaults.timeout, c.defaults.limits)
+	if err := c.send(q); err != nil {
+		c.fail(fmt.Errorf("cannot send a task: %w", err))
 	}
-	var d delivery
-	var ok bool
-	select {
-	case d, ok = <-got:
-	case <-c.dead:
-	case <-ctx.Done():
-		if err := c.send(request{ID: id, Cancel: true}); err != nil {
-			c.kill()
-		}
+	var overdue, answerBy <-chan time.Time
+	if q.Timeout > 0 {
+		timer := time.NewTimer(time.Duration(q.Timeout) + c.grace + replyMargin)
+		defer timer.Stop()
+		overdue = timer.C
+	}
+	done := ctx.Done()
+	late := false
+	for {
 		select {
-		case d, ok = <-got:
+		case d := <-got:
+			d.res.Seq, d.res.Identifier, d.res.Meta = t.Seq, t.Identifier, t.Meta
+			if late && errors.Is(d.res.Err, job.ErrCancelled) {
+				d.res.ExitCode, d.res.TimedOut, d.res.Err = job.ExitTimedOut, true, fmt.Errorf("timed out after %s", time.Duration(q.Timeout))
+			}
+			return d.res
 		case <-c.dead:
+			select { // the reader delivers every reply before it closes dead
+			case d := <-got:
+				d.res.Seq, d.res.Identifier, d.res.Meta = t.Seq, t.Identifier, t.Meta
+				return d.res
+			default:
+			}
+			c.unregister(id)
+			switch {
+			case late:
+				res.ExitCode, res.TimedOut = job.ExitTimedOut, true
+				res.Err = fmt.Errorf("timed out after %s; %s did not stop it, and its connection was ended", time.Duration(q.Timeout), c.host)
+			case ctx.Err() != nil:
+				res.Err = job.ErrCancelled
+			default:
+				res.Err = fmt.Errorf("%w: %s: %w", job.ErrHostLost, c.host, c.err)
+			}
+			return res
+		case <-done:
+			done = nil
+			if err := c.send(request{ID: id, Cancel: true}); err != nil {
+				c.fail(fmt.Errorf("cannot send a cancel: %w", err))
+			}
+			timer := time.NewTimer(c.grace + replyMargin)
+			defer timer.Stop()
+			answerBy = timer.C
+		case <-answerBy:
+			answerBy = nil
+			if c.isPending(id) { // not while its reply's outputs come
+				c.fail(fmt.Errorf("no answer to a cancel within %s", c.grace+replyMargin))
+			}
+		case <-overdue:
+			// An agent still beating lets a task outlive its limit: the task
+			// timed out. One silent too is lost, as the watch would find.
+			overdue = nil
+			if !c.isPending(id) { // its reply has come, and its outputs are coming
+				continue
+			}
+			if silent := c.silence(); silent >= 2*c.beat {
+				c.fail(fmt.Errorf("no word from the agent for %s", silent.Round(100*time.Millisecond)))
+			} else {
+				late = true
+				c.fail(fmt.Errorf("a task ran past its time limit of %s by more than %s", time.Duration(q.Timeout), c.grace+replyMargin))
+			}
 		}
 	}
-	if !ok {
-		// The reader delivers every reply before it closes dead.
-		select {
-		case d, ok = <-got:
-		default:
-		}
-	}
-	switch {
-	case ok:
-		d.res.Seq, d.res.Identifier, d.res.Meta = t.Seq, t.Identifier, t.Meta
-		return d.res
-	case ctx.Err() != nil:
-		res.Err = job.ErrCancelled
-	default:
-		res.Err = fmt.Errorf("%w: %s: %w", job.ErrHostLost, c.host, c.err)
-	}
-	return res
 }
 
 func (c *conn) register() (uint64, chan delivery) {
@@ -221,56 +430,154 @@ func (c *conn) unregister(id uint64) {
 	delete(c.pending, id)
 }
 
-// send writes a request and flushes it.
+// isPending reports whether task id has had no reply yet.
+func (c *conn) isPending(id uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.pending[id]
+	return ok
+}
+
+// take returns the channel of the task id, which is then no longer
+// pending, or nil when no task id is pending: a reply for it is a
+// protocol error.
+func (c *conn) take(id uint64) chan delivery {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := c.pending[id]
+	delete(c.pending, id)
+	return ch
+}
+
+// send writes a request and flushes it. A write that the agent does not
+// take within livenessBeats beats fails, where the system allows write
+// deadlines on pipes.
 func (c *conn) send(q request) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	_ = c.stdin.SetWriteDeadline(time.Now().Add(livenessBeats * c.beat))
 	if err := writeLine(c.w, q); err != nil {
 		return err
 	}
 	return c.w.Flush()
 }
 
-// read reads replies and delivers each to its task, until the agent's
-// output ends; then it records why, closes dead and calls gone.
-func (c *conn) read(gone func(*conn)) {
-	var err error
+// pulse writes a heartbeat every beat until the connection ends or closes.
+func (c *conn) pulse() {
+	tick := time.NewTicker(c.beat)
+	defer tick.Stop()
 	for {
-		var d delivery
-		var id uint64
-		if id, d, err = c.receive(); err != nil {
-			break
+		if c.isClosing() {
+			return
 		}
-		c.mu.Lock()
-		ch, ok := c.pending[id]
-		c.mu.Unlock()
-		if !ok {
-			d.res.Close()
-			continue
+		if err := c.send(request{Heartbeat: int64(c.beat)}); err != nil && !c.isClosing() {
+			c.fail(fmt.Errorf("cannot send a heartbeat: %w", err))
+			return
 		}
-		ch <- d
+		select {
+		case <-tick.C:
+		case <-c.dead:
+			return
+		}
 	}
-	if c.isClosing() && errors.Is(err, io.EOF) {
+}
+
+// watch ends the connection once the agent has said nothing for
+// livenessBeats beats: a frozen agent, or a host gone silent.
+func (c *conn) watch() {
+	tick := time.NewTicker(c.beat)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+		case <-c.dead:
+			return
+		}
+		if silent := c.silence(); silent > livenessBeats*c.beat {
+			c.fail(fmt.Errorf("no word from the agent for %s", silent.Round(100*time.Millisecond)))
+			return
+		}
+	}
+}
+
+// silence is how long the agent has said nothing.
+func (c *conn) silence() time.Duration {
+	return time.Since(time.Unix(0, c.heard.Load()))
+}
+
+// fail ends the connection for err, unless it has already failed: it kills
+// the transport, and the reader then ends with err as the reason.
+func (c *conn) fail(err error) {
+	c.mu.Lock()
+	if c.failure == nil {
+		c.failure = err
+	}
+	c.mu.Unlock()
+	c.kill()
+}
+
+// failed returns why the pool ended the connection, or nil.
+func (c *conn) failed() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.failure
+}
+
+// read reads replies and delivers each to its task, until the agent's
+// output ends or breaks the protocol, which ends the connection; then it
+// records why, closes dead and calls gone.
+func (c *conn) read(gone func(*conn)) {
+	err := c.readReplies()
+	ended := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, os.ErrClosed)
+	if !ended {
+		c.fail(fmt.Errorf("protocol error: %w", err))
+	}
+	c.reap()
+	switch failure := c.failed(); {
+	case failure != nil:
+		c.err = failure
+	case c.isClosing() && errors.Is(err, io.EOF):
 		c.err = errors.New("closed")
-		_ = c.cmd.Wait()
-	} else {
+	default:
 		c.err = c.exitError("connection lost", err)
 	}
 	close(c.dead)
 	gone(c)
 }
 
-// receive reads one reply and the outputs that follow it.
-func (c *conn) receive() (uint64, delivery, error) {
-	var rep reply
-	if err := readLine(c.stdout, &rep); err != nil {
-		return 0, delivery{}, err
+// readReplies reads replies and delivers them until an error.
+func (c *conn) readReplies() error {
+	for {
+		var rep reply
+		if err := readLine(c.stdout, &rep); err != nil {
+			return err
+		}
+		if rep.Heartbeat {
+			continue
+		}
+		if err := rep.check(); err != nil {
+			return err
+		}
+		ch := c.take(rep.ID)
+		if ch == nil {
+			return fmt.Errorf("a reply for task %d, which is not running there", rep.ID)
+		}
+		d, err := c.receive(&rep)
+		if err != nil {
+			return err
+		}
+		ch <- d // never blocks: each channel has room for its one reply
 	}
+}
+
+// receive reads the outputs that follow rep. Output that cannot be kept
+// fails the task as it would here: its result says why, and truncated.
+func (c *conn) receive(rep *reply) (delivery, error) {
 	var d delivery
 	rep.result(&d.res)
 	for i, n := range []int64{rep.Stdout, rep.Stderr} {
 		body := &io.LimitedReader{R: c.stdout, N: n}
-		out, err := dispatch.ReadOutput(body, c.tempDir)
+		out, cut, err := dispatch.ReadOutput(body, [2]string{"stdout", "stderr"}[i], c.tempDir)
 		if i == 0 {
 			d.res.Stdout = out
 		} else {
@@ -278,13 +585,14 @@ func (c *conn) receive() (uint64, delivery, error) {
 		}
 		if body.N > 0 { // the stream ended within the output
 			d.res.Close()
-			return 0, delivery{}, io.ErrUnexpectedEOF
+			return delivery{}, io.ErrUnexpectedEOF
 		}
+		d.res.Truncated = d.res.Truncated || cut
 		if err != nil && d.res.Err == nil {
 			d.res.Err = err // kept in part: the task fails, as it would here
 		}
 	}
-	return rep.ID, d, nil
+	return d, nil
 }
 
 // close ends the conversation: the agent sees its input end, stops what
@@ -294,7 +602,9 @@ func (c *conn) close(wait time.Duration) {
 	c.mu.Lock()
 	c.closing = true
 	c.mu.Unlock()
+	c.wmu.Lock()
 	c.stdin.Close()
+	c.wmu.Unlock()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {

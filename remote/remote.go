@@ -62,7 +62,11 @@ type Options struct {
 	InheritTo io.Writer
 	// TempDir holds the outputs too big to keep in memory.
 	TempDir string
-	Log     *slog.Logger
+	// Heartbeat is how often the pool and each agent tell each other they
+	// are alive; one silent for three of them is lost. Zero means
+	// DefaultHeartbeat.
+	Heartbeat time.Duration
+	Log       *slog.Logger
 }
 
 // Cluster runs tasks on a changing set of hosts. It is a dispatch.Slots;
@@ -93,6 +97,7 @@ type host struct {
 	conn     *conn // while up
 	slots    int   // while up
 	busy     int   // slots taken on conn
+	stale    int   // slots taken on a conn since lost, whose tasks have yet to give them back
 	err      error // why it is down
 	failures int   // connections failed in a row
 	removed  bool  // left the login file: it takes no more tasks
@@ -216,8 +221,9 @@ func (c *Cluster) connect(h *host) {
 	}
 	var cn *conn
 	if err == nil {
-		cn, err = dial(c.ctx, c.transport, h.name, h.dest, agentCommand(path, c.agentFlags()),
-			taskDefaults{c.opts.Timeout, c.opts.Limits}, c.opts.TempDir, c.inherit(), func(cn *conn) { c.lost(h, cn) })
+		opts := connOptions{defaults: taskDefaults{c.opts.Timeout, c.opts.Limits}, grace: c.opts.Grace, beat: c.opts.Heartbeat,
+			tempDir: c.opts.TempDir, inherit: c.inherit()}
+		cn, err = dial(c.ctx, c.transport, h.name, h.dest, agentCommand(path, c.agentFlags()), opts, func(cn *conn) { c.lost(h, cn) })
 	}
 	c.mu.Lock()
 	if err != nil {
@@ -258,32 +264,58 @@ func (c *Cluster) inherit() io.Writer {
 	return nil
 }
 
-// closeWait is how long an agent is given to end once its input ends.
-func (c *Cluster) closeWait() time.Duration { return c.opts.Grace + 10*time.Second }
+// closeWait is how long an agent is given to end once its input ends: to
+// stop its tasks, which takes the grace at most.
+func (c *Cluster) closeWait() time.Duration { return c.opts.Grace + replyMargin }
 
 // lost is told by a conn whose agent ended. Unless it was closed on
-// purpose, the host is tried again at once: a connection that drops is
-// not yet a host that is down.
+// purpose, the host is tried again: at once when the connection dropped,
+// which is not yet a host that is down; after a backoff when the pool
+// ended it, for an agent that broke the protocol or went silent.
 func (c *Cluster) lost(h *host, cn *conn) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if h.conn != cn {
 		return
 	}
-	h.conn, h.busy = nil, 0
+	// The tasks of the lost conn still hold their slots until they see it
+	// gone: the host's next conn has room for its slots less theirs.
+	h.conn, h.stale, h.busy = nil, h.stale+h.busy, 0
 	if cn.isClosing() {
 		h.state = down
 		c.changedLocked()
 		return
 	}
 	c.log.Warn("host lost", "host", h.name, "error", cn.err)
-	if h.removed || c.closed {
+	switch {
+	case h.removed || c.closed:
 		h.state = down
-	} else {
+	case cn.failed() != nil:
+		// Tried again after a pause, so that a host whose every agent goes
+		// wrong at once is not tried in a loop; meanwhile it is not down,
+		// and its tasks wait for it, if no other host takes them.
+		h.state = connecting
+		c.spawn(func() { c.reconnect(h, time.Second) })
+	default:
 		h.state = connecting
 		c.spawn(func() { c.connect(h) })
 	}
 	c.changedLocked()
+}
+
+// reconnect connects to h after wait, unless Close comes first.
+func (c *Cluster) reconnect(h *host, wait time.Duration) {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		c.connect(h)
+	case <-c.ctx.Done():
+		c.mu.Lock()
+		h.state = down
+		c.changedLocked()
+		c.mu.Unlock()
+	}
 }
 
 // markDown marks h down for err, and schedules its next try: after 1 s,
@@ -348,7 +380,7 @@ func (c *Cluster) pick() *slot {
 	n := len(c.hosts)
 	for i := range n {
 		h := c.hosts[(c.turn+i)%n]
-		if h.state != up || h.removed || h.busy >= h.slots || h.conn.isDead() {
+		if h.state != up || h.removed || h.busy+h.stale >= h.slots || h.conn.isDead() {
 			continue
 		}
 		// Less busy for its size: h.busy/h.slots < best.busy/best.slots.
@@ -390,7 +422,11 @@ func (c *Cluster) release(s *slot) {
 	defer c.mu.Unlock()
 	h := s.h
 	if h.conn != s.conn || h.state != up {
-		return // its conn is gone, and its slots with it
+		if s.conn != nil && h.conn != s.conn && h.stale > 0 { // a slot of a lost conn
+			h.stale--
+			c.changedLocked()
+		}
+		return
 	}
 	h.busy--
 	if h.removed && h.busy == 0 && h.conn != nil { // this machine has no agent to close
@@ -461,7 +497,7 @@ func (s *slot) Release() { s.once.Do(func() { s.c.release(s) }) }
 
 // watch reads the login file again whenever it changes, until Close:
 // hosts it adds join, hosts it drops drain and leave. A file that cannot
-// be read, or holds a bad line, changes nothing.
+// be read, holds a bad line, or names no host changes nothing.
 func (c *Cluster) watch() {
 	path := c.opts.LoginFile
 	last := stampOf(path)
@@ -479,11 +515,16 @@ func (c *Cluster) watch() {
 		}
 		last = stamp
 		logins, err := readLoginFile(path)
-		if err != nil {
+		switch {
+		case err != nil:
 			c.log.Warn("login file not read again", "error", err)
-			continue
+		case len(logins) == 0:
+			// Most likely a writer that has emptied the file and not yet
+			// written it again: as for a file deleted, nothing changes.
+			c.log.Warn("login file names no host: the hosts stay as they were", "file", path)
+		default:
+			c.update(logins)
 		}
-		c.update(logins)
 	}
 }
 

@@ -5,7 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
 
@@ -14,20 +19,35 @@ import (
 
 // Protocol is the version of the conversation between a pool and its
 // agents. An agent tells its own in its hello; a pool refuses an agent
-// that speaks another.
-const Protocol = 1
+// that speaks another, so that no field of a request is ever ignored by an
+// agent that does not know it. Any change to the lines below that an agent
+// of the previous version would misread or ignore bumps it (the test
+// TestWireFieldsNeedANewProtocol holds the fields of each version).
+//
+// Version 2 added heartbeats, strings sent as bytes, and usage clamped.
+const Protocol = 2
 
 // The conversation, over the agent's standard input and output:
 //
 //  1. The agent writes a hello line.
 //  2. The pool writes requests, one JSON line each: a task to run under an
-//     id of the pool's choosing, or the cancellation of a running one.
+//     id of the pool's choosing, the cancellation of a running one, or a
+//     heartbeat.
 //  3. For each task, the agent writes a reply line, followed at once by the
 //     task's stdout and then its stderr, raw, as many bytes of each as the
-//     reply says. Replies come in the order the tasks end.
-//  4. The pool closes the agent's standard input when it is done. An agent
+//     reply says. Replies come in the order the tasks end; heartbeats come
+//     between them.
+//  4. Each side writes a heartbeat every interval the pool names in its
+//     own, and takes the other for lost when it has heard nothing for
+//     livenessBeats intervals: the pool kills the connection and runs the
+//     tasks elsewhere; the agent stops its tasks and exits.
+//  5. The pool closes the agent's standard input when it is done. An agent
 //     whose input ends stops every task still running and exits: whether
 //     the pool finished or died, nothing it started is left behind.
+//
+// A line that is not what the protocol allows at that point (not JSON, a
+// reply for an id that has none pending, a length that cannot be) is a
+// protocol error: the pool ends that connection at once.
 
 // hello is the first line an agent writes.
 type hello struct {
@@ -38,22 +58,30 @@ type hello struct {
 	CPUs     int    `json:"cpus"`
 }
 
+// helloMarker starts every hello: the pool looks for it in what a login
+// prints before the agent starts.
+const helloMarker = `{"workerpool_agent"`
+
 // request is a line from the pool: a task to run, or, with Cancel, the
-// cancellation of task ID.
+// cancellation of task ID, or, with Heartbeat (and ID 0), a heartbeat.
 type request struct {
-	ID       uint64            `json:"id"`
-	Cancel   bool              `json:"cancel,omitempty"`
-	Command  string            `json:"command,omitempty"`
-	Args     []string          `json:"args,omitempty"`
-	Env      map[string]string `json:"env,omitempty"`
-	Dir      string            `json:"dir,omitempty"`
-	Stdin    []byte            `json:"stdin,omitempty"` // base64 on the wire, so every byte arrives
-	HasStdin bool              `json:"has_stdin,omitempty"`
+	ID       uint64     `json:"id"`
+	Cancel   bool       `json:"cancel,omitempty"`
+	Command  wireString `json:"command,omitempty"`
+	Args     wireList   `json:"args,omitempty"`
+	Env      wireEnv    `json:"env,omitempty"`
+	Dir      wireString `json:"dir,omitempty"`
+	Stdin    []byte     `json:"stdin,omitempty"` // base64 on the wire, so every byte arrives
+	HasStdin bool       `json:"has_stdin,omitempty"`
 	// Timeout is the task's time limit in nanoseconds, the pool's default
 	// applied; zero means none.
 	Timeout int64 `json:"timeout,omitempty"`
 	// Limits are the task's, the pool's defaults applied.
 	Limits *limits `json:"limits,omitempty"`
+	// Heartbeat is the pool's heartbeat interval in nanoseconds: the agent
+	// writes its own at that interval, and gives the pool up after
+	// livenessBeats of them without a word from it.
+	Heartbeat int64 `json:"heartbeat,omitempty"`
 }
 
 // limits are job.Limits on the wire, the CPU time in nanoseconds.
@@ -64,18 +92,20 @@ type limits struct {
 	FSize  int64 `json:"fsize,omitempty"`
 }
 
-// usage is job.Usage on the wire, times in nanoseconds.
+// usage is job.Usage on the wire, times in nanoseconds. Its figures are
+// clamped as they are read: an agent cannot make a pool report a negative
+// or overflowing cost.
 type usage struct {
-	User   int64 `json:"user"`
-	System int64 `json:"system"`
-	MaxRSS int64 `json:"max_rss_kb"`
+	User   clamped `json:"user"`
+	System clamped `json:"system"`
+	MaxRSS clamped `json:"max_rss_kb"`
 }
 
 func taskRequest(id uint64, t *job.Task, timeout time.Duration, defaults job.Limits) request {
 	if t.HasTimeout {
 		timeout = t.Timeout
 	}
-	q := request{ID: id, Command: t.Command, Args: t.Args, Env: t.Env, Dir: t.Dir,
+	q := request{ID: id, Command: wireString(t.Command), Args: t.Args, Env: t.Env, Dir: wireString(t.Dir),
 		Stdin: []byte(t.Stdin), HasStdin: t.HasStdin, Timeout: int64(timeout)}
 	if l := t.Limits.Or(defaults); l.Set() {
 		q.Limits = &limits{Memory: l.Memory, CPU: int64(l.CPU), Files: l.Files, FSize: l.FSize}
@@ -85,7 +115,7 @@ func taskRequest(id uint64, t *job.Task, timeout time.Duration, defaults job.Lim
 
 // task is the task a request asks for.
 func (q *request) task() *job.Task {
-	t := &job.Task{Seq: int64(q.ID), Command: q.Command, Args: q.Args, Env: q.Env, Dir: q.Dir,
+	t := &job.Task{Seq: int64(q.ID), Command: string(q.Command), Args: q.Args, Env: q.Env, Dir: string(q.Dir),
 		Stdin: string(q.Stdin), HasStdin: q.HasStdin, Timeout: time.Duration(q.Timeout), HasTimeout: true}
 	if l := q.Limits; l != nil {
 		t.Limits = job.Limits{Memory: l.Memory, CPU: time.Duration(l.CPU), Files: l.Files, FSize: l.FSize}
@@ -94,35 +124,46 @@ func (q *request) task() *job.Task {
 }
 
 // reply is the line an agent writes when a task has ended; Stdout and
-// Stderr bytes of raw output follow it.
+// Stderr bytes of raw output follow it. With Heartbeat, it is a heartbeat,
+// and nothing follows.
 type reply struct {
-	ID        uint64 `json:"id"`
-	ExitCode  int    `json:"exit_code"`
-	Started   bool   `json:"started,omitempty"`
-	Duration  int64  `json:"duration,omitempty"` // nanoseconds
-	Error     string `json:"error,omitempty"`
-	Cancelled bool   `json:"cancelled,omitempty"` // Error is job.ErrCancelled
-	Signal    string `json:"signal,omitempty"`
-	TimedOut  bool   `json:"timed_out,omitempty"`
-	Truncated bool   `json:"truncated,omitempty"`
-	Usage     *usage `json:"usage,omitempty"`
-	Limit     string `json:"limit,omitempty"`
-	Stdout    int64  `json:"stdout"`
-	Stderr    int64  `json:"stderr"`
+	ID        uint64     `json:"id"`
+	ExitCode  int        `json:"exit_code"`
+	Started   bool       `json:"started,omitempty"`
+	Duration  clamped    `json:"duration,omitempty"` // nanoseconds
+	Error     wireString `json:"error,omitempty"`
+	Cancelled bool       `json:"cancelled,omitempty"` // Error is job.ErrCancelled
+	Signal    string     `json:"signal,omitempty"`
+	TimedOut  bool       `json:"timed_out,omitempty"`
+	Truncated bool       `json:"truncated,omitempty"`
+	Usage     *usage     `json:"usage,omitempty"`
+	Limit     string     `json:"limit,omitempty"`
+	Stdout    int64      `json:"stdout"`
+	Stderr    int64      `json:"stderr"`
+	Heartbeat bool       `json:"heartbeat,omitempty"`
 }
 
 func replyOf(id uint64, r *job.Result) reply {
-	p := reply{ID: id, ExitCode: r.ExitCode, Started: r.Started, Duration: int64(r.Duration),
+	p := reply{ID: id, ExitCode: r.ExitCode, Started: r.Started, Duration: clamped(r.Duration),
 		Signal: r.Signal, TimedOut: r.TimedOut, Truncated: r.Truncated, Limit: r.Limit,
 		Stdout: r.Stdout.Len(), Stderr: r.Stderr.Len()}
 	if u := r.Usage; u != nil {
-		p.Usage = &usage{User: int64(u.User), System: int64(u.System), MaxRSS: u.MaxRSS}
+		p.Usage = &usage{User: clamped(u.User), System: clamped(u.System), MaxRSS: clamped(u.MaxRSS)}
 	}
 	if r.Err != nil {
-		p.Error = r.Err.Error()
+		p.Error = wireString(r.Err.Error())
 		p.Cancelled = errors.Is(r.Err, job.ErrCancelled)
 	}
 	return p
+}
+
+// check returns a protocol error for a reply the pool cannot take: one
+// whose outputs cannot be framed.
+func (p *reply) check() error {
+	if p.Stdout < 0 || p.Stderr < 0 {
+		return fmt.Errorf("a reply gives its outputs %d and %d bytes", p.Stdout, p.Stderr)
+	}
+	return nil
 }
 
 // result fills r with what the reply says, but for the outputs.
@@ -130,7 +171,7 @@ func (p *reply) result(r *job.Result) {
 	r.ExitCode, r.Started, r.Duration = p.ExitCode, p.Started, time.Duration(p.Duration)
 	r.Signal, r.TimedOut, r.Truncated, r.Limit = p.Signal, p.TimedOut, p.Truncated, p.Limit
 	if u := p.Usage; u != nil {
-		r.Usage = &job.Usage{User: time.Duration(u.User), System: time.Duration(u.System), MaxRSS: u.MaxRSS}
+		r.Usage = &job.Usage{User: time.Duration(u.User), System: time.Duration(u.System), MaxRSS: int64(u.MaxRSS)}
 	}
 	switch {
 	case p.Cancelled:
@@ -138,6 +179,122 @@ func (p *reply) result(r *job.Result) {
 	case p.Error != "":
 		r.Err = remoteError(p.Error)
 	}
+}
+
+// wireString is a string that travels as its bytes: as a JSON string when
+// it is valid UTF-8, and otherwise as {"base64": "..."}, since JSON would
+// replace each invalid byte with U+FFFD, and a file name so changed names
+// another file.
+type wireString string
+
+type wireBytes struct {
+	Base64 []byte `json:"base64"`
+}
+
+func (s wireString) MarshalJSON() ([]byte, error) {
+	if utf8.ValidString(string(s)) {
+		return json.Marshal(string(s))
+	}
+	return json.Marshal(wireBytes{[]byte(s)})
+}
+
+func (s *wireString) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '{' {
+		var w wireBytes
+		if err := json.Unmarshal(b, &w); err != nil {
+			return err
+		}
+		*s = wireString(w.Base64)
+		return nil
+	}
+	return json.Unmarshal(b, (*string)(s))
+}
+
+// wireList is a list of strings, each sent as a wireString.
+type wireList []string
+
+func (l wireList) MarshalJSON() ([]byte, error) {
+	if l == nil {
+		return []byte("null"), nil
+	}
+	ws := make([]wireString, len(l))
+	for i, s := range l {
+		ws[i] = wireString(s)
+	}
+	return json.Marshal(ws)
+}
+
+func (l *wireList) UnmarshalJSON(b []byte) error {
+	var ws []wireString
+	if err := json.Unmarshal(b, &ws); err != nil {
+		return err
+	}
+	*l = nil
+	for _, w := range ws {
+		*l = append(*l, string(w))
+	}
+	return nil
+}
+
+// wireEnv is an environment, sent as a list of "NAME=value" wireStrings so
+// that names travel as bytes too.
+type wireEnv map[string]string
+
+func (e wireEnv) MarshalJSON() ([]byte, error) {
+	l := make(wireList, 0, len(e))
+	for k, v := range e {
+		l = append(l, k+"="+v)
+	}
+	slices.Sort(l)
+	return l.MarshalJSON()
+}
+
+func (e *wireEnv) UnmarshalJSON(b []byte) error {
+	var l wireList
+	if err := json.Unmarshal(b, &l); err != nil {
+		return err
+	}
+	*e = nil
+	for _, kv := range l {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("env entry %q is not NAME=value", clip([]byte(kv), 40))
+		}
+		if *e == nil {
+			*e = wireEnv{}
+		}
+		(*e)[k] = v
+	}
+	return nil
+}
+
+// clamped is a count or a duration in nanoseconds, read from any JSON
+// number and held within 0 and math.MaxInt64: 1e30 is the largest, -5 is
+// 0, and a fraction is cut.
+type clamped int64
+
+func (c *clamped) UnmarshalJSON(b []byte) error {
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return err
+	}
+	if i, err := n.Int64(); err == nil {
+		*c = clamped(max(i, 0))
+		return nil
+	}
+	f, err := n.Float64()
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return err
+	}
+	switch {
+	case f <= 0 || math.IsNaN(f):
+		*c = 0
+	case f >= math.MaxInt64:
+		*c = math.MaxInt64
+	default:
+		*c = clamped(f)
+	}
+	return nil
 }
 
 // remoteError is an error reported by an agent, as text.
