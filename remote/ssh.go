@@ -3,15 +3,11 @@ package remote
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -35,9 +31,9 @@ type transport interface {
 // configuration, known hosts, agent, ProxyJump and certificates all apply.
 type openSSH struct {
 	words []string // the ssh command, split into words
-	// controlDir holds the control sockets through which the commands run
-	// on a host share one connection; empty where ssh cannot share them.
-	controlDir string
+	// control holds the control sockets through which the commands run
+	// on a host share one connection; nil where they cannot share one.
+	control *controlDir
 
 	mu    sync.Mutex
 	dests map[string]bool // hosts reached, whose shared connection close ends
@@ -57,6 +53,9 @@ const (
 	controlPersist = 30
 )
 
+// newOpenSSH returns the transport that runs command (ssh when empty),
+// whose words are split as a shell would. Its connections share one per
+// host where a control directory can be made (newControlDir).
 func newOpenSSH(command string) (*openSSH, error) {
 	if command == "" {
 		command = "ssh"
@@ -65,14 +64,7 @@ func newOpenSSH(command string) (*openSSH, error) {
 	if err != nil || len(words) == 0 {
 		return nil, fmt.Errorf("--ssh %q: not a command: %v", command, err)
 	}
-	s := &openSSH{words: words, dests: map[string]bool{}}
-	if runtime.GOOS != "windows" { // Windows' OpenSSH cannot share connections
-		// A short path: a socket's path has room for about 100 bytes.
-		if s.controlDir, err = os.MkdirTemp("", "wp-ssh-"); err != nil {
-			return nil, err
-		}
-	}
-	return s, nil
+	return &openSSH{words: words, control: newControlDir(), dests: map[string]bool{}}, nil
 }
 
 func (s *openSSH) options() []string {
@@ -80,9 +72,9 @@ func (s *openSSH) options() []string {
 		"-o", fmt.Sprint("ConnectTimeout=", connectTimeout),
 		"-o", fmt.Sprint("ServerAliveInterval=", aliveInterval),
 		"-o", fmt.Sprint("ServerAliveCountMax=", aliveCountMax)}
-	if s.controlDir != "" {
+	if s.control != nil {
 		opts = append(opts, "-o", "ControlMaster=auto",
-			"-o", "ControlPath="+filepath.Join(s.controlDir, "%C"),
+			"-o", "ControlPath="+filepath.Join(s.control.path, "%C"),
 			"-o", fmt.Sprint("ControlPersist=", controlPersist))
 	}
 	return opts
@@ -101,7 +93,7 @@ func (s *openSSH) command(ctx context.Context, dest, remote string) *exec.Cmd {
 
 // close ends the shared connections and removes their sockets.
 func (s *openSSH) close() {
-	if s.controlDir == "" {
+	if s.control == nil {
 		return
 	}
 	s.mu.Lock()
@@ -120,7 +112,7 @@ func (s *openSSH) close() {
 		})
 	}
 	wg.Wait()
-	os.RemoveAll(s.controlDir)
+	s.control.remove()
 }
 
 // runRemote runs the shell command line remote on dest, with stdin as its
@@ -168,88 +160,4 @@ func lastLine(b []byte) string {
 // (a shell word, already quoted) with the given flags.
 func agentCommand(path string, flags []string) string {
 	return "exec " + path + " --agent " + shellquote.Join(flags...)
-}
-
-// binary is this program, as --push copies it.
-type binary struct {
-	path string
-	hash string // hex SHA-256 of its bytes, shortened
-}
-
-// self finds this program and its hash, once.
-var self = sync.OnceValues(func() (binary, error) {
-	path, err := os.Executable()
-	if err != nil {
-		return binary{}, err
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return binary{}, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return binary{}, err
-	}
-	return binary{path: path, hash: hex.EncodeToString(h.Sum(nil))[:16]}, nil
-})
-
-// pushPath is where --push keeps a binary on a host: under the remote
-// home, named by its hash, so that hosts keep each version once and a
-// changed binary is copied anew.
-func pushPath(hash string) string { return `"$HOME"/.cache/workerpool/` + hash + "/workerpool" }
-
-// push makes sure that dest has this very program, copying it there when
-// it has not, and returns the shell word that runs it. It refuses a host
-// whose system or architecture differs from this program's.
-func push(ctx context.Context, tr transport, dest string) (string, error) {
-	bin, err := self()
-	if err != nil {
-		return "", fmt.Errorf("--push: cannot read this program: %w", err)
-	}
-	path := pushPath(bin.hash)
-	out, err := runRemote(ctx, tr, dest, "uname -sm && if test -x "+path+"; then echo present; fi", nil)
-	if err != nil {
-		return "", fmt.Errorf("--push: cannot probe the host: %w", err)
-	}
-	fields := strings.Fields(string(out))
-	if len(fields) < 2 {
-		return "", fmt.Errorf("--push: uname -sm said %q", out)
-	}
-	if slices.Contains(fields[2:], "present") {
-		return path, nil
-	}
-	goos, goarch := platformOf(fields[0], fields[1])
-	if goos != runtime.GOOS || goarch != runtime.GOARCH {
-		return "", fmt.Errorf("--push: the host runs %s %s, and this workerpool is built for %s/%s: install a workerpool built for it, and give its path with --remote-path",
-			fields[0], fields[1], runtime.GOOS, runtime.GOARCH)
-	}
-	f, err := os.Open(bin.path)
-	if err != nil {
-		return "", fmt.Errorf("--push: %w", err)
-	}
-	defer f.Close()
-	dir := `"$HOME"/.cache/workerpool/` + bin.hash
-	copyIn := "set -e; umask 077; mkdir -p " + dir + "; t=" + dir + "/.workerpool.$$; cat > \"$t\"; chmod 700 \"$t\"; mv -f \"$t\" " + path
-	if _, err := runRemote(ctx, tr, dest, copyIn, f); err != nil {
-		return "", fmt.Errorf("--push: cannot copy workerpool to the host: %w", err)
-	}
-	return path, nil
-}
-
-// platformOf maps what uname -sm prints to Go's names of the system and
-// architecture.
-func platformOf(system, machine string) (goos, goarch string) {
-	goos = strings.ToLower(system)
-	switch machine {
-	case "x86_64", "amd64":
-		goarch = "amd64"
-	case "aarch64", "arm64":
-		goarch = "arm64"
-	case "i386", "i686":
-		goarch = "386"
-	default:
-		goarch = machine
-	}
-	return goos, goarch
 }
