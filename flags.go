@@ -56,7 +56,7 @@ type cli struct {
 	Events      bool             `help:"With --ndjson, also write a line when a task starts or is retried."`
 	Progress    bool             `help:"Show a live progress line on stderr, when it is a terminal."`
 	DryRun      bool             `help:"Check the tasks and print how each would run (command path included); run nothing."`
-	LimitMemory size             `placeholder:"SIZE" help:"Cap each task's memory (address space), e.g. 512M; a task's \"limits\" overrides it."`
+	LimitMemory memory           `placeholder:"SIZE" help:"Cap each task's memory (address space), e.g. 512M, at least 4M; a task's \"limits\" overrides it."`
 	LimitCPU    duration         `placeholder:"D" help:"Cap each task's CPU time, e.g. 30s (whole seconds, rounded up); past it the task gets SIGXCPU."`
 	LimitFiles  int64            `placeholder:"N" help:"Cap the files each task may have open."`
 	LimitFSize  size             `name:"limit-fsize" placeholder:"SIZE" help:"Cap the size of a file a task writes, e.g. 1G; past it the task gets SIGXFSZ."`
@@ -155,6 +155,16 @@ type size int64
 func (s *size) UnmarshalText(text []byte) error {
 	v, err := job.ParseSize(string(text))
 	*s = size(v)
+	return err
+}
+
+// memory is a flag's memory limit: a size, as size reads it, of at least
+// job.MinMemory, or 0 for none.
+type memory int64
+
+func (m *memory) UnmarshalText(text []byte) error {
+	v, err := job.ParseMemory(string(text))
+	*m = memory(v)
 	return err
 }
 

@@ -23,6 +23,10 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == dispatch.LimitsArg {
 		limited(os.Args[2:])
 	}
+	// First, before the run makes threads that the limit may not allow.
+	if err := checkAddressSpace(); err != nil {
+		os.Exit(exitCode(os.Stderr, err))
+	}
 	closeInheritedOnExec()
 	ctx, stop := pipeline.SignalContext(context.Background())
 	code := exitCode(os.Stderr, run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))

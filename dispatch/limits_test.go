@@ -28,6 +28,17 @@ func TestLocalLimits(t *testing.T) {
 	require.Equal(t, "sh\n", r.Stdout.String(), "argv[0] is the command's, with or without limits")
 }
 
+// TestLocalMemoryFloor: a task whose memory limit is below the smallest
+// is not started, rather than left to die of SIGSEGV as it is loaded.
+func TestLocalMemoryFloor(t *testing.T) {
+	l := newTestLocal(t, LocalOptions{})
+	r := l.Execute(context.Background(), &job.Task{Command: "true", Limits: job.Limits{Memory: 1}})
+	require.ErrorContains(t, r.Err, "limit memory 1 is below the smallest memory limit, 4M")
+	require.Equal(t, job.ExitNeverStarted, r.ExitCode)
+	_, err := l.Resolve(&job.Task{Command: "true", Limits: job.Limits{Memory: job.MinMemory - 1}})
+	require.ErrorContains(t, err, "below the smallest memory limit", "--dry-run says so too")
+}
+
 func TestLimitsRoundTrip(t *testing.T) {
 	l := job.Limits{Memory: 1 << 30, CPU: 1500 * time.Millisecond, Files: 64, FSize: 4096}
 	got, err := decodeLimits(encodeLimits(l))

@@ -40,8 +40,12 @@ func eachLimit(l job.Limits, f func(name string, resource int, value uint64, cur
 }
 
 // checkLimits reports a limit that the task could not be given: one above
-// the hard limit this process, and so its children, have.
+// the hard limit this process, and so its children, have, or one no
+// program could start under (see job.Limits.Check).
 func checkLimits(l job.Limits) error {
+	if err := l.Check(); err != nil {
+		return err
+	}
 	return eachLimit(l, func(name string, _ int, value uint64, cur syscall.Rlimit) error {
 		if hard := uint64(cur.Max); hard != infinity && value > hard {
 			return fmt.Errorf("limit %s %d is above the hard limit %d", name, value, hard)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	stdjson "encoding/json"
 	"errors"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -290,4 +291,15 @@ func TestPlanLimits(t *testing.T) {
 	_, err := WritePlan(&out, send(task), func(*job.Task) (string, error) { return "/bin/a", nil }, job.Limits{Memory: 1 << 20, Files: 64})
 	require.NoError(t, err)
 	require.Contains(t, out.String(), `"limits":{"memory":1048576,"cpu":"2s","files":16}`, "the task's own, then the defaults; CPU in whole seconds")
+}
+
+// TestPlanLimitsExact: sizes are printed as the exact integers they are,
+// up to the largest int64, never through a float64 (which would print 2^62
+// as 4611686018427388000).
+func TestPlanLimitsExact(t *testing.T) {
+	var out bytes.Buffer
+	task := job.Task{Command: "a", Limits: job.Limits{Memory: 1<<62 - 1, FSize: math.MaxInt64}}
+	_, err := WritePlan(&out, send(task), func(*job.Task) (string, error) { return "/bin/a", nil }, job.Limits{Files: 1 << 62})
+	require.NoError(t, err)
+	require.Contains(t, out.String(), `"limits":{"memory":4611686018427387903,"files":4611686018427387904,"fsize":9223372036854775807}`)
 }
