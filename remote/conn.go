@@ -362,16 +362,11 @@ func (c *conn) run(ctx context.Context, t *job.Task) job.Result {
 	for {
 		select {
 		case d := <-got:
-			d.res.Seq, d.res.Identifier, d.res.Meta = t.Seq, t.Identifier, t.Meta
-			if late && errors.Is(d.res.Err, job.ErrCancelled) {
-				d.res.ExitCode, d.res.TimedOut, d.res.Err = job.ExitTimedOut, true, fmt.Errorf("timed out after %s", time.Duration(q.Timeout))
-			}
-			return d.res
+			return c.answer(t, &q, &d.res, late, done == nil)
 		case <-c.dead:
 			select { // the reader delivers every reply before it closes dead
 			case d := <-got:
-				d.res.Seq, d.res.Identifier, d.res.Meta = t.Seq, t.Identifier, t.Meta
-				return d.res
+				return c.answer(t, &q, &d.res, late, done == nil)
 			default:
 			}
 			c.unregister(id)
@@ -413,6 +408,24 @@ func (c *conn) run(ctx context.Context, t *job.Task) job.Result {
 			}
 		}
 	}
+}
+
+// answer returns the result r the agent gave for t, sent as q. A task
+// that the pool did not stop, but the agent says was cancelled, was
+// stopped by the agent itself, which does so only when it has heard
+// nothing from the pool for a while or is ended: the task's host is lost
+// to it, and it runs again elsewhere. One past its time limit on the
+// pool's clock (late) was cancelled for that, and timed out.
+func (c *conn) answer(t *job.Task, q *request, r *job.Result, late, cancelled bool) job.Result {
+	r.Seq, r.Identifier, r.Meta = t.Seq, t.Identifier, t.Meta
+	switch {
+	case !errors.Is(r.Err, job.ErrCancelled):
+	case late:
+		r.ExitCode, r.TimedOut, r.Err = job.ExitTimedOut, true, fmt.Errorf("timed out after %s", time.Duration(q.Timeout))
+	case !cancelled:
+		r.Err = fmt.Errorf("%w: %s: its agent stopped the task, having lost the pool", job.ErrHostLost, c.host)
+	}
+	return *r
 }
 
 func (c *conn) register() (uint64, chan delivery) {

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	json "github.com/goccy/go-json"
 	"github.com/stretchr/testify/require"
@@ -136,4 +137,34 @@ func TestOutputNotKeptAsLocally(t *testing.T) {
 	require.Equal(t, random.ReplaceAllString(here.Err.Error(), "*"), random.ReplaceAllString(there.Err.Error(), "*"))
 	require.Contains(t, there.Err.Error(), "cannot keep stdout")
 	require.Equal(t, here.Stdout.Len(), there.Stdout.Len())
+}
+
+// TestAgentCancelledIsHostLost: a task the agent says was cancelled,
+// though the pool never asked, was stopped because the agent lost its
+// pool: the task runs again elsewhere. Asked, it is cancelled; past its
+// limit on the pool's clock, timed out.
+func TestAgentCancelledIsHostLost(t *testing.T) {
+	c := &conn{host: "h1"}
+	task := &job.Task{Seq: 4, Identifier: "four"}
+	q := &request{Timeout: int64(time.Second)}
+	for _, tc := range []struct {
+		late, asked bool
+		want        error
+		exit        int
+	}{
+		{false, false, job.ErrHostLost, 143},
+		{false, true, job.ErrCancelled, 143},
+		{true, true, nil, job.ExitTimedOut},
+	} {
+		r := job.Result{ExitCode: 143, Err: job.ErrCancelled}
+		got := c.answer(task, q, &r, tc.late, tc.asked)
+		require.Equal(t, "four", got.Identifier)
+		require.Equal(t, tc.exit, got.ExitCode, "%+v", tc)
+		if tc.want != nil {
+			require.ErrorIs(t, got.Err, tc.want, "%+v", tc)
+		} else {
+			require.True(t, got.TimedOut)
+			require.EqualError(t, got.Err, "timed out after 1s")
+		}
+	}
 }
