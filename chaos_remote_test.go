@@ -82,7 +82,7 @@ func TestChaosRemote(t *testing.T) {
 }
 
 // hostMonkey freezes and thaws agents and hosts, and kills the last host
-// once, each a second or so apart.
+// once, one strike a second or so.
 type hostMonkey struct {
 	t     *testing.T
 	hosts []*sshtest.Host
@@ -91,6 +91,7 @@ type hostMonkey struct {
 	mu      sync.Mutex
 	frozen  map[*sshtest.Host]time.Time // host frozen, until when
 	agents  map[int]time.Time           // agent pid stopped, until when
+	strikes int
 	killed  bool
 	actions map[string]int
 }
@@ -128,18 +129,30 @@ func (m *hostMonkey) run(stop <-chan struct{}) {
 }
 
 // strike does one thing to one host: freezes its agent or its sshd for
-// one to eight seconds (past the heartbeat's limit, or not), or kills the
-// last host.
+// one to eight seconds (past the heartbeat's limit, or not); the tenth
+// strike kills the last host instead, for good.
 func (m *hostMonkey) strike() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.strikes++
+	last := m.hosts[len(m.hosts)-1]
+	if m.strikes == 10 {
+		if _, ok := m.frozen[last]; ok {
+			last.Thaw()
+			delete(m.frozen, last)
+		}
+		last.Kill()
+		m.killed = true
+		m.actions["host killed"]++
+		return
+	}
 	h := m.hosts[m.rng.IntN(len(m.hosts))]
-	if m.killed && h == m.hosts[len(m.hosts)-1] {
+	if m.killed && h == last {
 		return
 	}
 	until := time.Now().Add(time.Duration(1000+m.rng.IntN(7000)) * time.Millisecond)
-	switch n := m.rng.IntN(10); {
-	case n < 5:
+	switch n := m.rng.IntN(2); {
+	case n == 0:
 		for _, pid := range h.Processes() {
 			if isAgent(pid) {
 				if _, stopped := m.agents[pid]; !stopped && syscall.Kill(pid, syscall.SIGSTOP) == nil {
@@ -149,20 +162,12 @@ func (m *hostMonkey) strike() {
 				break
 			}
 		}
-	case n < 9:
+	default:
 		if _, ok := m.frozen[h]; !ok {
 			h.Freeze()
 			m.frozen[h] = until
 			m.actions["host frozen"]++
 		}
-	case h == m.hosts[len(m.hosts)-1] && !m.killed:
-		if _, ok := m.frozen[h]; ok {
-			h.Thaw()
-			delete(m.frozen, h)
-		}
-		h.Kill()
-		m.killed = true
-		m.actions["host killed"]++
 	}
 }
 
