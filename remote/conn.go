@@ -260,6 +260,7 @@ func (c *conn) reap() {
 		<-c.exited
 	}
 	c.reapOnce.Do(func() {
+		defer c.release()
 		// What the transport wrote before it exited is in the pipe already:
 		// a moment is enough to read it.
 		if c.stderrR.SetReadDeadline(time.Now().Add(stderrDrain)) != nil {
@@ -321,6 +322,18 @@ func readHello(r *bufio.Reader, h *hello) error {
 			return fmt.Errorf("no hello in the first %d lines or %d KiB; the host said %q", maxGreeting, maxGreetingBytes>>10, clip(before, 80))
 		}
 	}
+}
+
+// release closes the pool's ends of the agent's pipes, once the transport
+// has exited and what it wrote to stderr has been read. A reader still
+// blocked on the agent's output, should a process the transport left hold
+// it open, then returns.
+func (c *conn) release() {
+	c.wmu.Lock()
+	c.stdin.Close()
+	c.wmu.Unlock()
+	c.stdoutR.Close()
+	c.stderrR.Close()
 }
 
 // exitError waits, a bounded time, for the transport to end and says why
