@@ -65,11 +65,19 @@ type cli struct {
 	SSH         string           `name:"ssh" placeholder:"CMD" help:"The ssh command for -S, split into words like a shell does (default ssh)."`
 	RemotePath  string           `placeholder:"PATH" help:"The workerpool to run on the hosts (default workerpool, on the remote PATH)."`
 	Push        bool             `help:"Copy this workerpool to each host that lacks it (same OS and architecture), under ~/.cache/workerpool."`
+	Heartbeat   duration         `placeholder:"D" default:"2s" help:"How often the pool and each agent of -S say they are alive; one silent for three of them is lost (default ${default})."`
 	Agent       bool             `hidden:"" help:"Serve a pool over stdin and stdout: what -S starts on each host."`
 	Completion  string           `enum:",bash,zsh,fish" default:"" placeholder:"SHELL" help:"Print the code that enables tab completion in bash, zsh or fish, e.g. eval \"$$(workerpool --completion bash)\", or workerpool --completion fish | source."`
 
 	template []string // the words after --
 }
+
+// The bounds of --heartbeat: often enough that a lost agent is noticed in
+// reasonable time, and not so often that a busy machine misses one.
+const (
+	minHeartbeat = 100 * time.Millisecond
+	maxHeartbeat = time.Minute
+)
 
 // Validate checks what the flags' types cannot; kong calls it after parsing.
 func (c *cli) Validate() error {
@@ -92,6 +100,8 @@ func (c *cli) Validate() error {
 		return errors.New("--null (-0) reads items for a command: give one after --")
 	case c.Raw && (c.NDJSON || c.Events || c.Binary || c.Resume):
 		return errors.New("--raw writes no JSON: it goes with none of --ndjson, --events, --binary and --resume")
+	case c.Heartbeat < duration(minHeartbeat) || c.Heartbeat > duration(maxHeartbeat):
+		return fmt.Errorf("--heartbeat must be from %s to %s, not %s", minHeartbeat, maxHeartbeat, time.Duration(c.Heartbeat))
 	case c.Events && !c.NDJSON:
 		return errors.New("--events needs --ndjson: the array has no room for them")
 	case (c.Push || c.RemotePath != "" || c.SSH != "") && len(c.SSHLogin) == 0 && c.LoginFile == "":
@@ -113,6 +123,7 @@ func (c *cli) config(stderr io.Writer) pipeline.Config {
 		Limits:      job.Limits{Memory: int64(c.LimitMemory), CPU: time.Duration(c.LimitCPU), Files: c.LimitFiles, FSize: int64(c.LimitFSize)},
 		ChildStderr: mode, Stderr: stderr, EndOrphans: true,
 		Hosts: c.SSHLogin, HostFile: c.LoginFile, SSH: c.SSH, RemotePath: c.RemotePath, Push: c.Push,
+		Heartbeat: time.Duration(c.Heartbeat),
 	}
 }
 

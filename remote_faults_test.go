@@ -218,7 +218,8 @@ func TestRemoteFakeAgent(t *testing.T) {
 	r := newRig(t, hostSpec{true})
 	run := func(t *testing.T, mode string, args ...string) (int, []remoteResult, string) {
 		start := time.Now()
-		args = append([]string{"-S", "1/h1", "--ssh", r.ssh(), "--remote-path", fakeAgentPath(t, mode), "--ndjson", "-v"}, args...)
+		// A short heartbeat, so that a silent agent is found out sooner.
+		args = append([]string{"-S", "1/h1", "--ssh", r.ssh(), "--remote-path", fakeAgentPath(t, mode), "--ndjson", "-v", "--heartbeat", "500ms"}, args...)
 		code, results, stderr := r.run(t, markerTask+"\n", args...)
 		require.Less(t, time.Since(start), 60*time.Second)
 		require.Len(t, results, 1, stderr)

@@ -583,6 +583,7 @@ func TestRemoteUsage(t *testing.T) {
 		{"-S", "-oProxyCommand=x"},
 		{"--push"},
 		{"--sshloginfile", "/no/such/file"},
+		{"-S", "h1", "--heartbeat", "10ms"},
 	} {
 		cmd := exec.CommandContext(context.Background(), bin, args...)
 		cmd.Stdin = strings.NewReader(markerTask)

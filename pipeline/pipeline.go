@@ -75,11 +75,14 @@ type Config struct {
 	// (see package remote): Hosts as -S gives them, HostFile a file of
 	// them, read again when it changes. SSH is the ssh command, RemotePath
 	// the workerpool on the hosts, and Push copies this one there.
+	// Heartbeat is how often the pool and each agent say they are alive
+	// (zero: remote.DefaultHeartbeat).
 	Hosts      []string
 	HostFile   string
 	SSH        string
 	RemotePath string
 	Push       bool
+	Heartbeat  time.Duration
 
 	// Executor runs the tasks; nil means a dispatch.Local made from the
 	// fields above, or a remote.Cluster with Hosts or HostFile.
@@ -285,7 +288,7 @@ func (r *run) cluster(here *dispatch.Local) (*remote.Cluster, error) {
 	return remote.New(remote.Options{
 		Logins: r.cfg.Hosts, LoginFile: r.cfg.HostFile, SSH: r.cfg.SSH, RemotePath: r.cfg.RemotePath, Push: r.cfg.Push,
 		Here: here, Timeout: r.cfg.Timeout, Grace: r.cfg.Grace, MaxOutput: r.cfg.MaxOutput, Limits: r.cfg.Limits,
-		Stderr: r.cfg.ChildStderr, InheritTo: r.cfg.Stderr, Log: r.log,
+		Stderr: r.cfg.ChildStderr, InheritTo: r.cfg.Stderr, Heartbeat: r.cfg.Heartbeat, Log: r.log,
 	})
 }
 
