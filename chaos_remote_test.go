@@ -34,7 +34,7 @@ func TestChaosRemote(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	var input strings.Builder
 	for i := 1; i <= tasks; i++ {
-		fmt.Fprintf(&input, `{"identifier":"t%d","command":"sh","args":["-c","sleep 0.%d; printf %%s t%d"]}`+"\n", i, 1+rng.IntN(3), i)
+		fmt.Fprintf(&input, `{"identifier":"t%d","command":"sh","args":["-c","sleep 0.%02d; printf %%s t%d"]}`+"\n", i, 5+rng.IntN(10), i)
 	}
 	p := r.start(t, input.String(), "-S", "6/h1,6/h2,6/h3", "--ssh", r.ssh(), "--ndjson", "--timeout", "20s", "--grace", "1s", "-v")
 	m := &hostMonkey{t: t, hosts: r.hosts.List, rng: rng}
