@@ -220,34 +220,34 @@ func (a *agent) write(w *bufio.Writer, stop func()) error {
 	tick := time.NewTicker(time.Duration(a.beat.Load()))
 	defer tick.Stop()
 	var failed error
+	try := func(write func() error) {
+		if failed == nil {
+			if failed = write(); failed != nil {
+				stop()
+			}
+		}
+	}
 	for {
 		select {
 		case d := <-a.beats:
 			tick.Reset(d)
-			continue
 		case <-tick.C:
-			if failed == nil {
-				if failed = writeLine(w, reply{Heartbeat: true}); failed == nil {
-					failed = w.Flush()
+			try(func() error {
+				if err := writeLine(w, reply{Heartbeat: true}); err != nil {
+					return err
 				}
-				if failed != nil {
-					stop()
-				}
-			}
-			continue
+				return w.Flush()
+			})
 		case ans, ok := <-a.replies:
 			if !ok {
 				return failed
 			}
-			if failed == nil {
-				failed = writeReply(w, &ans)
-				if failed == nil && len(a.replies) == 0 {
-					failed = w.Flush()
+			try(func() error {
+				if err := writeReply(w, &ans); err != nil || len(a.replies) > 0 {
+					return err
 				}
-				if failed != nil {
-					stop()
-				}
-			}
+				return w.Flush()
+			})
 			ans.res.Close()
 		}
 	}

@@ -260,18 +260,17 @@ func (c *conn) reap() {
 		<-c.exited
 	}
 	c.reapOnce.Do(func() {
-		defer c.release()
 		// What the transport wrote before it exited is in the pipe already:
 		// a moment is enough to read it.
 		if c.stderrR.SetReadDeadline(time.Now().Add(stderrDrain)) != nil {
-			select {
+			select { // where a pipe has no deadlines
 			case <-c.stderrDone:
 			case <-time.After(stderrDrain):
 			}
 			c.stderrR.Close()
 		}
 		<-c.stderrDone
-		c.stderrR.Close()
+		c.release()
 	})
 }
 

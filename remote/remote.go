@@ -96,8 +96,7 @@ type host struct {
 	state    hostState
 	conn     *conn // while up
 	slots    int   // while up
-	busy     int   // slots taken on conn
-	stale    int   // slots taken on a conn since lost, whose tasks have yet to give them back
+	busy     int   // slots tasks hold, until they give them back: of a conn since lost too
 	err      error // why it is down
 	failures int   // connections failed in a row
 	removed  bool  // left the login file: it takes no more tasks
@@ -243,7 +242,7 @@ func (c *Cluster) connect(h *host) {
 		return
 	default:
 	}
-	h.state, h.conn, h.busy, h.err, h.failures = up, cn, 0, nil, 0
+	h.state, h.conn, h.err, h.failures = up, cn, nil, 0
 	h.slots = h.login.slots
 	if h.slots == 0 {
 		h.slots = max(cn.hello.CPUs, 1)
@@ -278,9 +277,7 @@ func (c *Cluster) lost(h *host, cn *conn) {
 	if h.conn != cn {
 		return
 	}
-	// The tasks of the lost conn still hold their slots until they see it
-	// gone: the host's next conn has room for its slots less theirs.
-	h.conn, h.stale, h.busy = nil, h.stale+h.busy, 0
+	h.conn = nil // its tasks give back their slots as they see it gone
 	if cn.isClosing() {
 		h.state = down
 		c.changedLocked()
@@ -380,7 +377,7 @@ func (c *Cluster) pick() *slot {
 	n := len(c.hosts)
 	for i := range n {
 		h := c.hosts[(c.turn+i)%n]
-		if h.state != up || h.removed || h.busy+h.stale >= h.slots || h.conn.isDead() {
+		if h.state != up || h.removed || h.busy >= h.slots || h.conn.isDead() {
 			continue
 		}
 		// Less busy for its size: h.busy/h.slots < best.busy/best.slots.
@@ -415,19 +412,12 @@ func (c *Cluster) noHostLocked() error {
 	return fmt.Errorf("no host left to run on (%s)", strings.Join(why, "; "))
 }
 
-// release gives a slot back. A removed host whose last task has ended is
-// closed.
+// release gives a slot back, of the host's conn or of one since lost. A
+// removed host whose last task has ended is closed.
 func (c *Cluster) release(s *slot) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	h := s.h
-	if h.conn != s.conn || h.state != up {
-		if s.conn != nil && h.conn != s.conn && h.stale > 0 { // a slot of a lost conn
-			h.stale--
-			c.changedLocked()
-		}
-		return
-	}
 	h.busy--
 	if h.removed && h.busy == 0 && h.conn != nil { // this machine has no agent to close
 		c.drain(h)

@@ -214,8 +214,8 @@ func (s *wireString) UnmarshalJSON(b []byte) error {
 type wireList []string
 
 func (l wireList) MarshalJSON() ([]byte, error) {
-	if l == nil {
-		return []byte("null"), nil
+	if !slices.ContainsFunc(l, func(s string) bool { return !utf8.ValidString(s) }) {
+		return json.Marshal([]string(l)) // as it mostly is: no string to send as bytes
 	}
 	ws := make([]wireString, len(l))
 	for i, s := range l {
@@ -245,7 +245,6 @@ func (e wireEnv) MarshalJSON() ([]byte, error) {
 	for k, v := range e {
 		l = append(l, k+"="+v)
 	}
-	slices.Sort(l)
 	return l.MarshalJSON()
 }
 
