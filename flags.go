@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"runtime/debug"
 	"strconv"
 	"time"
@@ -110,29 +111,43 @@ func (c *cli) Validate() error {
 	return nil
 }
 
-// config is the run the command line asks for.
+// config is the run the command line asks for, but for its executor
+// (see executor).
 func (c *cli) config(stderr io.Writer) pipeline.Config {
-	var mode dispatch.StderrMode
-	_ = mode.UnmarshalText([]byte(c.Stderr)) // kong checked it is one
 	return pipeline.Config{
 		Inline: c.Tasks, Infile: c.Infile, Template: c.template, Null: c.Null, Outfile: c.Outfile, Raw: c.Raw, Tag: c.Tag,
 		NDJSON: c.NDJSON, Ordered: c.Ordered, Binary: c.Binary, Events: c.Events, Resume: c.Resume,
-		DryRun: c.DryRun, Progress: c.Progress, Verbose: c.Verbose,
+		DryRun: c.DryRun, Progress: c.Progress,
 		Workers: int(c.MaxThreads), Retries: c.Retries, FailFast: c.FailFast,
-		Timeout: time.Duration(c.Timeout), Grace: time.Duration(c.Grace), MaxOutput: int64(c.MaxOutput),
-		Limits:      job.Limits{Memory: int64(c.LimitMemory), CPU: time.Duration(c.LimitCPU), Files: c.LimitFiles, FSize: int64(c.LimitFSize)},
-		ChildStderr: mode, Stderr: stderr, EndOrphans: true,
-		Hosts: c.SSHLogin, HostFile: c.LoginFile, SSH: c.SSH, RemotePath: c.RemotePath, Push: c.Push,
-		Heartbeat: time.Duration(c.Heartbeat),
+		Defaults: job.Defaults{
+			Timeout: time.Duration(c.Timeout),
+			Limits:  job.Limits{Memory: int64(c.LimitMemory), CPU: time.Duration(c.LimitCPU), Files: c.LimitFiles, FSize: int64(c.LimitFSize)},
+		},
+		ChildStderr: c.process(nil).Stderr, Stderr: stderr, Log: newLogger(stderr, c.Verbose),
 	}
 }
 
+// process is how the command line asks tasks to be run, here and by the
+// agents; inheritTo receives their stderr in inherit mode.
+func (c *cli) process(inheritTo io.Writer) dispatch.ProcessOptions {
+	var mode dispatch.StderrMode
+	_ = mode.UnmarshalText([]byte(c.Stderr)) // kong checked it is one
+	return dispatch.ProcessOptions{Grace: time.Duration(c.Grace), MaxOutput: int64(c.MaxOutput), Stderr: mode, InheritTo: inheritTo}
+}
+
+// remote reports whether tasks run on other hosts.
+func (c *cli) remote() bool { return len(c.SSHLogin) > 0 || c.LoginFile != "" }
+
 // agent is the agent the command line asks for (--agent).
 func (c *cli) agent() remote.AgentOptions {
-	cfg := c.config(nil)
-	return remote.AgentOptions{Version: versionString(), Local: dispatch.LocalOptions{
-		Grace: cfg.Grace, MaxOutput: cfg.MaxOutput, Stderr: cfg.ChildStderr, EndOrphans: true,
-	}}
+	return remote.AgentOptions{Version: versionString(), Local: dispatch.LocalOptions{ProcessOptions: c.process(nil), EndOrphans: true}}
+}
+
+func newLogger(w io.Writer, verbose bool) *slog.Logger {
+	if !verbose {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // threads is the number of tasks run at once. Unlike kong's int, it takes

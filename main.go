@@ -69,7 +69,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return nil
 	}
-	sum, err := pipeline.Run(ctx, c.config(stderr), stdin, stdout)
+	cfg := c.config(stderr)
+	release, err := c.executor(&cfg, stderr)
+	if err != nil {
+		return pipeline.UsageError(err)
+	}
+	defer release()
+	sum, err := pipeline.Run(ctx, cfg, stdin, stdout)
 	if err == nil && sum.Failed > 0 {
 		err = errTasksFailed
 	}

@@ -36,6 +36,9 @@ type Options struct {
 	// Null, with a template, splits the input at NUL bytes rather than at
 	// line ends (as find -print0 writes names), and keeps each item whole.
 	Null bool
+	// Defaults are applied to every task read (job.Defaults.Apply): this
+	// is where a task is admitted to the run.
+	Defaults job.Defaults
 }
 
 // MaxItem is the most bytes an item of template mode may hold: a line
@@ -203,13 +206,14 @@ func (d *Decoder) firstByte() (byte, error) {
 
 func isSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
 
-// send delivers t unless ctx is done first. A ctx already done wins: the
-// task is not offered, so that no task is sent after a stop, whichever case
-// a select would pick.
+// send delivers t, with the run's defaults applied, unless ctx is done
+// first. A ctx already done wins: the task is not offered, so that no task
+// is sent after a stop, whichever case a select would pick.
 func (d *Decoder) send(ctx context.Context, out chan<- job.Task, t job.Task) error {
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
+	d.opts.Defaults.Apply(&t)
 	select {
 	case out <- t:
 		return nil

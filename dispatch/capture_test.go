@@ -32,7 +32,7 @@ func TestLocalSpillFailure(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			l := newTestLocal(t, LocalOptions{TempDir: missing, SpillAfter: 1024})
+			l := newTestLocal(t, LocalOptions{ProcessOptions: ProcessOptions{TempDir: missing}, SpillAfter: 1024})
 			r := l.Execute(context.Background(), &job.Task{Command: "sh", Args: []string{"-c", tt.script}})
 			defer r.Close()
 			require.Equal(t, tt.exitCode, r.ExitCode)

@@ -12,19 +12,21 @@ import (
 	"github.com/workerpool/workerpool/job"
 )
 
-// TestLocalLimits: a task starts under the executor's limits and its own,
+// TestLocalLimits: a task starts under the run's limits and its own,
 // which win; a task without limits starts without the trampoline.
 func TestLocalLimits(t *testing.T) {
-	l := newTestLocal(t, LocalOptions{Limits: job.Limits{Files: 16, FSize: 1 << 20}})
-	r := l.Execute(context.Background(), &job.Task{Command: "sh", Args: []string{"-c", "ulimit -n; ulimit -f"}, Limits: job.Limits{Files: 20}})
+	l := newTestLocal(t, LocalOptions{})
+	task := job.Task{Command: "sh", Args: []string{"-c", "ulimit -n; ulimit -f"}, Limits: job.Limits{Files: 20}}
+	job.Defaults{Limits: job.Limits{Files: 16, FSize: 1 << 20}}.Apply(&task)
+	r := l.Execute(context.Background(), &task)
 	require.NoError(t, r.Err)
-	require.Equal(t, "20\n2048\n", r.Stdout.String(), "files from the task, fsize (in 512-byte blocks) from the executor")
+	require.Equal(t, "20\n2048\n", r.Stdout.String(), "files from the task, fsize (in 512-byte blocks) from the run")
 	require.NotNil(t, r.Usage)
 
 	plain := newTestLocal(t, LocalOptions{})
 	r = plain.Execute(context.Background(), &job.Task{Command: "sh", Args: []string{"-c", "echo $0"}})
 	require.Equal(t, "sh\n", r.Stdout.String(), "argv[0] is the command's, with or without limits")
-	r = l.Execute(context.Background(), &job.Task{Command: "sh", Args: []string{"-c", "echo $0"}})
+	r = l.Execute(context.Background(), &job.Task{Command: "sh", Args: []string{"-c", "echo $0"}, Limits: job.Limits{Files: 16}})
 	require.Equal(t, "sh\n", r.Stdout.String(), "argv[0] is the command's, with or without limits")
 }
 

@@ -47,25 +47,32 @@ func (m StderrMode) String() string { return stderrModes[m] }
 
 var stderrModes = []string{"capture", "inherit", "discard"}
 
-// LocalOptions configure a Local executor.
-type LocalOptions struct {
-	// Timeout limits each task that has none of its own; zero means none.
-	Timeout time.Duration
+// ProcessOptions say how a task's process is run and its output kept,
+// wherever it runs: by Local on this machine, and by the agents that run
+// tasks on other hosts (package remote), which are given the same.
+type ProcessOptions struct {
 	// Grace is the time between SIGTERM and SIGKILL when a task is stopped.
 	Grace time.Duration
 	// MaxOutput caps the bytes captured per stream; zero means no cap.
 	MaxOutput int64
+	// Stderr says what becomes of a task's standard error.
+	Stderr StderrMode
+	// InheritTo receives the tasks' stderr in StderrInherit mode. Local
+	// gives it to its children when it is an *os.File, and os.Stderr
+	// otherwise (nil included).
+	InheritTo io.Writer
+	// TempDir holds the outputs too big to keep in memory; empty means
+	// os.TempDir().
+	TempDir string
+}
+
+// LocalOptions configure a Local executor. A task's time limit and limits
+// come with the task (see job.Defaults).
+type LocalOptions struct {
+	ProcessOptions
 	// SpillAfter is how many bytes of a stream are kept in memory; the
 	// rest go to a temporary file. Zero means DefaultSpillAfter.
 	SpillAfter int
-	// TempDir holds the spill files; empty means os.TempDir().
-	TempDir string
-	Stderr  StderrMode
-	// InheritTo receives the children's stderr in StderrInherit mode.
-	InheritTo *os.File
-	// Limits are the limits of every task, but for those a task sets
-	// itself (see job.Limits; Unix only).
-	Limits job.Limits
 	// EndOrphans makes the process, on Linux, the child subreaper of the
 	// tasks' descendants, and Close kill whatever they left behind outside
 	// their process groups (setsid, double forks). It acts on the whole
@@ -82,9 +89,10 @@ const DefaultSpillAfter = 256 << 10
 // Local runs tasks as child processes on this machine, each in a process
 // group of its own (a Job Object on Windows).
 type Local struct {
-	opts    LocalOptions
-	devNull *os.File
-	environ []string // the pool's, read once: every child starts with it
+	opts      LocalOptions
+	devNull   *os.File
+	inheritTo *os.File // the children's stderr in StderrInherit mode
+	environ   []string // the pool's, read once: every child starts with it
 
 	paths    sync.Map     // command name -> resolved path (string)
 	waiting  atomic.Int64 // children being waited for on a thread of their own
@@ -175,8 +183,9 @@ func NewLocal(opts LocalOptions) (*Local, error) {
 	if err != nil {
 		return nil, err
 	}
-	if opts.InheritTo == nil {
-		opts.InheritTo = os.Stderr
+	inheritTo, ok := opts.InheritTo.(*os.File)
+	if !ok || inheritTo == nil {
+		inheritTo = os.Stderr
 	}
 	if opts.SpillAfter <= 0 {
 		opts.SpillAfter = DefaultSpillAfter
@@ -189,7 +198,7 @@ func NewLocal(opts LocalOptions) (*Local, error) {
 	}
 	reserveThreads(spareProcesses)
 	allowThreads()
-	l := &Local{opts: opts, devNull: devNull, environ: os.Environ(), room: semaphore.NewWeighted(roomSize)}
+	l := &Local{opts: opts, devNull: devNull, inheritTo: inheritTo, environ: os.Environ(), room: semaphore.NewWeighted(roomSize)}
 	l.closing, l.close = context.WithCancel(context.Background())
 	return l, nil
 }
@@ -211,10 +220,7 @@ func (l *Local) Close() error {
 // output pipe cannot hold the task open.
 func (l *Local) Execute(ctx context.Context, t *job.Task) job.Result {
 	r := job.Result{Seq: t.Seq, Identifier: t.Identifier, Meta: t.Meta}
-	limit := l.opts.Timeout
-	if t.HasTimeout {
-		limit = t.Timeout
-	}
+	limit := t.Timeout
 	runCtx := ctx
 	if limit > 0 {
 		var cancel context.CancelFunc
@@ -367,7 +373,7 @@ func (l *Local) prepare(t *job.Task) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
-	limits := t.Limits.Or(l.opts.Limits)
+	limits := t.Limits
 	if limits.Set() {
 		// The trampoline would start even a program that cannot be: ask
 		// first, so that such a task fails as it fails without limits.
@@ -447,7 +453,7 @@ func (l *Local) connect(p *process, t *job.Task) error {
 	case StderrCapture:
 		files[2], err = p.capture(l)
 	case StderrInherit:
-		files[2] = l.opts.InheritTo
+		files[2] = l.inheritTo
 	default:
 		files[2] = l.devNull
 	}
@@ -668,8 +674,8 @@ func (l *Local) Resolve(t *job.Task) (string, error) {
 		}
 		_, err = exec.LookPath(path) // checks that it exists and is executable
 	}
-	if limits := t.Limits.Or(l.opts.Limits); err == nil && limits.Set() {
-		err = checkLimits(limits)
+	if err == nil && t.Limits.Set() {
+		err = checkLimits(t.Limits)
 	}
 	if err != nil {
 		_, err = startFailure(t.Command, err)

@@ -80,28 +80,26 @@ func TestLocalExecute(t *testing.T) {
 				require.Equal(t, "SIGKILL", r.Signal)
 				require.False(t, r.TimedOut)
 			}},
-		{"max output", LocalOptions{MaxOutput: 4}, job.Task{Command: "sh", Args: []string{"-c", "seq 1 100000; echo e >&2"}},
+		{"max output", LocalOptions{ProcessOptions: ProcessOptions{MaxOutput: 4}}, job.Task{Command: "sh", Args: []string{"-c", "seq 1 100000; echo e >&2"}},
 			func(t *testing.T, r job.Result) {
 				require.Equal(t, "1\n2\n", r.Stdout.String())
 				require.Equal(t, "e\n", r.Stderr.String())
 				require.True(t, r.Truncated)
 				require.Equal(t, 0, r.ExitCode)
 			}},
-		{"stderr discarded", LocalOptions{Stderr: StderrDiscard}, job.Task{Command: "sh", Args: []string{"-c", "echo err >&2"}},
+		{"stderr discarded", LocalOptions{ProcessOptions: ProcessOptions{Stderr: StderrDiscard}}, job.Task{Command: "sh", Args: []string{"-c", "echo err >&2"}},
 			func(t *testing.T, r job.Result) {
 				require.Zero(t, r.Stderr.Len())
 			}},
-		{"timeout", LocalOptions{Timeout: 100 * time.Millisecond}, job.Task{Command: "sleep", Args: []string{"30"}},
+		{"timeout", LocalOptions{}, job.Task{Command: "sleep", Args: []string{"30"}, Timeout: 100 * time.Millisecond},
 			func(t *testing.T, r job.Result) {
 				require.Equal(t, job.ExitTimedOut, r.ExitCode)
 				require.True(t, r.TimedOut)
 				require.Equal(t, "SIGTERM", r.Signal)
 				require.Less(t, r.Duration, 5*time.Second)
 			}},
-		{"task timeout wins", LocalOptions{Timeout: time.Minute}, job.Task{Command: "sleep", Args: []string{"30"}, Timeout: 100 * time.Millisecond, HasTimeout: true},
-			func(t *testing.T, r job.Result) { require.True(t, r.TimedOut) }},
-		{"SIGTERM ignored", LocalOptions{Timeout: 100 * time.Millisecond, Grace: 300 * time.Millisecond},
-			job.Task{Command: "sh", Args: []string{"-c", "trap '' TERM; sleep 30; sleep 30"}},
+		{"SIGTERM ignored", LocalOptions{ProcessOptions: ProcessOptions{Grace: 300 * time.Millisecond}},
+			job.Task{Command: "sh", Args: []string{"-c", "trap '' TERM; sleep 30; sleep 30"}, Timeout: 100 * time.Millisecond},
 			func(t *testing.T, r job.Result) {
 				require.Equal(t, job.ExitTimedOut, r.ExitCode)
 				require.Equal(t, "SIGKILL", r.Signal)
@@ -126,7 +124,7 @@ func TestLocalExecute(t *testing.T) {
 }
 
 func TestLocalCancel(t *testing.T) {
-	l := newTestLocal(t, LocalOptions{Grace: 300 * time.Millisecond})
+	l := newTestLocal(t, LocalOptions{ProcessOptions: ProcessOptions{Grace: 300 * time.Millisecond}})
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	r := l.Execute(ctx, &job.Task{Command: "sleep", Args: []string{"30"}})
@@ -138,7 +136,7 @@ func TestLocalCancel(t *testing.T) {
 
 func TestLocalLargeOutputSpills(t *testing.T) {
 	tmp := t.TempDir()
-	l := newTestLocal(t, LocalOptions{SpillAfter: 100_000, TempDir: tmp})
+	l := newTestLocal(t, LocalOptions{SpillAfter: 100_000, ProcessOptions: ProcessOptions{TempDir: tmp}})
 	r := l.Execute(context.Background(), &job.Task{Command: "sh", Args: []string{"-c", "seq 1 1000000"}})
 	defer r.Close()
 	require.Equal(t, 0, r.ExitCode)
@@ -155,7 +153,7 @@ func TestLocalLargeOutputSpills(t *testing.T) {
 }
 
 func TestLocalMaxOutputWithSpill(t *testing.T) {
-	l := newTestLocal(t, LocalOptions{SpillAfter: 1000, MaxOutput: 250_000, TempDir: t.TempDir()})
+	l := newTestLocal(t, LocalOptions{SpillAfter: 1000, ProcessOptions: ProcessOptions{MaxOutput: 250_000, TempDir: t.TempDir()}})
 	r := l.Execute(context.Background(), &job.Task{Command: "head", Args: []string{"-c", "10000000", "/dev/zero"}})
 	defer r.Close()
 	require.Equal(t, 0, r.ExitCode)

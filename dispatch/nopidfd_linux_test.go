@@ -16,7 +16,7 @@ import (
 func TestWithoutPidfd(t *testing.T) {
 	usePidfd = false
 	t.Cleanup(func() { usePidfd = true })
-	l, err := NewLocal(LocalOptions{Grace: 100 * time.Millisecond})
+	l, err := NewLocal(LocalOptions{ProcessOptions: ProcessOptions{Grace: 100 * time.Millisecond}})
 	require.NoError(t, err)
 	defer l.Close()
 	const n = 60

@@ -38,7 +38,7 @@ func TestSoak(t *testing.T) {
 	}
 
 	fdsBefore := openFDs(t)
-	l, err := NewLocal(LocalOptions{Grace: 200 * time.Millisecond})
+	l, err := NewLocal(LocalOptions{ProcessOptions: ProcessOptions{Grace: 200 * time.Millisecond}})
 	require.NoError(t, err)
 	p := NewPool(l, Options{Workers: 32})
 	tasks := make(chan job.Task)

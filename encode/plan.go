@@ -48,12 +48,12 @@ func planLimits(l job.Limits) *plannedLimits {
 
 // WritePlan writes each task received, until the channel is closed, as one
 // JSON line describing how it would run, with its command resolved to a
-// path by resolve and its limits those of the task or, where it sets none,
-// defaults. Like a result, each line is valid UTF-8: invalid bytes
+// path by resolve and the limits it would run with (the run's defaults
+// applied; see job.Defaults). Like a result, each line is valid UTF-8: invalid bytes
 // become U+FFFD. It returns how many tasks could not run (invalid, or
 // their command not found) and the first write error, after which it
 // returns at once.
-func WritePlan(w io.Writer, tasks <-chan job.Task, resolve func(*job.Task) (string, error), defaults job.Limits) (bad int64, err error) {
+func WritePlan(w io.Writer, tasks <-chan job.Task, resolve func(*job.Task) (string, error)) (bad int64, err error) {
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
@@ -67,7 +67,7 @@ func WritePlan(w io.Writer, tasks <-chan job.Task, resolve func(*job.Task) (stri
 			if t.HasTimeout {
 				p.Timeout = t.Timeout.String() // "0s": no limit, whatever --timeout says
 			}
-			p.Limits = planLimits(t.Limits.Or(defaults))
+			p.Limits = planLimits(t.Limits)
 			p.Path, t.Err = resolve(&t)
 		}
 		if t.Err != nil {

@@ -30,8 +30,9 @@ type Task struct {
 	// otherwise the child reads /dev/null.
 	Stdin    string
 	HasStdin bool
-	// Timeout, when HasTimeout is set, replaces the executor's default
-	// time limit; zero then means no limit.
+	// Timeout is the task's time limit; zero means none. HasTimeout says
+	// that the task set it itself; otherwise it is the run's default, once
+	// Defaults are applied.
 	Timeout    time.Duration
 	HasTimeout bool
 	// SlotWords, when set, holds for each word of the command line
@@ -40,8 +41,8 @@ type Task struct {
 	// the other words. The pool joins them with the slot's number before
 	// the task runs.
 	SlotWords [][]string
-	// Limits caps what the task may take; the executor's defaults fill
-	// in those it does not set.
+	// Limits caps what the task may take; the run's defaults fill in
+	// those it does not set (Defaults.Apply).
 	Limits Limits
 	// Meta is copied verbatim into the result.
 	Meta json.RawMessage

@@ -24,7 +24,6 @@ import (
 	"github.com/workerpool/workerpool/dispatch"
 	"github.com/workerpool/workerpool/encode"
 	"github.com/workerpool/workerpool/job"
-	"github.com/workerpool/workerpool/remote"
 )
 
 // Config is what a run is asked to do.
@@ -49,51 +48,33 @@ type Config struct {
 	Resume   bool // skip the tasks Outfile records as done
 	DryRun   bool // print how each task would run; run none
 	Progress bool // a live progress line on Stderr, when it is a terminal
-	Verbose  bool // log to Stderr
 
-	Workers   int // tasks at once; 0 means one per CPU core
-	Retries   int
-	FailFast  bool
-	Timeout   time.Duration
-	Grace     time.Duration
-	MaxOutput int64
-	// Limits cap what each task may take, but for the limits a task sets
-	// itself.
-	Limits job.Limits
-	// ChildStderr says what becomes of the tasks' stderr.
-	ChildStderr dispatch.StderrMode
-	// Stderr receives the log, the progress line, and the tasks' stderr
-	// when it is inherited; nil means os.Stderr.
-	Stderr io.Writer
-
-	// EndOrphans has the Local executor end what tasks leave running in
-	// sessions of their own (see dispatch.LocalOptions): for a process that
-	// runs nothing but this run.
-	EndOrphans bool
-
-	// Hosts and HostFile, when either is set, run the tasks on remote hosts
-	// (see package remote): Hosts as -S gives them, HostFile a file of
-	// them, read again when it changes. SSH is the ssh command, RemotePath
-	// the workerpool on the hosts, and Push copies this one there.
-	// Heartbeat is how often the pool and each agent say they are alive
-	// (zero: remote.DefaultHeartbeat).
-	Hosts      []string
-	HostFile   string
-	SSH        string
-	RemotePath string
-	Push       bool
-	Heartbeat  time.Duration
-
-	// Executor runs the tasks; nil means a dispatch.Local made from the
-	// fields above, or a remote.Cluster with Hosts or HostFile.
+	// Executor runs the tasks; it is required, but for DryRun. When it is
+	// a dispatch.Slots, its slots decide how many tasks run at once.
 	Executor dispatch.Executor
+	// Resolve, for DryRun, returns the program a task would run, or why it
+	// cannot run (see dispatch.Local.Resolve); nil takes every command as
+	// it is, as hosts that find it on their own PATH do.
+	Resolve func(*job.Task) (string, error)
+
+	Workers  int // tasks at once; 0 means one per CPU core
+	Retries  int
+	FailFast bool
+	// Defaults are the time limit and limits of every task that sets none
+	// of its own. They are applied as each task is read, before the
+	// executor or the dry run sees it.
+	Defaults job.Defaults
+	// ChildStderr says what becomes of the tasks' stderr: the results
+	// leave out a stderr that was not captured.
+	ChildStderr dispatch.StderrMode
+	// Stderr receives the progress line; nil means os.Stderr.
+	Stderr io.Writer
+	// Log receives what the run logs (--verbose); nil means nowhere.
+	Log *slog.Logger
 }
 
-// remote reports whether tasks run on remote hosts.
-func (c *Config) remote() bool { return len(c.Hosts) > 0 || c.HostFile != "" }
-
 func (c *Config) decodeOptions() decode.Options {
-	return decode.Options{Template: c.Template, Null: c.Null}
+	return decode.Options{Template: c.Template, Null: c.Null, Defaults: c.Defaults}
 }
 
 // ordered reports whether results are written in input order: always in
@@ -123,12 +104,18 @@ func Run(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writer) (Su
 	if cfg.Stderr == nil {
 		cfg.Stderr = os.Stderr
 	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Executor == nil && !cfg.DryRun {
+		return Summary{}, UsageError(errors.New("no executor to run the tasks"))
+	}
 	files, err := cfg.open(ctx, stdin, stdout)
 	if err != nil {
 		return Summary{}, err
 	}
 	defer files.closeInput()
-	r := &run{cfg: &cfg, journal: files.journal, stop: newStopper(ctx), log: newLogger(cfg.Stderr, cfg.Verbose)}
+	r := &run{cfg: &cfg, journal: files.journal, stop: newStopper(ctx), log: cfg.Log}
 	defer r.stop.release()
 	if cfg.DryRun {
 		err = r.dryRun(files.input, files.out.w)
@@ -214,25 +201,7 @@ type run struct {
 
 // run streams the tasks in input through the pool to out.
 func (r *run) run(input io.Reader, out io.Writer) error {
-	exec := r.cfg.Executor
-	workers := r.cfg.Workers
-	if exec == nil {
-		local, err := r.local()
-		if err != nil {
-			return UsageError(err)
-		}
-		defer local.Close()
-		exec = local
-		if r.cfg.remote() {
-			cluster, err := r.cluster(local)
-			if err != nil {
-				return UsageError(err)
-			}
-			defer cluster.Close()
-			exec, workers = cluster, cluster.Capacity()
-		}
-	}
-	pool := dispatch.NewPool(exec, dispatch.Options{Workers: workers, Retries: r.cfg.Retries, Observer: r, Log: r.log})
+	pool := dispatch.NewPool(r.cfg.Executor, dispatch.Options{Workers: r.cfg.Workers, Retries: r.cfg.Retries, Observer: r, Log: r.log})
 	if r.cfg.ordered() {
 		// The reorder buffer holds at most this many results.
 		r.seq = newSequencer(max(128, 16*pool.Workers()))
@@ -266,30 +235,6 @@ func (r *run) run(input io.Reader, out io.Writer) error {
 	r.log.Info("done", append([]any{"tasks", r.sum.Tasks, "written", r.sum.Results, "failed", r.sum.Failed,
 		"elapsed", time.Since(start).Round(time.Millisecond), "max_rss_kb", maxRSS()}, r.cost.attrs()...)...)
 	return r.end(dec.Err())
-}
-
-// local returns an executor that runs tasks here, as configured.
-func (r *run) local() (*dispatch.Local, error) {
-	inheritTo, _ := r.cfg.Stderr.(*os.File)
-	return dispatch.NewLocal(dispatch.LocalOptions{
-		Timeout:    r.cfg.Timeout,
-		Grace:      r.cfg.Grace,
-		MaxOutput:  r.cfg.MaxOutput,
-		Stderr:     r.cfg.ChildStderr,
-		InheritTo:  inheritTo,
-		EndOrphans: r.cfg.EndOrphans,
-		Limits:     r.cfg.Limits,
-	})
-}
-
-// cluster returns an executor that runs tasks on the configured hosts,
-// and with here on this machine's slots.
-func (r *run) cluster(here *dispatch.Local) (*remote.Cluster, error) {
-	return remote.New(remote.Options{
-		Logins: r.cfg.Hosts, LoginFile: r.cfg.HostFile, SSH: r.cfg.SSH, RemotePath: r.cfg.RemotePath, Push: r.cfg.Push,
-		Here: here, Timeout: r.cfg.Timeout, Grace: r.cfg.Grace, MaxOutput: r.cfg.MaxOutput, Limits: r.cfg.Limits,
-		Stderr: r.cfg.ChildStderr, InheritTo: r.cfg.Stderr, Heartbeat: r.cfg.Heartbeat, Log: r.log,
-	})
 }
 
 // admit passes tasks on to the pool, and closes its channel after tasks is
@@ -413,19 +358,13 @@ func (r *run) end(readErr error) error {
 
 // dryRun prints how each task would run, and runs none.
 func (r *run) dryRun(input io.Reader, out io.Writer) error {
-	exec, err := r.local()
-	if err != nil {
-		return UsageError(err)
-	}
-	defer exec.Close()
-	resolve := exec.Resolve
-	if r.cfg.remote() {
-		// Each host finds the command on its own PATH, as it runs it.
+	resolve := r.cfg.Resolve
+	if resolve == nil {
 		resolve = func(*job.Task) (string, error) { return "", nil }
 	}
 	dec := decode.New(input, r.cfg.decodeOptions())
 	tasks := dec.Stream(r.stop.intake)
-	bad, werr := encode.WritePlan(out, tasks, resolve, r.cfg.Limits)
+	bad, werr := encode.WritePlan(out, tasks, resolve)
 	if werr != nil {
 		r.stop.stop(&writeError{werr})
 		for range tasks {
@@ -433,11 +372,4 @@ func (r *run) dryRun(input io.Reader, out io.Writer) error {
 	}
 	r.sum.Tasks, r.sum.Failed = dec.Count(), bad
 	return r.end(dec.Err())
-}
-
-func newLogger(w io.Writer, verbose bool) *slog.Logger {
-	if !verbose {
-		return slog.New(slog.DiscardHandler)
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -19,8 +19,8 @@ import (
 type AgentOptions struct {
 	// Version is the agent's own version, told in its hello.
 	Version string
-	// Local configures how the agent runs tasks. Time limits come with
-	// each task; Local.Timeout is not used.
+	// Local configures how the agent runs tasks. Time limits and limits
+	// come with each task.
 	Local dispatch.LocalOptions
 }
 
@@ -33,7 +33,6 @@ type AgentOptions struct {
 // nothing), and returns: nothing it started outlives it. It returns nil
 // when in ended cleanly.
 func Serve(ctx context.Context, in io.Reader, out io.Writer, opts AgentOptions) error {
-	opts.Local.Timeout = 0
 	local, err := dispatch.NewLocal(opts.Local)
 	if err != nil {
 		return err

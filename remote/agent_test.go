@@ -22,7 +22,7 @@ func agentPipe(t *testing.T) (io.WriteCloser, *bufio.Reader, <-chan error) {
 	outR, outW := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := Serve(context.Background(), inR, outW, AgentOptions{Version: "test", Local: dispatch.LocalOptions{Grace: time.Second}})
+		err := Serve(context.Background(), inR, outW, AgentOptions{Version: "test", Local: dispatch.LocalOptions{ProcessOptions: dispatch.ProcessOptions{Grace: time.Second}}})
 		outW.Close()
 		done <- err
 	}()

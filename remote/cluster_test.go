@@ -37,10 +37,10 @@ func startHosts(t *testing.T, n int) *sshtest.Hosts {
 // result, and succeeds.
 func TestClusterLosesAHost(t *testing.T) {
 	hosts := startHosts(t, 2)
-	here, err := dispatch.NewLocal(dispatch.LocalOptions{Grace: time.Second})
+	here, err := dispatch.NewLocal(dispatch.LocalOptions{ProcessOptions: dispatch.ProcessOptions{Grace: time.Second}})
 	require.NoError(t, err)
 	defer here.Close()
-	c, err := New(Options{Logins: []string{"2/h1,2/h2", "1/:"}, SSH: hosts.SSH, Here: here, Grace: time.Second})
+	c, err := New(Options{Logins: []string{"2/h1,2/h2", "1/:"}, SSH: hosts.SSH, Here: here, ProcessOptions: dispatch.ProcessOptions{Grace: time.Second}})
 	require.NoError(t, err)
 	pool := dispatch.NewPool(c, dispatch.Options{Workers: c.Capacity()})
 

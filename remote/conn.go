@@ -41,7 +41,6 @@ type conn struct {
 	// stderrDone is closed once stderr has been read to its end, or
 	// reading it has been cut short.
 	stderrDone chan struct{}
-	defaults   taskDefaults
 	grace      time.Duration // the agents' --grace
 	beat       time.Duration // heartbeat interval
 	tempDir    string        // for outputs too big to keep in memory
@@ -68,20 +67,12 @@ type conn struct {
 	err  error
 }
 
-// taskDefaults are what the pool gives the tasks that do not say: a time
-// limit and limits.
-type taskDefaults struct {
-	timeout time.Duration
-	limits  job.Limits
-}
-
 // connOptions configure a conn.
 type connOptions struct {
-	defaults taskDefaults
-	grace    time.Duration
-	beat     time.Duration // zero: DefaultHeartbeat
-	tempDir  string
-	inherit  io.Writer // receives the transport's stderr too, when set
+	grace   time.Duration
+	beat    time.Duration // zero: DefaultHeartbeat
+	tempDir string
+	inherit io.Writer // receives the transport's stderr too, when set
 }
 
 // delivery is a task's result as the agent reported it, with its outputs.
@@ -117,7 +108,7 @@ func dial(ctx context.Context, tr transport, host, dest, remote string, opts con
 		opts.beat = DefaultHeartbeat
 	}
 	cmd := tr.command(context.WithoutCancel(ctx), dest, remote)
-	c := &conn{host: host, cmd: cmd, defaults: opts.defaults, grace: opts.grace, beat: opts.beat, tempDir: opts.tempDir,
+	c := &conn{host: host, cmd: cmd, grace: opts.grace, beat: opts.beat, tempDir: opts.tempDir,
 		stderr: &tail{inherit: opts.inherit}, pending: map[uint64]chan delivery{}, exited: make(chan struct{}), dead: make(chan struct{})}
 	if err := c.start(); err != nil {
 		return nil, err
@@ -359,7 +350,7 @@ func (c *conn) exitError(what string, readErr error) error {
 func (c *conn) run(ctx context.Context, t *job.Task) job.Result {
 	res := job.Result{Seq: t.Seq, Identifier: t.Identifier, Meta: t.Meta, ExitCode: job.ExitNeverStarted}
 	id, got := c.register()
-	q := taskRequest(id, t, c.defaults.timeout, c.defaults.limits)
+	q := taskRequest(id, t)
 	if err := c.send(q); err != nil {
 		c.fail(fmt.Errorf("cannot send a task: %w", err))
 	}

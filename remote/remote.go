@@ -48,20 +48,10 @@ type Options struct {
 	Push bool
 	// Here runs the tasks given slots on this machine (":").
 	Here dispatch.Executor
-	// Timeout limits each task that has none of its own; zero means none.
-	Timeout time.Duration
-	// Limits cap what each task may take, but for those it sets itself.
-	Limits job.Limits
-	// Grace, MaxOutput and Stderr are passed on to the agents, which
-	// apply them as Local does (dispatch.LocalOptions).
-	Grace     time.Duration
-	MaxOutput int64
-	Stderr    dispatch.StderrMode
-	// InheritTo receives the tasks' stderr in dispatch.StderrInherit mode,
-	// with ssh's own messages.
-	InheritTo io.Writer
-	// TempDir holds the outputs too big to keep in memory.
-	TempDir string
+	// ProcessOptions are passed on to the agents, which run tasks as Local
+	// does. InheritTo receives ssh's own messages too, and TempDir holds
+	// the outputs the agents send that are too big to keep in memory.
+	dispatch.ProcessOptions
 	// Heartbeat is how often the pool and each agent tell each other they
 	// are alive; one silent for three of them is lost. Zero means
 	// DefaultHeartbeat.
@@ -220,7 +210,7 @@ func (c *Cluster) connect(h *host) {
 	}
 	var cn *conn
 	if err == nil {
-		opts := connOptions{defaults: taskDefaults{c.opts.Timeout, c.opts.Limits}, grace: c.opts.Grace, beat: c.opts.Heartbeat,
+		opts := connOptions{grace: c.opts.Grace, beat: c.opts.Heartbeat,
 			tempDir: c.opts.TempDir, inherit: c.inherit()}
 		cn, err = dial(c.ctx, c.transport, h.name, h.dest, agentCommand(path, c.agentFlags()), opts, func(cn *conn) { c.lost(h, cn) })
 	}

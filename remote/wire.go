@@ -101,13 +101,10 @@ type usage struct {
 	MaxRSS clamped `json:"max_rss_kb"`
 }
 
-func taskRequest(id uint64, t *job.Task, timeout time.Duration, defaults job.Limits) request {
-	if t.HasTimeout {
-		timeout = t.Timeout
-	}
+func taskRequest(id uint64, t *job.Task) request {
 	q := request{ID: id, Command: wireString(t.Command), Args: t.Args, Env: t.Env, Dir: wireString(t.Dir),
-		Stdin: []byte(t.Stdin), HasStdin: t.HasStdin, Timeout: int64(timeout)}
-	if l := t.Limits.Or(defaults); l.Set() {
+		Stdin: []byte(t.Stdin), HasStdin: t.HasStdin, Timeout: int64(t.Timeout)}
+	if l := t.Limits; l.Set() {
 		q.Limits = &limits{Memory: l.Memory, CPU: int64(l.CPU), Files: l.Files, FSize: l.FSize}
 	}
 	return q

@@ -113,7 +113,7 @@ func TestOutputNotKeptAsLocally(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "missing")
 	big := strings.Repeat("x", 2*dispatch.DefaultSpillAfter)
 
-	local, err := dispatch.NewLocal(dispatch.LocalOptions{TempDir: missing})
+	local, err := dispatch.NewLocal(dispatch.LocalOptions{ProcessOptions: dispatch.ProcessOptions{TempDir: missing}})
 	require.NoError(t, err)
 	defer local.Close()
 	here := local.Execute(context.Background(), &job.Task{Command: "sh", Args: []string{"-c", fmt.Sprintf("head -c %d /dev/zero | tr '\\0' x", len(big))}})
