@@ -1,139 +1,15 @@
 // Command workerpool runs child processes in parallel and reports one JSON
-// result per task. The run itself is package pipeline; this is its command
-// line.
+// result per task. Its command line is package internal/cli; the run is
+// package pipeline.
 package main
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"io"
-	"io/fs"
 	"os"
-	"slices"
 
-	"github.com/alecthomas/kong"
-
-	"github.com/workerpool/workerpool/dispatch"
-	"github.com/workerpool/workerpool/pipeline"
-	"github.com/workerpool/workerpool/remote"
+	"github.com/workerpool/workerpool/internal/cli"
 )
 
-func main() {
-	if len(os.Args) > 1 && os.Args[1] == dispatch.LimitsArg {
-		limited(os.Args[2:])
-	}
-	// First, before the run makes threads that the limit may not allow.
-	if err := checkAddressSpace(); err != nil {
-		os.Exit(exitCode(os.Stderr, err))
-	}
-	closeInheritedOnExec()
-	ctx, stop := pipeline.SignalContext(context.Background())
-	code := exitCode(os.Stderr, run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
-	stop()
-	os.Exit(code)
-}
+// version is set at build time with -ldflags "-X main.version=...".
+var version string
 
-// limited is the program as the pool starts a task that has limits (see
-// dispatch.LimitsArg): it sets them, then becomes the task's program. When
-// that fails, the task exits as a shell's would: 127 when the program is
-// not found, 126 otherwise.
-func limited(args []string) {
-	err := dispatch.ExecLimited(args)
-	fmt.Fprintf(os.Stderr, "workerpool: %v\n", err)
-	if errors.Is(err, fs.ErrNotExist) {
-		os.Exit(127)
-	}
-	os.Exit(126)
-}
-
-// run is the whole program but for its exit: it returns nil when every task
-// ran and exited 0, and is stopped through ctx as if by a signal.
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if f, ok := stdout.(*os.File); ok && closedAtStart(f) {
-		return pipeline.UsageError(errors.New("stdout is closed: nowhere to write the results"))
-	}
-	var c cli
-	if i := slices.Index(args, "--"); i >= 0 {
-		args, c.template = args[:i], args[i+1:]
-		if len(c.template) == 0 {
-			return pipeline.UsageError(errors.New("no command after --"))
-		}
-	}
-	if answered, err := c.parse(args, stdout, stderr); answered || err != nil {
-		return err
-	}
-	if c.Agent {
-		if err := remote.Serve(ctx, stdin, stdout, c.agent()); err != nil {
-			return pipeline.UsageError(fmt.Errorf("agent: %w", err))
-		}
-		return nil
-	}
-	cfg := c.config(stderr)
-	release, err := c.executor(&cfg, stderr)
-	if err != nil {
-		return pipeline.UsageError(err)
-	}
-	defer release()
-	sum, err := pipeline.Run(ctx, cfg, stdin, stdout)
-	if err == nil && sum.Failed > 0 {
-		err = errTasksFailed
-	}
-	return err
-}
-
-// errTasksFailed ends a run in which some task failed; the results say
-// which.
-var errTasksFailed = &pipeline.Error{Code: pipeline.ExitFailed, Err: errors.New("a task failed"), Quiet: true}
-
-// exitCode is the one place that reports how the program ends: it prints
-// err, unless it is quiet, and returns the exit status it calls for.
-func exitCode(stderr io.Writer, err error) int {
-	if err == nil {
-		return pipeline.ExitOK
-	}
-	var pe *pipeline.Error
-	if !errors.As(err, &pe) {
-		pe = &pipeline.Error{Code: pipeline.ExitUsage, Err: err}
-	}
-	if !pe.Quiet {
-		fmt.Fprintf(stderr, "workerpool: %v\n", pe.Err)
-	}
-	return pe.Code
-}
-
-// parse reads the command line into c. answered reports that it was
-// answered already (--help, --version, --completion, a shell's completion
-// request); err is then the exit status, if it is not 0.
-func (c *cli) parse(args []string, stdout, stderr io.Writer) (answered bool, err error) {
-	exit := func(status int) {
-		answered = true
-		if status != 0 {
-			err = &pipeline.Error{Code: status, Err: fmt.Errorf("exit status %d", status), Quiet: true}
-		}
-	}
-	parser, perr := kong.New(c,
-		kong.Name("workerpool"),
-		kong.Description(description),
-		kong.Vars{"version": versionString()},
-		kong.Writers(stdout, stderr),
-		kong.Exit(exit),
-		kong.ConfigureHelp(kong.HelpOptions{NoExpandSubcommands: true}),
-	)
-	if perr != nil {
-		return false, perr
-	}
-	if answerCompletion(parser, args, exit); answered {
-		return true, err
-	}
-	if _, perr = parser.Parse(args); answered {
-		return true, err
-	}
-	if perr != nil {
-		return false, pipeline.UsageError(perr)
-	}
-	if c.Completion != "" {
-		return true, printCompletion(stdout, c.Completion)
-	}
-	return false, nil
-}
+func main() { os.Exit(cli.Main(version)) }

@@ -98,8 +98,9 @@ type Summary struct {
 // result. It returns when every result is written, or the run is stopped:
 // when ctx is done (see SignalContext) it stops reading, stops the running
 // tasks, and still writes every result. A failed task is data, not an
-// error; the error returned is a failure of the run itself, an *Error that
-// knows its exit status.
+// error; the error returned is a failure of the run itself: ctx's cause
+// when it was stopped so, ErrReaderGone when nobody reads the results any
+// more, or why the input or output failed.
 func Run(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writer) (Summary, error) {
 	if cfg.Stderr == nil {
 		cfg.Stderr = os.Stderr
@@ -108,7 +109,7 @@ func Run(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writer) (Su
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Executor == nil && !cfg.DryRun {
-		return Summary{}, UsageError(errors.New("no executor to run the tasks"))
+		return Summary{}, errors.New("no executor to run the tasks")
 	}
 	files, err := cfg.open(ctx, stdin, stdout)
 	if err != nil {
@@ -125,7 +126,7 @@ func Run(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writer) (Su
 	// What was written is kept, whole, unless writing it failed.
 	var werr *writeError
 	if ferr := files.out.finish(!errors.As(err, &werr)); ferr != nil && err == nil {
-		err = UsageError(ferr)
+		err = ferr
 	}
 	return r.sum, err
 }
@@ -163,16 +164,16 @@ func (c *Config) open(ctx context.Context, stdin io.Reader, stdout io.Writer) (*
 func (c *Config) openFiles(stdin io.Reader, stdout io.Writer) (*files, error) {
 	input, closeInput, err := c.openInput(stdin)
 	if err != nil {
-		return nil, UsageError(err)
+		return nil, err
 	}
 	if sameFile(input, c.Outfile) {
 		closeInput()
-		return nil, UsageError(fmt.Errorf("the input and --outfile %s are the same file", c.Outfile))
+		return nil, fmt.Errorf("the input and --outfile %s are the same file", c.Outfile)
 	}
 	out, err := c.openOutput(stdout)
 	if err != nil {
 		closeInput()
-		return nil, UsageError(err)
+		return nil, err
 	}
 	f := &files{input: input, closeInput: closeInput, out: out}
 	if c.Resume {
@@ -180,7 +181,7 @@ func (c *Config) openFiles(stdin io.Reader, stdout io.Writer) (*files, error) {
 		if f.journal, err = OpenJournal(c.Outfile); err != nil {
 			closeInput()
 			out.finish(false)
-			return nil, UsageError(fmt.Errorf("--resume: %w", err))
+			return nil, fmt.Errorf("--resume: %w", err)
 		}
 	}
 	return f, nil
@@ -219,7 +220,7 @@ func (r *run) run(input io.Reader, out io.Writer) error {
 			}
 		}
 	}
-	defer watchReader(out, func() { r.stop.stop(errReaderGone) })()
+	defer watchReader(out, func() { r.stop.stop(ErrReaderGone) })()
 
 	// Once the intake closes, reads fail and the decoder ends after the
 	// tasks it has already read, each of which gets a result: it is never
@@ -351,7 +352,7 @@ func (r *run) end(readErr error) error {
 		return abortError(cause)
 	}
 	if readErr != nil && !errors.Is(readErr, decode.ErrInterrupted) {
-		return UsageError(fmt.Errorf("cannot read tasks: %w", readErr))
+		return fmt.Errorf("cannot read tasks: %w", readErr)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -6,8 +6,6 @@ import (
 	"runtime/debug"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/workerpool/workerpool/pipeline"
 )
 
 // The address space a run needs. The Go runtime reserves about 700 MiB of
@@ -50,7 +48,7 @@ func checkAddressSpace() error {
 	if need > addressSpaceBase {
 		err = fmt.Errorf("%w as built, with cgo; built without it (CGO_ENABLED=0, as make build builds it), it needs %d KiB", err, addressSpaceBase>>10)
 	}
-	return pipeline.UsageError(err)
+	return usageError(err)
 }
 
 // addressSpaceNeed returns the address space, in bytes, that a run needs,

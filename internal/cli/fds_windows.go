@@ -1,4 +1,4 @@
-package main
+package cli
 
 // closeInheritedOnExec does nothing: Windows children inherit only the
 // handles they are given.

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"errors"
@@ -194,7 +194,8 @@ func (m *memory) UnmarshalText(text []byte) error {
 	return err
 }
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version is the version the program was built as (see Main), set at
+// build time with -ldflags "-X main.version=...".
 var version string
 
 func versionString() string {

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package main
+package cli
 
 // checkAddressSpace reports nothing: the address space a run needs is
 // known, and checked, on Linux.

@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package main
+package cli
 
 // closeRangeOnExec reports false: the descriptors are listed one by one.
 func closeRangeOnExec() bool { return false }

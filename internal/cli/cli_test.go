@@ -1,0 +1,80 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/workerpool/workerpool/pipeline"
+)
+
+// TestCommandLine runs the command in-process, as main does but for the
+// exit, from a table: what each command line prints and how it ends.
+func TestCommandLine(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		stdin  string
+		code   int
+		stdout string // a substring; "" checks for nothing
+		stderr string // the one line printed, if any
+	}{
+		{name: "classic array", args: []string{`[{"command":"echo","args":["hi"]}]`}, code: ExitOK, stdout: `"result_body":"hi\n"`},
+		{name: "a task fails", args: []string{`[{"command":"false"}]`}, code: ExitFailed, stdout: `"exit_code":1`},
+		{name: "stdin NDJSON", args: []string{"--ndjson"}, stdin: `{"command":"true"}` + "\n", code: ExitOK, stdout: `"exit_code":0`},
+		{name: "template", args: []string{"--ndjson", "--", "echo", "x{}"}, stdin: "1\n", code: ExitOK, stdout: `"result_body":"x1\n"`},
+		{name: "timeout in seconds", args: []string{"--timeout", "0.1", `[{"command":"sleep","args":["5"]}]`}, code: ExitFailed, stdout: `"timed_out":true`},
+		{name: "help", args: []string{"-h"}, code: ExitOK, stdout: "Exit status"},
+		{name: "bad flag", args: []string{"--no-such-flag"}, code: ExitUsage, stderr: "workerpool: unknown flag --no-such-flag\n"},
+		{name: "negative threads", args: []string{"--jobs=-1", "[]"}, code: ExitUsage, stderr: "workerpool: --max_threads must be 0 or more, not -1\n"},
+		{name: "bad duration", args: []string{"--grace", "soon", "[]"}, code: ExitUsage, stderr: "workerpool: --grace: \"soon\" is not a duration such as \"30s\" or a number of seconds\n"},
+		{name: "a time limit that rounds to none", args: []string{"--timeout", "1e-12", "[]"}, code: ExitUsage,
+			stderr: "workerpool: --timeout: 1e-12 is under 1ms: use 0 for no limit, or at least 1ms\n"},
+		{name: "events need ndjson", args: []string{"--events", "[]"}, code: ExitUsage, stderr: "workerpool: --events needs --ndjson: the array has no room for them\n"},
+		{name: "nothing after --", args: []string{"--"}, code: ExitUsage, stderr: "workerpool: no command after --\n"},
+		{name: "unreadable input", args: []string{"--ndjson"}, stdin: "hello", code: ExitUsage,
+			stderr: "workerpool: cannot read tasks: input is neither a JSON array nor NDJSON: it starts with 'h'\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := exitCode(&stderr, run(t.Context(), tt.args, strings.NewReader(tt.stdin), &stdout, &stderr))
+			require.Equal(t, tt.code, code, "stderr: %s", stderr.String())
+			require.Contains(t, stdout.String(), tt.stdout)
+			require.Equal(t, tt.stderr, stderr.String())
+		})
+	}
+}
+
+// TestExitCode: how each way a run ends maps to its exit status, and
+// which of them print a message.
+func TestExitCode(t *testing.T) {
+	tests := []struct {
+		name   string
+		err    error
+		code   int
+		stderr string
+	}{
+		{"success", nil, ExitOK, ""},
+		{"SIGHUP", signalError{syscall.SIGHUP}, ExitHangup, ""},
+		{"SIGINT", signalError{syscall.SIGINT}, ExitInterrupted, ""},
+		{"SIGTERM", fmt.Errorf("stopped: %w", signalError{syscall.SIGTERM}), ExitTerminated, ""},
+		{"cancelled", context.Canceled, ExitInterrupted, ""},
+		{"reader gone", pipeline.ErrReaderGone, ExitBrokenPipe, ""},
+		{"tasks failed", errTasksFailed, ExitFailed, ""},
+		{"anything else", errors.New("cannot write results: disk full"), ExitUsage, "workerpool: cannot write results: disk full\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			require.Equal(t, tt.code, exitCode(&stderr, tt.err))
+			require.Equal(t, tt.stderr, stderr.String())
+		})
+	}
+}
