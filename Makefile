@@ -10,7 +10,7 @@ PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 freebsd/amd64 fre
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 DEADCODE    := golang.org/x/tools/cmd/deadcode@v0.52.0
 
-.PHONY: build install uninstall dist demo test test-php fuzz vet cross lint bench clean
+.PHONY: build install uninstall dist demo check test test-php fuzz vet cross lint bench clean
 
 # build makes a static binary: without cgo, a process limit reached
 # (ulimit -u) cannot abort the runtime in pthread_create.
@@ -79,6 +79,14 @@ lint:
 	$(GO) run $(DEADCODE) -test ./...
 	@dead="$$($(GO) run $(DEADCODE) ./... | grep -v '^internal/sshtest/')"; test -z "$$dead" || { echo "$$dead"; exit 1; }
 
+# check is the fast loop while working: vet, and the tests of every
+# package but the end-to-end suite (internal/e2e), with the race detector.
+check: vet
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /internal/e2e$$)
+
+# test is the full gate: check's vet, the builds for every platform, the
+# linters, every test (the end-to-end suite too), the fuzz targets and the
+# PHP client's tests.
 test: vet cross lint
 	$(GO) test -race -count=1 -timeout 30m ./...
 	$(MAKE) fuzz
@@ -89,13 +97,15 @@ test: vet cross lint
 test-php: build
 	WORKERPOOL_BIN=$(CURDIR)/$(BIN) phpunit -c clients/php/phpunit.xml.dist
 
-# fuzz runs the fuzz targets briefly: the decoder's, and the encoder's,
-# which checks that all it writes is valid UTF-8 JSON. The budgets are
+# fuzz runs the fuzz targets briefly: the decoder's, its reader of a
+# task's members, and the encoder's, which checks that all it writes is
+# valid UTF-8 JSON. The budgets are
 # counts of runs, not durations: up to Go 1.26 a duration can end while a
 # worker is busy, and the run fails with "context deadline exceeded"
 # though nothing was found (go.dev/issue/75804).
 fuzz:
 	$(GO) test ./decode -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 30000x
+	$(GO) test ./decode -run '^$$' -fuzz '^FuzzMembers$$' -fuzztime 30000x
 	$(GO) test ./encode -run '^$$' -fuzz '^FuzzEncode$$' -fuzztime 20000x
 
 clean:

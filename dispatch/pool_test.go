@@ -7,62 +7,14 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/workerpool/workerpool/dispatch/dispatchtest"
 	"github.com/workerpool/workerpool/job"
 )
-
-// fakeExec runs tasks without processes: the command names what happens.
-type fakeExec struct {
-	running, peak atomic.Int64
-	calls         sync.Map // seq -> *atomic.Int64
-	release       chan struct{}
-}
-
-func (f *fakeExec) Execute(ctx context.Context, t *job.Task) job.Result {
-	n := f.running.Add(1)
-	defer f.running.Add(-1)
-	for {
-		p := f.peak.Load()
-		if n <= p || f.peak.CompareAndSwap(p, n) {
-			break
-		}
-	}
-	c, _ := f.calls.LoadOrStore(t.Seq, new(atomic.Int64))
-	attempt := c.(*atomic.Int64).Add(1)
-	r := job.Result{Seq: t.Seq, Identifier: t.Identifier, Started: true}
-	switch t.Command {
-	case "fail":
-		r.ExitCode = 1
-	case "fail-once":
-		if attempt == 1 {
-			r.ExitCode = 1
-		}
-	case "missing":
-		r.ExitCode, r.Started, r.Err = job.ExitNotFound, false, errors.New("command not found")
-	case "block":
-		select {
-		case <-f.release:
-		case <-ctx.Done():
-			r.ExitCode, r.Err = 143, job.ErrCancelled
-		}
-	case "sleep":
-		time.Sleep(5 * time.Millisecond)
-	}
-	return r
-}
-
-func (f *fakeExec) attempts(seq int64) int64 {
-	c, ok := f.calls.Load(seq)
-	if !ok {
-		return 0
-	}
-	return c.(*atomic.Int64).Load()
-}
 
 // feed sends tasks with the given commands, numbered from 1, and closes.
 func feed(commands ...string) <-chan job.Task {
@@ -90,7 +42,7 @@ func collect(results <-chan job.Result) map[int64]job.Result {
 }
 
 func TestPoolOneResultPerTask(t *testing.T) {
-	f := &fakeExec{}
+	f := dispatchtest.New()
 	p := NewPool(f, Options{Workers: 4})
 	tasks := make(chan job.Task)
 	go func() {
@@ -123,12 +75,12 @@ func TestPoolOneResultPerTask(t *testing.T) {
 		}
 	}
 	require.Equal(t, 500, count)
-	require.LessOrEqual(t, f.peak.Load(), int64(4))
-	require.Equal(t, int64(4), f.peak.Load(), "four workers should have run at once")
+	require.LessOrEqual(t, f.Peak(), int64(4))
+	require.Equal(t, int64(4), f.Peak(), "four workers should have run at once")
 }
 
 func TestPoolRetries(t *testing.T) {
-	f := &fakeExec{}
+	f := dispatchtest.New()
 	p := NewPool(f, Options{Workers: 2, Retries: 2})
 	got := collect(runAll(p, feed("fail", "fail-once", "true", "missing")))
 	require.Equal(t, 3, got[1].Attempts)
@@ -136,7 +88,7 @@ func TestPoolRetries(t *testing.T) {
 	require.Equal(t, 2, got[2].Attempts)
 	require.Equal(t, 0, got[2].ExitCode)
 	require.Equal(t, 1, got[3].Attempts)
-	require.Equal(t, int64(1), f.attempts(4), "a command that cannot start is not retried")
+	require.Equal(t, int64(1), f.Attempts(4), "a command that cannot start is not retried")
 }
 
 // spillExec fails every attempt with output spilled to a file of its own.
@@ -214,7 +166,7 @@ func TestPoolRetryReleasesFailedAttempts(t *testing.T) {
 // further attempt, then Finished; a task never attempted is only Finished.
 func TestPoolEvents(t *testing.T) {
 	obs := &recorder{}
-	p := NewPool(&fakeExec{}, Options{Workers: 1, Retries: 1, Observer: obs})
+	p := NewPool(dispatchtest.New(), Options{Workers: 1, Retries: 1, Observer: obs})
 	tasks := make(chan job.Task)
 	go func() {
 		defer close(tasks)
@@ -238,7 +190,7 @@ func TestPoolEvents(t *testing.T) {
 // TestPoolIntakeClosed: once the intake is closed, no task starts and the
 // waiting ones are answered with its cause, while the running ones finish.
 func TestPoolIntakeClosed(t *testing.T) {
-	f := &fakeExec{release: make(chan struct{})}
+	f := dispatchtest.New()
 	p := NewPool(f, Options{Workers: 2})
 	intake, closeIntake := context.WithCancelCause(context.Background())
 	tasks := make(chan job.Task)
@@ -249,25 +201,25 @@ func TestPoolIntakeClosed(t *testing.T) {
 			tasks <- job.Task{Seq: i, Command: "block"}
 			if i == 3 {
 				closeIntake(job.ErrSkipped)
-				close(f.release)
+				f.Release()
 			}
 		}
 	}()
 	got := collect(results)
 	require.Len(t, got, 5)
 	for seq, r := range got {
-		if f.attempts(seq) > 0 {
+		if f.Attempts(seq) > 0 {
 			require.NoError(t, r.Err, "task %d ran to its end", seq)
 			continue
 		}
 		require.ErrorIs(t, r.Err, job.ErrSkipped, "task %d", seq)
 		require.Equal(t, job.ExitNeverStarted, r.ExitCode)
 	}
-	require.Zero(t, f.attempts(4)+f.attempts(5), "no task starts after the intake closed")
+	require.Zero(t, f.Attempts(4)+f.Attempts(5), "no task starts after the intake closed")
 }
 
 func TestPoolCancel(t *testing.T) {
-	f := &fakeExec{release: make(chan struct{})}
+	f := dispatchtest.New()
 	p := NewPool(f, Options{Workers: 2})
 	ctx, cancel := context.WithCancel(context.Background())
 	tasks := make(chan job.Task)
@@ -286,7 +238,7 @@ func TestPoolCancel(t *testing.T) {
 	for _, r := range got {
 		require.ErrorIs(t, r.Err, job.ErrCancelled, "task %d", r.Seq)
 	}
-	require.Equal(t, int64(0), f.attempts(4)+f.attempts(5), "no task starts after the cancel")
+	require.Equal(t, int64(0), f.Attempts(4)+f.Attempts(5), "no task starts after the cancel")
 }
 
 // countingExec answers every task at once and tells calls of each.

@@ -9,8 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -18,54 +16,9 @@ import (
 	json "github.com/goccy/go-json"
 	"github.com/stretchr/testify/require"
 
+	"github.com/workerpool/workerpool/dispatch/dispatchtest"
 	"github.com/workerpool/workerpool/job"
 )
-
-// fakeExec runs tasks without processes; the command says what happens:
-// "true" succeeds, "fail" exits 1 ("fail-second" once another task has
-// started), "echo" prints its arguments, "block"
-// waits for release (or ctx, and is cancelled).
-type fakeExec struct {
-	release chan struct{}
-	started atomic.Int64
-	calls   sync.Map // identifier -> *atomic.Int64
-}
-
-func newFake() *fakeExec { return &fakeExec{release: make(chan struct{})} }
-
-func (f *fakeExec) Execute(ctx context.Context, t *job.Task) job.Result {
-	f.started.Add(1)
-	c, _ := f.calls.LoadOrStore(t.Identifier, new(atomic.Int64))
-	c.(*atomic.Int64).Add(1)
-	r := job.Result{Seq: t.Seq, Identifier: t.Identifier, Meta: t.Meta, Started: true}
-	switch t.Command {
-	case "fail":
-		r.ExitCode = 1
-	case "fail-second": // fails once another task has started
-		for f.started.Load() < 2 {
-			time.Sleep(time.Millisecond)
-		}
-		r.ExitCode = 1
-	case "echo":
-		r.Stdout = job.Output{Head: []byte(strings.Join(t.Args, " "))}
-	case "block":
-		select {
-		case <-f.release:
-		case <-ctx.Done():
-			r.ExitCode, r.Err = 143, job.ErrCancelled
-		}
-	}
-	return r
-}
-
-// ran reports how many times the task named id was run.
-func (f *fakeExec) ran(id string) int64 {
-	c, ok := f.calls.Load(id)
-	if !ok {
-		return 0
-	}
-	return c.(*atomic.Int64).Load()
-}
 
 // tasks returns NDJSON tasks, one per command, identified t1, t2, ...
 func tasks(commands ...string) string {
@@ -114,7 +67,7 @@ func seqs(rs []result) []int64 {
 }
 
 // runFake runs cfg over the given input with f, and returns what it wrote.
-func runFake(t *testing.T, ctx context.Context, cfg Config, f *fakeExec, input string) (string, Summary, error) {
+func runFake(t *testing.T, ctx context.Context, cfg Config, f *dispatchtest.Executor, input string) (string, Summary, error) {
 	t.Helper()
 	cfg.Executor = f
 	var out strings.Builder
@@ -125,7 +78,7 @@ func runFake(t *testing.T, ctx context.Context, cfg Config, f *fakeExec, input s
 func TestRunOutputModes(t *testing.T) {
 	input := tasks("echo", "fail", "true")
 	t.Run("array", func(t *testing.T) {
-		out, sum, err := runFake(t, t.Context(), Config{}, newFake(), input)
+		out, sum, err := runFake(t, t.Context(), Config{}, dispatchtest.New(), input)
 		require.NoError(t, err)
 		require.Equal(t, Summary{Tasks: 3, Results: 3, Failed: 1}, sum)
 		require.Equal(t, 1, strings.Count(out, "\n"), "one line")
@@ -134,12 +87,12 @@ func TestRunOutputModes(t *testing.T) {
 		require.Equal(t, []int64{1, 2, 3}, seqs(array), "input order")
 	})
 	t.Run("no tasks", func(t *testing.T) {
-		out, _, err := runFake(t, t.Context(), Config{}, newFake(), "")
+		out, _, err := runFake(t, t.Context(), Config{}, dispatchtest.New(), "")
 		require.NoError(t, err)
 		require.Equal(t, "[]\n", out)
 	})
 	t.Run("ndjson", func(t *testing.T) {
-		out, _, err := runFake(t, t.Context(), Config{NDJSON: true, Workers: 3}, newFake(), input)
+		out, _, err := runFake(t, t.Context(), Config{NDJSON: true, Workers: 3}, dispatchtest.New(), input)
 		require.NoError(t, err)
 		require.ElementsMatch(t, []int64{1, 2, 3}, seqs(lines(t, out)))
 	})
@@ -148,7 +101,7 @@ func TestRunOutputModes(t *testing.T) {
 // TestRunOrdered: with --ordered, a slow first task holds back the results
 // of the others, which still come out, in input order, once it ends.
 func TestRunOrdered(t *testing.T) {
-	f := newFake()
+	f := dispatchtest.New()
 	cfg := Config{NDJSON: true, Ordered: true, Workers: 4, Executor: f}
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
@@ -157,10 +110,10 @@ func TestRunOrdered(t *testing.T) {
 		pw.CloseWithError(err)
 		done <- err
 	}()
-	for f.started.Load() < 21 {
+	for f.Started() < 21 {
 		time.Sleep(time.Millisecond)
 	}
-	close(f.release)
+	f.Release()
 	out, err := io.ReadAll(pr)
 	require.NoError(t, err)
 	require.NoError(t, <-done)
@@ -177,7 +130,7 @@ func TestRunOrdered(t *testing.T) {
 func TestRunWindowBoundsRunAhead(t *testing.T) {
 	const workers = 4
 	window := int64(max(128, 16*workers))
-	f := newFake()
+	f := dispatchtest.New()
 	cfg := Config{NDJSON: true, Ordered: true, Workers: workers}
 	done := make(chan error, 1)
 	var out string
@@ -186,12 +139,12 @@ func TestRunWindowBoundsRunAhead(t *testing.T) {
 		out, _, err = runFake(t, t.Context(), cfg, f, tasks(append([]string{"block"}, repeat("true", 300)...)...))
 		done <- err
 	}()
-	for f.started.Load() < window {
+	for f.Started() < window {
 		time.Sleep(time.Millisecond)
 	}
 	time.Sleep(100 * time.Millisecond) // room to run ahead, if it would
-	require.Equal(t, window, f.started.Load(), "tasks started while the first one runs")
-	close(f.release)
+	require.Equal(t, window, f.Started(), "tasks started while the first one runs")
+	f.Release()
 	require.NoError(t, <-done)
 	require.Len(t, lines(t, out), 301)
 }
@@ -199,7 +152,7 @@ func TestRunWindowBoundsRunAhead(t *testing.T) {
 // TestRunFailFast: after the first failure no task starts; the tasks
 // already read are skipped, and each still has its result.
 func TestRunFailFast(t *testing.T) {
-	f := newFake()
+	f := dispatchtest.New()
 	out, sum, err := runFake(t, t.Context(), Config{NDJSON: true, Ordered: true, Workers: 1, FailFast: true}, f,
 		tasks("true", "fail", "true", "true"))
 	require.NoError(t, err, "a fail-fast stop is not a failure of the run")
@@ -211,14 +164,14 @@ func TestRunFailFast(t *testing.T) {
 	for _, r := range got[2:] {
 		require.Equal(t, job.ExitNeverStarted, r.ExitCode)
 		require.Equal(t, job.ErrSkipped.Error(), r.Error)
-		require.Zero(t, f.ran(r.Identifier))
+		require.Zero(t, f.Attempts(r.Seq))
 	}
 }
 
 // TestRunSignalAfterFailFast: a fail-fast stop lets the running task go
 // on, but a signal after it still stops that task.
 func TestRunSignalAfterFailFast(t *testing.T) {
-	f := newFake()
+	f := dispatchtest.New()
 	ctx, cancel := context.WithCancelCause(t.Context())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
@@ -233,7 +186,7 @@ func TestRunSignalAfterFailFast(t *testing.T) {
 		rest = append(rest, lines.Text()) // t3, skipped, may come first
 	}
 	// The failure's result is out, so the intake is closed; t1 still runs.
-	require.Zero(t, f.ran("t3"))
+	require.Zero(t, f.Attempts(3))
 	sigterm := errors.New("received terminated")
 	cancel(sigterm)
 	for lines.Scan() {
@@ -244,7 +197,7 @@ func TestRunSignalAfterFailFast(t *testing.T) {
 	require.Len(t, rest, 2)
 	require.Contains(t, strings.Join(rest, "\n"), `"identifier":"t1","exit_code":143`)
 	require.Contains(t, strings.Join(rest, "\n"), `"identifier":"t3","exit_code":-1`)
-	require.Zero(t, f.ran("t3"))
+	require.Zero(t, f.Attempts(3))
 }
 
 // TestRunStops: a run stopped through its context ends with the cause,
@@ -259,10 +212,10 @@ func TestRunStops(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake()
+			f := dispatchtest.New()
 			ctx, cancel := context.WithCancelCause(t.Context())
 			go func() {
-				for f.started.Load() < 2 {
+				for f.Started() < 2 {
 					time.Sleep(time.Millisecond)
 				}
 				cancel(tt.cause)
@@ -275,7 +228,7 @@ func TestRunStops(t *testing.T) {
 			for _, r := range got {
 				require.Equal(t, "cancelled", r.Error, "task %d", r.Seq)
 			}
-			require.Equal(t, int64(2), f.started.Load(), "no task starts after the stop")
+			require.Equal(t, int64(2), f.Started(), "no task starts after the stop")
 		})
 	}
 }
@@ -295,10 +248,10 @@ func TestRunWriteError(t *testing.T) {
 		{syscall.EPIPE, ErrReaderGone.Error()},
 	} {
 		t.Run(tt.err.Error(), func(t *testing.T) {
-			f := newFake()
+			f := dispatchtest.New()
 			_, err := Run(t.Context(), Config{NDJSON: true, Executor: f}, strings.NewReader(tasks(repeat("true", 50)...)), failingWriter{tt.err})
 			require.EqualError(t, err, tt.want)
-			require.Less(t, f.started.Load(), int64(50), "the run stops")
+			require.Less(t, f.Started(), int64(50), "the run stops")
 		})
 	}
 }
@@ -306,7 +259,7 @@ func TestRunWriteError(t *testing.T) {
 // TestRunEvents: each task's started line comes before its result, which
 // says "event":"finished".
 func TestRunEvents(t *testing.T) {
-	out, _, err := runFake(t, t.Context(), Config{NDJSON: true, Events: true, Workers: 4}, newFake(), tasks(repeat("true", 30)...))
+	out, _, err := runFake(t, t.Context(), Config{NDJSON: true, Events: true, Workers: 4}, dispatchtest.New(), tasks(repeat("true", 30)...))
 	require.NoError(t, err)
 	started := map[int64]bool{}
 	for _, r := range lines(t, out) {
@@ -331,7 +284,7 @@ func TestRunResume(t *testing.T) {
 		fmt.Fprintf(&old, `{"identifier":"t%d","exit_code":0}`+"\n", i)
 	}
 	require.NoError(t, os.WriteFile(journal, []byte(old.String()), 0o644))
-	f := newFake()
+	f := dispatchtest.New()
 	_, sum, err := runFake(t, t.Context(), Config{NDJSON: true, Ordered: true, Resume: true, Outfile: journal, Workers: 3}, f, tasks(repeat("true", 20)...))
 	require.NoError(t, err)
 	require.Equal(t, Summary{Tasks: 20, Recorded: 10, Results: 10}, sum)
@@ -340,6 +293,6 @@ func TestRunResume(t *testing.T) {
 	appended := lines(t, strings.TrimPrefix(string(data), old.String()))
 	require.Equal(t, []int64{1, 3, 5, 7, 9, 11, 13, 15, 17, 19}, seqs(appended))
 	for i := 1; i <= 20; i++ {
-		require.Equal(t, int64(i%2), f.ran(fmt.Sprintf("t%d", i)), "task t%d", i)
+		require.Equal(t, int64(i%2), f.Attempts(int64(i)), "task t%d", i)
 	}
 }
