@@ -7,17 +7,3 @@ import "syscall"
 // platformAttr adds nothing: the platform cannot signal a child when its
 // parent dies, so a pool killed by SIGKILL leaves its running tasks.
 func platformAttr(*syscall.SysProcAttr, *exitWatch) {}
-
-// exitWatch does nothing here: the child's Wait waits, on a thread.
-type exitWatch struct{}
-
-func newExitWatch() exitWatch { return exitWatch{} }
-
-func (*exitWatch) wait(int, bool) bool { return false }
-
-// gone reports false: the platform cannot tell without reaping the child.
-func (*exitWatch) gone(int) bool { return false }
-func (*exitWatch) close()        {}
-
-// reserveThreads does nothing here: see the Linux version.
-func reserveThreads(int) {}

@@ -358,30 +358,22 @@ func (h *Host) Kill() {
 // t.Errorf.
 func (h *Host) Freeze() {
 	h.t.Helper()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.gone() {
-		h.t.Errorf("sshtest: %s: Freeze: sshd has exited", h.Alias)
-		return
-	}
-	if _, ok := h.stopTree(); !ok {
-		h.t.Errorf("sshtest: %s: Freeze: sshd processes did not stop within %v", h.Alias, waitLimit)
-	}
+	h.whileUp("Freeze", func() {
+		if _, ok := h.stopTree(); !ok {
+			h.t.Errorf("sshtest: %s: Freeze: sshd processes did not stop within %v", h.Alias, waitLimit)
+		}
+	})
 }
 
 // Thaw continues, with SIGCONT, the listener and every sshd process
 // descended from it, undoing Freeze. Errors are reported with t.Errorf.
 func (h *Host) Thaw() {
 	h.t.Helper()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.gone() {
-		h.t.Errorf("sshtest: %s: Thaw: sshd has exited", h.Alias)
-		return
-	}
-	for _, pid := range sshdTree(h.Pid, readProcs()) {
-		h.signal(pid, syscall.SIGCONT)
-	}
+	h.whileUp("Thaw", func() {
+		for _, pid := range sshdTree(h.Pid, readProcs()) {
+			h.signal(pid, syscall.SIGCONT)
+		}
+	})
 }
 
 // Processes returns the pids of the live processes, zombies excluded, whose
@@ -410,6 +402,19 @@ func (h *Host) Processes() []int {
 	}
 	sort.Ints(pids)
 	return pids
+}
+
+// whileUp runs f with h.mu held, unless the listener has exited: then it
+// reports, as an error of the test, that op cannot be done.
+func (h *Host) whileUp(op string, f func()) {
+	h.t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.gone() {
+		h.t.Errorf("sshtest: %s: %s: sshd has exited", h.Alias, op)
+		return
+	}
+	f()
 }
 
 // gone reports whether the listener has exited. Once it has, h.Pid may
