@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sync/semaphore"
 
+	"github.com/workerpool/workerpool/internal/spool"
 	"github.com/workerpool/workerpool/job"
 )
 
@@ -81,10 +82,9 @@ type LocalOptions struct {
 	EndOrphans bool
 }
 
-// DefaultSpillAfter is how much of each captured stream stays in memory:
-// enough for most outputs, little enough that a thousand running tasks fit
-// in a few hundred MB.
-const DefaultSpillAfter = 256 << 10
+// DefaultSpillAfter is how much of each captured stream stays in memory
+// when LocalOptions say nothing (see spool.DefaultSpillAfter).
+const DefaultSpillAfter = spool.DefaultSpillAfter
 
 // Local runs tasks as child processes on this machine, each in a process
 // group of its own (a Job Object on Windows).
@@ -600,15 +600,14 @@ func (p *process) endStop() {
 // or written) is an error of the task, which then fails with the child's
 // own exit code: it is never cut silently.
 func (p *process) outcome(r *job.Result) {
-	var cut bool
-	var err error
-	r.Stdout, r.Truncated, err = p.outputs[0].output()
-	r.Err = keepError("stdout", err)
+	r.Stdout, r.Truncated, r.Err = p.outputs[0].output("stdout")
 	if len(p.outputs) > 1 {
-		r.Stderr, cut, err = p.outputs[1].output()
+		var cut bool
+		var err error
+		r.Stderr, cut, err = p.outputs[1].output("stderr")
 		r.Truncated = r.Truncated || cut
 		if r.Err == nil {
-			r.Err = keepError("stderr", err)
+			r.Err = err
 		}
 	}
 	if p.state == nil {

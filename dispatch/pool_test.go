@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/workerpool/workerpool/dispatch/dispatchtest"
+	"github.com/workerpool/workerpool/internal/spool"
 	"github.com/workerpool/workerpool/job"
 )
 
@@ -92,16 +94,18 @@ func TestPoolRetries(t *testing.T) {
 }
 
 // spillExec fails every attempt with output spilled to a file of its own.
-type spillExec struct{ files []*os.File }
+type spillExec struct{ spills []job.Spill }
 
 func (s *spillExec) Execute(ctx context.Context, t *job.Task) job.Result {
-	f, err := os.CreateTemp("", "spill")
-	if err != nil {
-		panic(err)
+	var b spool.Buffer // keeps every byte in a file
+	defer b.Release()
+	_, _ = b.ReadFrom(strings.NewReader("spilled"))
+	out, _, err := b.Output("stdout")
+	if err != nil || out.Spill() == nil {
+		panic(fmt.Sprintf("no spill file: %v", err))
 	}
-	os.Remove(f.Name())
-	s.files = append(s.files, f)
-	return job.Result{Seq: t.Seq, Started: true, ExitCode: 1, Stdout: job.Output{Spill: f}}
+	s.spills = append(s.spills, out.Spill())
+	return job.Result{Seq: t.Seq, Started: true, ExitCode: 1, Stdout: out}
 }
 
 // recorder is an Observer that keeps what it is told, with the outputs
@@ -116,13 +120,13 @@ type recorded struct {
 	seq     int64
 	attempt int
 	host    string
-	spill   *os.File
+	spill   job.Spill
 }
 
 func (r *recorder) Observe(ev job.Event) {
 	rec := recorded{kind: ev.Kind, seq: ev.Task.Seq, attempt: ev.Attempt, host: ev.Host}
 	if ev.Result != nil {
-		rec.spill = ev.Result.Stdout.Spill
+		rec.spill = ev.Result.Stdout.Spill()
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -147,13 +151,12 @@ func TestPoolRetryReleasesFailedAttempts(t *testing.T) {
 	obs := &recorder{}
 	p := NewPool(s, Options{Workers: 1, Retries: 2, Observer: obs})
 	got := collect(runAll(p, feed("fail")))
-	require.Len(t, s.files, 3)
-	for _, f := range s.files[:2] {
-		_, err := f.Stat()
-		require.ErrorIs(t, err, os.ErrClosed, "a failed attempt's output is released")
+	require.Len(t, s.spills, 3)
+	for _, sp := range s.spills[:2] {
+		require.ErrorIs(t, sp.Close(), os.ErrClosed, "a failed attempt's output is released")
 	}
 	final := got[1]
-	require.Same(t, s.files[2], final.Stdout.Spill, "the last attempt's output is the result's")
+	require.Same(t, s.spills[2], final.Stdout.Spill(), "the last attempt's output is the result's")
 	require.NoError(t, final.Close())
 	for _, ev := range obs.events {
 		if ev.kind == job.Retrying {

@@ -57,7 +57,7 @@ func TestSoak(t *testing.T) {
 	for r := range runAll(p, tasks) {
 		require.False(t, seen[r.Seq], "two results for task %d", r.Seq)
 		seen[r.Seq] = true
-		require.True(t, kinds[r.Seq%int64(len(kinds))].check(r), "task %d: exit %d signal %q err %v stdout %q stderr %q", r.Seq, r.ExitCode, r.Signal, r.Err, r.Stdout.Head, r.Stderr.Head)
+		require.True(t, kinds[r.Seq%int64(len(kinds))].check(r), "task %d: exit %d signal %q err %v stdout %q stderr %q", r.Seq, r.ExitCode, r.Signal, r.Err, r.Stdout.Head(), r.Stderr.Head())
 		require.NoError(t, r.Close())
 	}
 	require.Len(t, seen, n)

@@ -20,8 +20,8 @@ func benchResult(seq int64) job.Result {
 	return job.Result{
 		Seq:        seq,
 		Identifier: "job " + strconv.FormatInt(seq, 10),
-		Stdout:     job.Output{Head: []byte("hello from the worker, all went well\n")},
-		Stderr:     job.Output{Head: []byte{}},
+		Stdout:     job.BytesOutput([]byte("hello from the worker, all went well\n")),
+		Stderr:     job.BytesOutput([]byte{}),
 		Started:    true,
 		Duration:   12700 * time.Microsecond,
 		Attempts:   1,
@@ -53,7 +53,7 @@ func BenchmarkMarshalResult(b *testing.B) { benchMarshal(b, benchResult(1), fals
 // BenchmarkMarshalResult10MB encodes a result whose stdout is 10 MB of text.
 func BenchmarkMarshalResult10MB(b *testing.B) {
 	r := benchResult(1)
-	r.Stdout = job.Output{Head: benchBody(10 << 20)}
+	r.Stdout = job.BytesOutput(benchBody(10 << 20))
 	benchMarshal(b, r, false)
 }
 
@@ -61,7 +61,7 @@ func BenchmarkMarshalResult10MB(b *testing.B) {
 // (--binary).
 func BenchmarkMarshalResult10MBBinary(b *testing.B) {
 	r := benchResult(1)
-	r.Stdout = job.Output{Head: benchBody(10 << 20)}
+	r.Stdout = job.BytesOutput(benchBody(10 << 20))
 	benchMarshal(b, r, true)
 }
 
@@ -100,7 +100,7 @@ func BenchmarkWriteArray(b *testing.B) { benchWrite(b, encode.Options{}) }
 // through Write, as the pool's output does, rather than Marshal.
 func BenchmarkWriteNDJSON10MB(b *testing.B) {
 	r := benchResult(1)
-	r.Stdout = job.Output{Head: benchBody(10 << 20)}
+	r.Stdout = job.BytesOutput(benchBody(10 << 20))
 	b.ReportAllocs()
 	b.SetBytes(r.Stdout.Len())
 	for b.Loop() {

@@ -14,11 +14,12 @@ import (
 	json "github.com/goccy/go-json"
 	"github.com/stretchr/testify/require"
 
+	"github.com/workerpool/workerpool/internal/spool"
 	"github.com/workerpool/workerpool/job"
 )
 
 func result(seq int64, body string) job.Result {
-	return job.Result{Seq: seq, Identifier: "t" + string(rune('0'+seq)), Stdout: job.Output{Head: []byte(body)}, Started: true, Duration: 1500 * time.Microsecond, Attempts: 1}
+	return job.Result{Seq: seq, Identifier: "t" + string(rune('0'+seq)), Stdout: job.BytesOutput([]byte(body)), Started: true, Duration: 1500 * time.Microsecond, Attempts: 1}
 }
 
 // send returns a closed channel holding items.
@@ -87,13 +88,15 @@ func TestLargeTextMatchesWholeEncoding(t *testing.T) {
 }
 
 func TestSpilledOutput(t *testing.T) {
-	f, err := os.CreateTemp(t.TempDir(), "spill")
-	require.NoError(t, err)
 	rest := strings.Repeat("0123456789", 50_000)
-	_, err = f.WriteString(rest)
+	b := spool.Buffer{InMemory: len("head-"), TempDir: t.TempDir()}
+	defer b.Release()
+	_, err := b.ReadFrom(strings.NewReader("head-" + rest))
 	require.NoError(t, err)
-	r := result(1, "head-")
-	r.Stdout.Spill, r.Stdout.SpillSize = f, int64(len(rest))
+	r := result(1, "")
+	r.Stdout, _, err = b.Output("stdout")
+	require.NoError(t, err)
+	require.NotNil(t, r.Stdout.Spill())
 
 	var out bytes.Buffer
 	_, err = Write(&out, send(r), Options{NDJSON: true})
@@ -103,8 +106,7 @@ func TestSpilledOutput(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(out.Bytes(), &got))
 	require.Equal(t, "head-"+rest, got.Body)
-	_, err = f.Stat()
-	require.ErrorIs(t, err, os.ErrClosed, "the writer closes a result's spill file")
+	require.ErrorIs(t, r.Stdout.Close(), os.ErrClosed, "the writer closes a result's spill file")
 }
 
 // TestWriteModes: the array is one line, in the order given; NDJSON is a
@@ -205,7 +207,7 @@ func TestInvalidUTF8IsReplaced(t *testing.T) {
 			name: "result",
 			write: func(out *bytes.Buffer) error {
 				r := failed
-				r.Stdout = job.Output{Head: []byte("out\xff")}
+				r.Stdout = job.BytesOutput([]byte("out\xff"))
 				_, err := Write(out, send(r), Options{})
 				return err
 			},

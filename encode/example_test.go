@@ -12,7 +12,7 @@ import (
 func Example() {
 	enc := encode.NewEncoder(os.Stdout, encode.Options{NDJSON: true})
 	results := []job.Result{
-		{Seq: 1, Identifier: "a", Stdout: job.Output{Head: []byte("hi\n")}, Started: true, Duration: 2500 * time.Microsecond},
+		{Seq: 1, Identifier: "a", Stdout: job.BytesOutput([]byte("hi\n")), Started: true, Duration: 2500 * time.Microsecond},
 		{Seq: 2, Identifier: "b", ExitCode: job.ExitNotFound, Err: os.ErrNotExist},
 	}
 	for _, r := range results {

@@ -44,7 +44,7 @@ func FuzzEncode(f *testing.F) {
 			meta = nil // the decoder passes on only meta it read as JSON
 		}
 		r := job.Result{
-			Seq: 7, Identifier: id, ExitCode: 1, Stdout: job.Output{Head: stdout}, Stderr: job.Output{Head: stderr},
+			Seq: 7, Identifier: id, ExitCode: 1, Stdout: job.BytesOutput(stdout), Stderr: job.BytesOutput(stderr),
 			Started: true, Meta: meta, Err: errors.New(errText),
 		}
 		task := job.Task{Seq: 7, Identifier: id, Command: id, Args: []string{errText}, Env: map[string]string{id: errText},
@@ -131,7 +131,7 @@ func checkResult(t *testing.T, got []byte, r *job.Result, binary bool) {
 	for _, f := range []struct {
 		name, got string
 		in        []byte
-	}{{"result_body", res.Body, r.Stdout.Head}, {"stderr", res.Stderr, r.Stderr.Head}} {
+	}{{"result_body", res.Body, r.Stdout.Head()}, {"stderr", res.Stderr, r.Stderr.Head()}} {
 		if !binary {
 			if want := replaced(string(f.in)); f.got != want {
 				t.Fatalf("%s is %q, want %q", f.name, f.got, want)

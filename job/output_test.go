@@ -2,57 +2,49 @@ package job
 
 import (
 	"io"
-	"os"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 )
 
-// TestOutputSpilled: an output is its head, then its own spill file,
-// however many times it is read; closing it closes the file.
-func TestOutputSpilled(t *testing.T) {
-	f, err := os.CreateTemp(t.TempDir(), "spill")
-	require.NoError(t, err)
-	_, err = f.WriteString("tail")
-	require.NoError(t, err)
-	o := Output{Head: []byte("head-"), Spill: f, SpillSize: 4}
-	for range 2 {
-		b, err := io.ReadAll(o.Reader())
-		require.NoError(t, err)
-		require.Equal(t, "head-tail", string(b))
-	}
-	require.NoError(t, o.Close())
-	_, err = f.Stat()
-	require.ErrorIs(t, err, os.ErrClosed)
+// memSpill is a Spill in memory that counts how often it is closed.
+type memSpill struct {
+	*strings.Reader
+	closed int
 }
 
-// closeCounter counts how often it is closed.
-type closeCounter struct{ closed int }
+func (m *memSpill) Close() error { m.closed++; return nil }
 
-func (c *closeCounter) Close() error { c.closed++; return nil }
-
-// TestOutputSharedSpill: an output whose bytes are a section of a file it
-// shares reads that section only, and closing it tells the file's owner
-// instead of closing the file.
-func TestOutputSharedSpill(t *testing.T) {
-	f, err := os.CreateTemp(t.TempDir(), "shared")
-	require.NoError(t, err)
-	defer f.Close()
-	_, err = f.WriteString("someone-else|tail|more")
-	require.NoError(t, err)
-
-	owner := &closeCounter{}
-	o := Output{Head: []byte("head-"), Spill: f, SpillOffset: 13, SpillSize: 4, Shared: owner}
-	require.Equal(t, int64(9), o.Len())
-	for range 2 {
-		b, err := io.ReadAll(o.Reader())
-		require.NoError(t, err)
-		require.Equal(t, "head-tail", string(b))
+// TestOutput: an output is its head, then its spill, however many times it
+// is read; the zero output holds nothing; closing an output closes its
+// spill.
+func TestOutput(t *testing.T) {
+	tail := &memSpill{Reader: strings.NewReader("tail")}
+	tests := []struct {
+		name  string
+		out   Output
+		want  string
+		spill *memSpill
+	}{
+		{"the zero output", Output{}, "", nil},
+		{"in memory", BytesOutput([]byte("head")), "head", nil},
+		{"spilled", NewOutput([]byte("head-"), tail), "head-tail", tail},
+		{"all spilled", NewOutput(nil, &memSpill{Reader: strings.NewReader("tail")}), "tail", nil},
 	}
-	require.Equal(t, "head-tail", o.String())
-
-	require.NoError(t, o.Close())
-	require.Equal(t, 1, owner.closed)
-	_, err = f.Stat()
-	require.NoError(t, err, "the shared file stays open")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, int64(len(tt.want)), tt.out.Len())
+			for range 2 {
+				b, err := io.ReadAll(tt.out.Reader())
+				require.NoError(t, err)
+				require.Equal(t, tt.want, string(b))
+			}
+			require.Equal(t, tt.want, tt.out.String())
+			require.NoError(t, tt.out.Close())
+			if tt.spill != nil {
+				require.Equal(t, 1, tt.spill.closed)
+			}
+		})
+	}
 }

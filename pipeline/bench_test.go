@@ -15,7 +15,7 @@ import (
 type echoExec struct{}
 
 func (echoExec) Execute(_ context.Context, t *job.Task) job.Result {
-	return job.Result{Seq: t.Seq, Identifier: t.Identifier, Started: true, Stdout: job.Output{Head: []byte("hello\n")}}
+	return job.Result{Seq: t.Seq, Identifier: t.Identifier, Started: true, Stdout: job.BytesOutput([]byte("hello\n"))}
 }
 
 // BenchmarkRun is a whole run's cost per task but for the process: decode

@@ -64,6 +64,11 @@ type Config struct {
 	// of its own. They are applied as each task is read, before the
 	// executor or the dry run sees it.
 	Defaults job.Defaults
+	// TempDir holds the bytes of the results that wait for their turn,
+	// past the few KiB of each kept in memory: the directory the executor
+	// keeps its outputs in (see dispatch.ProcessOptions). Empty means
+	// os.TempDir().
+	TempDir string
 	// ChildStderr says what becomes of the tasks' stderr: the results
 	// leave out a stderr that was not captured.
 	ChildStderr dispatch.StderrMode
@@ -205,7 +210,7 @@ func (r *run) run(input io.Reader, out io.Writer) error {
 	pool := dispatch.NewPool(r.cfg.Executor, dispatch.Options{Workers: r.cfg.Workers, Retries: r.cfg.Retries, Observer: r, Log: r.log})
 	if r.cfg.ordered() {
 		// The reorder buffer holds at most this many results.
-		r.seq = newSequencer(max(128, 16*pool.Workers()))
+		r.seq = newSequencer(max(128, 16*pool.Workers()), r.cfg.TempDir)
 	}
 	if r.cfg.Events {
 		r.events = make(chan job.Event)

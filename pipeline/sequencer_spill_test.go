@@ -10,13 +10,15 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/workerpool/workerpool/internal/spool"
 	"github.com/workerpool/workerpool/job"
 )
 
 // TestSequencerHoldsCheaply: results that wait for their turn behind a slow
-// one hold a few KiB of memory each and, between them all, one file; when
-// there is nowhere to put their bytes they are held as they came. Either
-// way every result comes out whole and in order, and no file stays open.
+// one hold a few KiB of memory each and, between them all, one file in the
+// run's temporary directory; when there is nowhere to put their bytes they
+// are held as they came. Either way every result comes out whole and in
+// order, and no file stays open.
 func TestSequencerHoldsCheaply(t *testing.T) {
 	if _, err := os.Stat("/proc/self/fd"); err != nil {
 		t.Skip("needs /proc/self/fd to count open files")
@@ -34,9 +36,9 @@ func TestSequencerHoldsCheaply(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			files := t.TempDir() // the results' own spill files
-			t.Setenv("TMPDIR", tt.tmpdir(t))
+			t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "not-this-one"))
 			before := openFiles(t)
-			s := newSequencer(n)
+			s := newSequencer(n, tt.tmpdir(t))
 			in := make(chan job.Result)
 			out := s.order(in)
 
@@ -44,10 +46,10 @@ func TestSequencerHoldsCheaply(t *testing.T) {
 			ownFiles, memory := 0, 0
 			for seq := int64(2); seq <= n; seq++ {
 				r, w := spillResult(t, files, seq)
-				if r.Stdout.Spill != nil {
+				if r.Stdout.Spill() != nil {
 					ownFiles++
 				}
-				memory += cap(r.Stdout.Head) + cap(r.Stderr.Head)
+				memory += cap(r.Stdout.Head()) + cap(r.Stderr.Head())
 				want[seq] = w
 				in <- r
 			}
@@ -94,27 +96,25 @@ func spillResult(t *testing.T, dir string, seq int64) (job.Result, expected) {
 	var want expected
 	switch seq % 3 {
 	case 0:
-		r.Stdout.Head = randomBytes(rng, 20<<10)
+		want.stdout = randomBytes(rng, 20<<10)
+		r.Stdout = job.BytesOutput(bytes.Clone(want.stdout))
 	case 1:
-		r.Stdout.Head = randomBytes(rng, 32<<10)
-		rest := randomBytes(rng, 96<<10+int(seq))
-		f, err := os.CreateTemp(dir, "spill-*")
+		want.stdout = randomBytes(rng, 32<<10+96<<10+int(seq))
+		b := spool.Buffer{InMemory: 32 << 10, TempDir: dir}
+		defer b.Release()
+		_, err := b.ReadFrom(bytes.NewReader(want.stdout))
 		require.NoError(t, err)
-		_, err = f.Write(rest)
+		r.Stdout, _, err = b.Output("stdout")
 		require.NoError(t, err)
-		r.Stdout.Spill, r.Stdout.SpillSize = f, int64(len(rest))
-		want.stdout = append(want.stdout, r.Stdout.Head...)
-		want.stdout = append(want.stdout, rest...)
+		require.NotNil(t, r.Stdout.Spill())
 	default:
-		r.Stdout.Head = randomBytes(rng, 100)
-	}
-	if want.stdout == nil {
-		want.stdout = append([]byte(nil), r.Stdout.Head...)
+		want.stdout = randomBytes(rng, 100)
+		r.Stdout = job.BytesOutput(bytes.Clone(want.stdout))
 	}
 	if seq%2 == 0 {
-		r.Stderr.Head = randomBytes(rng, 10<<10)
+		want.stderr = randomBytes(rng, 10<<10)
+		r.Stderr = job.BytesOutput(bytes.Clone(want.stderr))
 	}
-	want.stderr = append([]byte(nil), r.Stderr.Head...)
 	return r, want
 }
 
@@ -148,65 +148,8 @@ func (s *sequencer) heldMemory() int {
 	sum := 0
 	for _, r := range s.held {
 		if r != nil {
-			sum += cap(r.Stdout.Head) + cap(r.Stderr.Head)
+			sum += cap(r.Stdout.Head()) + cap(r.Stderr.Head())
 		}
 	}
 	return sum
-}
-
-// TestHeldFileReusesSpace: the shared file takes each output's bytes past
-// heldHead, uses the space of closed outputs again, gives back unused
-// space at its end, and is closed once finished and every output closed.
-func TestHeldFileReusesSpace(t *testing.T) {
-	t.Setenv("TMPDIR", t.TempDir())
-	const k = 1 << 10
-	steps := []struct {
-		keep  string // keep an output of size bytes past heldHead, by this name
-		size  int64
-		close string // or close the output of this name
-		end   int64  // the file's length after the step
-		free  int    // unused parts before the end
-	}{
-		{keep: "a", size: 10 * k, end: 10 * k},
-		{keep: "b", size: 20 * k, end: 30 * k},
-		{keep: "c", size: 10 * k, end: 40 * k},
-		{close: "b", end: 40 * k, free: 1},
-		{keep: "d", size: 5 * k, end: 40 * k, free: 1},  // in b's space
-		{keep: "e", size: 30 * k, end: 70 * k, free: 1}, // too large for what is left of it
-		{close: "e", end: 40 * k, free: 1},              // the end is given back
-		{close: "c", end: 15 * k},                       // with what is left of b's space
-		{close: "a", end: 15 * k, free: 1},
-		{close: "d", end: 0},
-		{keep: "f", size: 1, end: 1},
-	}
-	var h heldFile
-	outputs := map[string]job.Output{}
-	want := map[string][]byte{}
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i, st := range steps {
-		if st.keep != "" {
-			o := job.Output{Head: randomBytes(rng, heldHead+int(st.size))}
-			want[st.keep] = bytes.Clone(o.Head)
-			h.keep(&o)
-			require.NotNil(t, o.Shared, "step %d", i)
-			require.Len(t, o.Head, heldHead, "step %d", i)
-			outputs[st.keep] = o
-		} else {
-			require.NoError(t, outputs[st.close].Close(), "step %d", i)
-			require.NoError(t, outputs[st.close].Close(), "step %d: closing again does nothing", i)
-			delete(outputs, st.close)
-		}
-		require.Equal(t, st.end, h.end, "step %d", i)
-		require.Len(t, h.free, st.free, "step %d", i)
-		info, err := h.f.Stat()
-		require.NoError(t, err)
-		require.Equal(t, st.end, info.Size(), "step %d: the file's length on disk", i)
-		for name, o := range outputs {
-			require.Equal(t, want[name], o.Bytes(), "step %d: output %s", i, name)
-		}
-	}
-	h.finish()
-	require.NotNil(t, h.f, "open while an output is")
-	require.NoError(t, outputs["f"].Close())
-	require.Nil(t, h.f, "closed after the last output")
 }

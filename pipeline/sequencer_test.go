@@ -10,7 +10,7 @@ import (
 )
 
 func TestSequencerRestoresOrder(t *testing.T) {
-	s := newSequencer(8)
+	s := newSequencer(8, "")
 	in := make(chan job.Result, 5)
 	for _, seq := range []int64{3, 1, 5, 2} {
 		in <- job.Result{Seq: seq}
@@ -27,7 +27,7 @@ func TestSequencerRestoresOrder(t *testing.T) {
 // TestSequencerWindow: a task is admitted only within the window of the
 // oldest result not yet passed on.
 func TestSequencerWindow(t *testing.T) {
-	s := newSequencer(4)
+	s := newSequencer(4, "")
 	never := make(chan struct{})
 	for seq := int64(1); seq <= 4; seq++ {
 		s.admit(never, seq) // within the window: returns at once

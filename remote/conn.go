@@ -15,7 +15,7 @@ import (
 
 	json "github.com/goccy/go-json"
 
-	"github.com/workerpool/workerpool/dispatch"
+	"github.com/workerpool/workerpool/internal/spool"
 	"github.com/workerpool/workerpool/job"
 )
 
@@ -593,7 +593,7 @@ func (c *conn) receive(rep *reply) (delivery, error) {
 	rep.result(&d.res)
 	for i, n := range []int64{rep.Stdout, rep.Stderr} {
 		body := &io.LimitedReader{R: c.stdout, N: n}
-		out, cut, err := dispatch.ReadOutput(body, [2]string{"stdout", "stderr"}[i], c.tempDir)
+		out, cut, err := spool.ReadOutput(body, [2]string{"stdout", "stderr"}[i], c.tempDir)
 		if i == 0 {
 			d.res.Stdout = out
 		} else {

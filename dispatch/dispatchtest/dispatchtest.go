@@ -67,7 +67,7 @@ func (e *Executor) Execute(ctx context.Context, t *job.Task) job.Result {
 	case "missing":
 		r.ExitCode, r.Started, r.Err = job.ExitNotFound, false, errors.New("command not found")
 	case "echo":
-		r.Stdout = job.Output{Head: []byte(strings.Join(t.Args, " "))}
+		r.Stdout = job.BytesOutput([]byte(strings.Join(t.Args, " ")))
 	case "sleep":
 		time.Sleep(5 * time.Millisecond)
 	case "block":

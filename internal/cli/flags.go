@@ -114,6 +114,7 @@ func (c *cli) Validate() error {
 // config is the run the command line asks for, but for its executor
 // (see executor).
 func (c *cli) config(stderr io.Writer) pipeline.Config {
+	process := c.process(nil)
 	return pipeline.Config{
 		Inline: c.Tasks, Infile: c.Infile, Template: c.template, Null: c.Null, Outfile: c.Outfile, Raw: c.Raw, Tag: c.Tag,
 		NDJSON: c.NDJSON, Ordered: c.Ordered, Binary: c.Binary, Events: c.Events, Resume: c.Resume,
@@ -123,7 +124,7 @@ func (c *cli) config(stderr io.Writer) pipeline.Config {
 			Timeout: time.Duration(c.Timeout),
 			Limits:  job.Limits{Memory: int64(c.LimitMemory), CPU: time.Duration(c.LimitCPU), Files: c.LimitFiles, FSize: int64(c.LimitFSize)},
 		},
-		ChildStderr: c.process(nil).Stderr, Stderr: stderr, Log: newLogger(stderr, c.Verbose),
+		TempDir: process.TempDir, ChildStderr: process.Stderr, Stderr: stderr, Log: newLogger(stderr, c.Verbose),
 	}
 }
 
