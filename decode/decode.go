@@ -17,6 +17,7 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"github.com/workerpool/workerpool/internal/shorten"
 	"github.com/workerpool/workerpool/job"
 )
 
@@ -330,7 +331,7 @@ func (d *Decoder) items(ctx context.Context, out chan<- job.Task) error {
 			d.seq++
 			t := job.Task{Seq: d.seq, Where: unit + " " + strconv.Itoa(n)}
 			if long {
-				t.Identifier = abbreviate(item)
+				t.Identifier = shorten.Text(item, 40)
 				t.Err = d.wrap(&t, fmt.Errorf("the %s is longer than %d MiB: items become arguments, which cannot be that long", unit, MaxItem>>20))
 			} else {
 				t.Err = d.wrap(&t, d.templateTask(item, &t))

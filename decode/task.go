@@ -11,6 +11,7 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"github.com/workerpool/workerpool/internal/shorten"
 	"github.com/workerpool/workerpool/job"
 )
 
@@ -53,7 +54,7 @@ func parseTask(data []byte, t *job.Task) error {
 func sortedFields(data []byte, buf []member) ([]member, error) {
 	fields, ok := members(data, buf)
 	if !ok {
-		return nil, fmt.Errorf("a task must be a JSON object, not %s", abbreviate(bytes.TrimSpace(data)))
+		return nil, fmt.Errorf("a task must be a JSON object, not %s", shorten.Text(bytes.TrimSpace(data), 40))
 	}
 	slices.SortStableFunc(fields, func(a, b member) int { return strings.Compare(a.key, b.key) })
 	for i := 1; i < len(fields); i++ {
@@ -182,7 +183,7 @@ func textArray(raw json.RawMessage) ([]string, error) {
 	}
 	var items []json.RawMessage
 	if err := json.Unmarshal(raw, &items); err != nil {
-		return nil, fmt.Errorf("%s is not an array", abbreviate(raw))
+		return nil, fmt.Errorf("%s is not an array", shorten.Text(raw, 40))
 	}
 	out := make([]string, len(items))
 	for i, item := range items {
@@ -204,7 +205,7 @@ func envObject(raw json.RawMessage) (map[string]string, error) {
 	}
 	items, ok := members(raw, nil)
 	if !ok {
-		return nil, fmt.Errorf(`"env" must be an object of strings: %s is not an object`, abbreviate(raw))
+		return nil, fmt.Errorf(`"env" must be an object of strings: %s is not an object`, shorten.Text(raw, 40))
 	}
 	out := make(map[string]string, len(items))
 	for _, item := range items {
@@ -235,7 +236,7 @@ func limitsObject(raw json.RawMessage) (job.Limits, error) {
 	}
 	items, ok := members(raw, nil)
 	if !ok {
-		return l, fmt.Errorf("%s is not an object", abbreviate(raw))
+		return l, fmt.Errorf("%s is not an object", shorten.Text(raw, 40))
 	}
 	seen := map[string]bool{}
 	for _, item := range items {
@@ -274,14 +275,6 @@ func limitValue(raw json.RawMessage, parse func(string) (int64, error)) (int64, 
 }
 
 func isNull(raw []byte) bool { return string(bytes.TrimSpace(raw)) == "null" }
-
-func abbreviate(raw []byte) string {
-	const most = 40
-	if len(raw) > most {
-		return string(raw[:most]) + "..."
-	}
-	return string(raw)
-}
 
 // jsonError shortens the JSON library's messages to what a user needs.
 func jsonError(err error) string {

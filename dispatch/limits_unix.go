@@ -87,17 +87,3 @@ func execProgram(path string, argv []string) error {
 	err := syscall.Exec(path, argv, os.Environ())
 	return fmt.Errorf("cannot start %s: %w", argv[0], err)
 }
-
-// usageOf reads what the process cost from its rusage. Linux and FreeBSD
-// count the peak memory in KiB, macOS in bytes.
-func usageOf(ps *os.ProcessState) *job.Usage {
-	ru, ok := ps.SysUsage().(*syscall.Rusage)
-	if !ok || ru == nil {
-		return nil
-	}
-	return &job.Usage{
-		User:   ps.UserTime(),
-		System: ps.SystemTime(),
-		MaxRSS: int64(ru.Maxrss) / maxRSSUnit,
-	}
-}

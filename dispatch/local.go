@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sync/semaphore"
 
+	"github.com/workerpool/workerpool/internal/shorten"
 	"github.com/workerpool/workerpool/internal/spool"
 	"github.com/workerpool/workerpool/job"
 )
@@ -507,7 +508,7 @@ func checkDir(dir string) error {
 		err = syscall.ENOTDIR
 	}
 	if err != nil {
-		return &dirError{dir, unwrapPath(err)}
+		return &dirError{dir, shorten.Error(err)}
 	}
 	return nil
 }
@@ -640,21 +641,9 @@ func startFailure(command string, err error) (int, error) {
 	case errors.Is(err, exec.ErrNotFound), errors.As(err, &pathErr) && errors.Is(err, fs.ErrNotExist):
 		return job.ExitNotFound, fmt.Errorf("command not found: %s", command)
 	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.ENOEXEC), errors.Is(err, syscall.EISDIR), errors.Is(err, exec.ErrDot):
-		return job.ExitNotExecutable, fmt.Errorf("command not executable: %s: %w", command, unwrapPath(err))
+		return job.ExitNotExecutable, fmt.Errorf("command not executable: %s: %w", command, shorten.Error(err))
 	}
 	return job.ExitNeverStarted, fmt.Errorf("cannot start %s: %w", command, err)
-}
-
-func unwrapPath(err error) error {
-	var pathErr *fs.PathError
-	if errors.As(err, &pathErr) {
-		return pathErr.Err
-	}
-	var execErr *exec.Error
-	if errors.As(err, &execErr) {
-		return execErr.Err
-	}
-	return err
 }
 
 // Resolve returns the program that t would run, as Execute would run it,

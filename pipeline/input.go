@@ -1,14 +1,14 @@
 package pipeline
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"strings"
 
 	"golang.org/x/term"
+
+	"github.com/workerpool/workerpool/internal/shorten"
 )
 
 // openInput picks the source of tasks: --infile, then the inline argument,
@@ -16,13 +16,13 @@ import (
 func (c *Config) openInput(stdin io.Reader) (r io.Reader, close func(), err error) {
 	nothing := func() {}
 	if c.Template != nil && c.Inline != "" {
-		return nil, nil, fmt.Errorf("inline tasks %q cannot be combined with a command after --", abbreviate(c.Inline))
+		return nil, nil, fmt.Errorf("inline tasks %q cannot be combined with a command after --", shorten.Text(c.Inline, 40))
 	}
 	switch {
 	case c.Infile != "" && c.Infile != "-":
 		f, err := os.Open(c.Infile)
 		if err != nil {
-			return nil, nil, fmt.Errorf("cannot read --infile %s: %w", c.Infile, pathCause(err))
+			return nil, nil, fmt.Errorf("cannot read --infile %s: %w", c.Infile, shorten.Error(err))
 		}
 		if info, err := f.Stat(); err == nil && info.IsDir() {
 			f.Close()
@@ -32,7 +32,7 @@ func (c *Config) openInput(stdin io.Reader) (r io.Reader, close func(), err erro
 	case c.Infile == "" && c.Inline != "":
 		first := strings.TrimLeft(c.Inline, " \t\r\n")
 		if !strings.HasPrefix(first, "[") && !strings.HasPrefix(first, "{") {
-			return nil, nil, fmt.Errorf("the argument %q is not JSON tasks (a JSON array or NDJSON); to read a file use -i", abbreviate(c.Inline))
+			return nil, nil, fmt.Errorf("the argument %q is not JSON tasks (a JSON array or NDJSON); to read a file use -i", shorten.Text(c.Inline, 40))
 		}
 		return strings.NewReader(c.Inline), nothing, nil
 	}
@@ -60,21 +60,4 @@ func (c *Config) reopenInput() func() (io.ReadCloser, error) {
 		return func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(c.Inline)), nil }
 	}
 	return nil
-}
-
-// pathCause drops the operation and path from a file error, for messages
-// that already name the file.
-func pathCause(err error) error {
-	var pathErr *fs.PathError
-	if errors.As(err, &pathErr) {
-		return pathErr.Err
-	}
-	return err
-}
-
-func abbreviate(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "..."
-	}
-	return s
 }

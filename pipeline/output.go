@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/workerpool/workerpool/internal/shorten"
 )
 
 // output is where results go: stdout, a file appended to, a file or device
@@ -30,7 +32,7 @@ func (c *Config) openOutput(stdout io.Writer) (*output, error) {
 		o, err = openReplacement(c.Outfile)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cannot open --outfile %s: %w", c.Outfile, pathCause(err))
+		return nil, fmt.Errorf("cannot open --outfile %s: %w", c.Outfile, shorten.Error(err))
 	}
 	return o, nil
 }

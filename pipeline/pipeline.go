@@ -239,7 +239,7 @@ func (r *run) run(input io.Reader, out io.Writer) error {
 	r.write(out, results)
 	r.sum.Tasks = dec.Count()
 	r.log.Info("done", append([]any{"tasks", r.sum.Tasks, "written", r.sum.Results, "failed", r.sum.Failed,
-		"elapsed", time.Since(start).Round(time.Millisecond), "max_rss_kb", maxRSS()}, r.cost.attrs()...)...)
+		"elapsed", time.Since(start).Round(time.Millisecond), "max_rss_kb", dispatch.PeakMemory()}, r.cost.attrs()...)...)
 	return r.end(dec.Err())
 }
 

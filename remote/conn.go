@@ -15,6 +15,7 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"github.com/workerpool/workerpool/internal/shorten"
 	"github.com/workerpool/workerpool/internal/spool"
 	"github.com/workerpool/workerpool/job"
 )
@@ -286,7 +287,7 @@ func readHello(r *bufio.Reader, h *hello) error {
 		b, err := r.ReadByte()
 		if err != nil {
 			if err == io.EOF && len(before) > 0 {
-				return fmt.Errorf("%w after %q", io.ErrUnexpectedEOF, clip(before, 80))
+				return fmt.Errorf("%w after %q", io.ErrUnexpectedEOF, shorten.Line(before, 80))
 			}
 			return err
 		}
@@ -301,7 +302,7 @@ func readHello(r *bufio.Reader, h *hello) error {
 			}
 			line := append([]byte(helloMarker), rest...)
 			if err := json.Unmarshal(line, h); err != nil {
-				return fmt.Errorf("unexpected hello %q: %w", clip(line, 80), err)
+				return fmt.Errorf("unexpected hello %q: %w", shorten.Line(line, 80), err)
 			}
 			return nil
 		}
@@ -309,7 +310,7 @@ func readHello(r *bufio.Reader, h *hello) error {
 			lines++
 		}
 		if lines >= maxGreeting || len(before) >= maxGreetingBytes {
-			return fmt.Errorf("no hello in the first %d lines or %d KiB; the host said %q", maxGreeting, maxGreetingBytes>>10, clip(before, 80))
+			return fmt.Errorf("no hello in the first %d lines or %d KiB; the host said %q", maxGreeting, maxGreetingBytes>>10, shorten.Line(before, 80))
 		}
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"sync"
 
 	"github.com/kballard/go-shellquote"
+
+	"github.com/workerpool/workerpool/internal/shorten"
 )
 
 // binary is this program, as --push copies it.
@@ -158,7 +160,7 @@ var sha256Hex = regexp.MustCompile(`\b[0-9a-f]{64}\b`)
 // the copy script printed (out) and the error of its command (err), which
 // ends with the last line written to stderr.
 func copyError(dest string, bin binary, out []byte, err error) error {
-	step := lastLine(out)
+	step := shorten.LastLine(out, 200)
 	switch {
 	case strings.HasPrefix(step, "fail size"):
 		return fmt.Errorf("--push: the copy on %s is %s of %d bytes: the transfer ended early, and the partial copy was removed",

@@ -9,11 +9,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/kballard/go-shellquote"
+
+	"github.com/workerpool/workerpool/internal/shorten"
 )
 
 // transport reaches hosts: the seam between the pool and the way to a
@@ -132,7 +133,7 @@ func runRemote(ctx context.Context, tr transport, dest, remote string, stdin io.
 // commandError describes a failed remote command by its exit status and
 // the last line it wrote to stderr. ssh itself exits 255.
 func commandError(err error, stderr []byte) error {
-	msg := lastLine(stderr)
+	msg := shorten.LastLine(stderr, 200)
 	var exit *exec.ExitError
 	switch {
 	case errors.As(err, &exit) && exit.ExitCode() == 255:
@@ -144,16 +145,6 @@ func commandError(err error, stderr []byte) error {
 		return err
 	}
 	return fmt.Errorf("%v: %s", err, msg)
-}
-
-// lastLine returns the last line of text that is not blank, shortened.
-func lastLine(b []byte) string {
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	line := strings.TrimSpace(lines[len(lines)-1])
-	if len(line) > 200 {
-		line = line[:200] + "..."
-	}
-	return line
 }
 
 // agentCommand is the shell command line that starts the agent at path

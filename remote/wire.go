@@ -14,6 +14,7 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"github.com/workerpool/workerpool/internal/shorten"
 	"github.com/workerpool/workerpool/job"
 )
 
@@ -254,7 +255,7 @@ func (e *wireEnv) UnmarshalJSON(b []byte) error {
 	for _, kv := range l {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return fmt.Errorf("env entry %q is not NAME=value", clip([]byte(kv), 40))
+			return fmt.Errorf("env entry %q is not NAME=value", shorten.Line(kv, 40))
 		}
 		if *e == nil {
 			*e = wireEnv{}
@@ -320,18 +321,7 @@ func readLine(r *bufio.Reader, v any) error {
 		return err
 	}
 	if err := json.Unmarshal(line, v); err != nil {
-		return fmt.Errorf("unexpected line %q: %w", clip(line, 80), err)
+		return fmt.Errorf("unexpected line %q: %w", shorten.Line(line, 80), err)
 	}
 	return nil
-}
-
-// clip returns at most n bytes of b, without a line end.
-func clip(b []byte, n int) string {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
-	}
-	if len(b) > n {
-		return string(b[:n]) + "..."
-	}
-	return string(b)
 }
