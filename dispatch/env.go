@@ -40,3 +40,21 @@ func programPath(path, dir string) string {
 	}
 	return path + filepath.Ext(found)
 }
+
+// env returns the child's environment: the pool's, read once, with the
+// variables of extra in place of the pool's of the same names.
+func (l *Local) env(extra map[string]string) []string {
+	if len(extra) == 0 {
+		return l.environ
+	}
+	env := make([]string, 0, len(l.environ)+len(extra))
+	for _, kv := range l.environ {
+		if k, _, _ := strings.Cut(kv, "="); k == "" || !hasEnvKey(extra, k) {
+			env = append(env, kv) // a key "" is Windows' "=C:=C:\dir"
+		}
+	}
+	for k, v := range extra {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
