@@ -1,8 +1,6 @@
 package dispatch
 
 import (
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 )
@@ -21,24 +19,6 @@ func hasEnvKey(extra map[string]string, k string) bool {
 		}
 	}
 	return false
-}
-
-// programPath is the file that path names when started in dir: path
-// itself, but on Windows, where a path without an extension names the
-// first of PATHEXT's that exists, as the command line would find it.
-func programPath(path, dir string) string {
-	if runtime.GOOS != "windows" || filepath.Ext(path) != "" {
-		return path
-	}
-	full := path
-	if dir != "" && !filepath.IsAbs(path) {
-		full = filepath.Join(dir, path)
-	}
-	found, err := exec.LookPath(full)
-	if err != nil {
-		return path // the start fails, and says why
-	}
-	return path + filepath.Ext(found)
 }
 
 // env returns the child's environment: the pool's, read once, with the

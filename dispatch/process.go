@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,26 +35,13 @@ type process struct {
 	kill   *time.Timer // SIGKILL after the grace period of a stop
 }
 
-// prepare sets up the command for t, ready to start: its program, working
-// directory, environment, standard input and output captures.
+// prepare sets up the command for t, ready to start: its program (see
+// resolve), working directory, environment, standard input and output
+// captures.
 func (l *Local) prepare(t *job.Task) (*process, error) {
-	if err := checkDir(t.Dir); err != nil {
-		return nil, err
-	}
-	path, err := l.lookPath(t.Command)
+	path, _, err := l.resolve(t)
 	if err != nil {
 		return nil, err
-	}
-	limits := t.Limits
-	if limits.Set() {
-		// The trampoline would start even a program that cannot be: ask
-		// first, so that such a task fails as it fails without limits.
-		if _, err := exec.LookPath(path); err != nil {
-			return nil, err
-		}
-		if err := checkLimits(limits); err != nil {
-			return nil, err
-		}
 	}
 	g, err := newGroup()
 	if err != nil {
@@ -64,7 +50,8 @@ func (l *Local) prepare(t *job.Task) (*process, error) {
 	argv := make([]string, 1+len(t.Args))
 	argv[0] = t.Command
 	copy(argv[1:], t.Args)
-	p := &process{path: programPath(path, t.Dir), argv: argv, group: g, limits: limits}
+	limits := t.Limits
+	p := &process{path: path, argv: argv, group: g, limits: limits}
 	if limits.Set() {
 		if err := p.limited(limits, path); err != nil {
 			g.release()
