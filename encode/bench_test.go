@@ -91,7 +91,7 @@ func benchWrite(b *testing.B, opts encode.Options) {
 
 // BenchmarkWriteNDJSON writes 10,000 small results as NDJSON, in the order
 // they come.
-func BenchmarkWriteNDJSON(b *testing.B) { benchWrite(b, encode.Options{NDJSON: true}) }
+func BenchmarkWriteNDJSON(b *testing.B) { benchWrite(b, encode.Options{Mode: encode.NDJSON{}}) }
 
 // BenchmarkWriteArray writes them as the classic JSON array.
 func BenchmarkWriteArray(b *testing.B) { benchWrite(b, encode.Options{}) }
@@ -107,7 +107,7 @@ func BenchmarkWriteNDJSON10MB(b *testing.B) {
 		ch := make(chan job.Result, 1)
 		ch <- r
 		close(ch)
-		if _, err := encode.Write(io.Discard, ch, encode.Options{NDJSON: true}); err != nil {
+		if _, err := encode.Write(io.Discard, ch, encode.Options{Mode: encode.NDJSON{}}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,12 +1,14 @@
-// Package encode writes results as JSON: one array on one line (the
-// classic form), or one line per result (NDJSON), each line flushed as soon
-// as it is written. It writes them in the order it is given them; restoring
-// input order is its caller's concern.
+// Package encode writes results in one of the output modes: the classic
+// JSON array on one line (Array), one JSON line per result (NDJSON), or each
+// task's stdout as it is (Raw). Each result is flushed as soon as it is
+// written. It writes results in the order it is given them; restoring input
+// order is its caller's concern.
 package encode
 
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 
 	json "github.com/goccy/go-json"
@@ -14,12 +16,47 @@ import (
 	"github.com/workerpool/workerpool/job"
 )
 
+// Mode is a form of the output. The run asks it what it needs to know
+// about the form, and an Encoder lays out each result as the mode says;
+// neither asks which mode it is. A new mode is one type in this package
+// that implements Mode, and a flag that chooses it.
+type Mode interface {
+	// String names the mode as the flag that chooses it does: "array"
+	// (the default, which has no flag), "ndjson" or "raw".
+	fmt.Stringer
+	// Traits says what the run and the command line need to know about
+	// the mode: its order, how its output file is written, and whether
+	// it is JSON.
+	Traits() Traits
+
+	// result writes r to e.w as this mode lays out one result.
+	result(e *Encoder, r *job.Result) error
+	// end writes what follows the last result, if anything.
+	end(e *Encoder) error
+}
+
+// Traits are what a mode says about itself. Each is false unless the mode
+// sets it, so that a trait added later changes no mode that lacks it.
+type Traits struct {
+	// InOrder: results are always written in input order, as in the
+	// array. Otherwise they are written in the order they are ready,
+	// unless the caller restores input order.
+	InOrder bool
+	// Appends: an output file is appended to, a result at a time, so that
+	// a run that stops leaves every result it finished, and a later run
+	// adds to them. Otherwise the file is replaced whole once the output
+	// is complete, so that no reader ever sees part of it.
+	Appends bool
+	// JSON: results are written as JSON, so that the options of that form
+	// apply: Binary, Events, and reading the output back as a journal.
+	JSON bool
+}
+
 // Options configure an Encoder.
 type Options struct {
-	// NDJSON writes one result per line, each flushed as it is written;
-	// otherwise the results form one JSON array on one line.
-	NDJSON bool
-	// Binary sends result_body and stderr base64-encoded.
+	// Mode is the form of the output; nil means Array.
+	Mode Mode
+	// Binary sends result_body and stderr base64-encoded. JSON modes only.
 	Binary bool
 	// Events marks results with "event":"finished", to go with the event
 	// lines written by Event. NDJSON only.
@@ -27,18 +64,16 @@ type Options struct {
 	// OmitStderr leaves out the "stderr" field, for children whose stderr
 	// was inherited or discarded rather than captured.
 	OmitStderr bool
-	// Raw writes no JSON: each result is the task's stdout as it is, and
-	// its captured stderr goes to RawStderr (when set), each whole. Tag
-	// starts every line of them with the task's identifier and a tab.
-	Raw       bool
-	Tag       bool
+	// RawStderr receives each task's captured stderr, whole, in a mode
+	// that does not write it in the result (Raw); nil drops it.
 	RawStderr io.Writer
 }
 
-// Encoder writes results, and events, as JSON to one writer. It is not safe
-// for concurrent use: one goroutine owns it, as the only writer of w.
+// Encoder writes results, and events, to one writer in one mode. It is not
+// safe for concurrent use: one goroutine owns it, as the only writer of w.
 type Encoder struct {
 	w       *bufio.Writer
+	mode    Mode
 	opts    Options
 	results int64         // how many results were written
 	buf     *bytes.Buffer // holds small encoded values
@@ -51,52 +86,30 @@ func NewEncoder(w io.Writer, opts Options) *Encoder {
 	buf := new(bytes.Buffer)
 	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
-	return &Encoder{w: bufio.NewWriterSize(w, 64<<10), opts: opts, buf: buf, enc: enc}
+	mode := opts.Mode
+	if mode == nil {
+		mode = Array{}
+	}
+	return &Encoder{w: bufio.NewWriterSize(w, 64<<10), mode: mode, opts: opts, buf: buf, enc: enc}
 }
 
 // Result writes r, flushes it, and closes r's outputs, whether or not the
 // write succeeds.
 func (e *Encoder) Result(r *job.Result) error {
 	defer r.Close()
-	if e.opts.Raw {
-		if err := e.writeRawResult(r); err != nil {
-			return err
-		}
-		e.results++
-		return e.w.Flush()
-	}
-	sep := byte(',')
-	if e.results == 0 {
-		sep = '['
-	}
-	if !e.opts.NDJSON {
-		if err := e.w.WriteByte(sep); err != nil {
-			return err
-		}
-	}
-	if err := e.writeResult(r); err != nil {
+	if err := e.mode.result(e, r); err != nil {
 		return err
-	}
-	if e.opts.NDJSON {
-		if err := e.w.WriteByte('\n'); err != nil {
-			return err
-		}
 	}
 	e.results++
 	return e.w.Flush()
 }
 
-// Close ends the output: in array form it closes the array ("[]" when
-// there were no results) and ends the line. It does not close the writer.
+// Close ends the output as the mode says (the array is closed, "[]" when
+// there were no results, and its line ended) and flushes it. It does not
+// close the writer.
 func (e *Encoder) Close() error {
-	if !e.opts.NDJSON && !e.opts.Raw {
-		end := "]\n"
-		if e.results == 0 {
-			end = "[]\n"
-		}
-		if _, err := e.w.WriteString(end); err != nil {
-			return err
-		}
+	if err := e.mode.end(e); err != nil {
+		return err
 	}
 	return e.w.Flush()
 }

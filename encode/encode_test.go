@@ -99,7 +99,7 @@ func TestSpilledOutput(t *testing.T) {
 	require.NotNil(t, r.Stdout.Spill())
 
 	var out bytes.Buffer
-	_, err = Write(&out, send(r), Options{NDJSON: true})
+	_, err = Write(&out, send(r), Options{Mode: NDJSON{}})
 	require.NoError(t, err)
 	var got struct {
 		Body string `json:"result_body"`
@@ -138,7 +138,7 @@ func TestWriteModes(t *testing.T) {
 	require.Equal(t, []struct{ Seq int64 }{{3}, {1}, {2}}, array)
 
 	out.Reset()
-	_, err = Write(&out, in(), Options{NDJSON: true})
+	_, err = Write(&out, in(), Options{Mode: NDJSON{}})
 	require.NoError(t, err)
 	require.Equal(t, 3, strings.Count(out.String(), "\n"), "a line per result")
 	require.Equal(t, []int64{3, 1, 2}, seqs(out.String()), "in the order given")
@@ -152,7 +152,7 @@ func TestWriteModes(t *testing.T) {
 func TestEvents(t *testing.T) {
 	task := &job.Task{Seq: 1, Identifier: "a"}
 	var out bytes.Buffer
-	e := NewEncoder(&out, Options{NDJSON: true, Events: true})
+	e := NewEncoder(&out, Options{Mode: NDJSON{}, Events: true})
 	require.NoError(t, e.Event(job.Event{Kind: job.Started, Task: task, Attempt: 1}))
 	failed := job.Result{Seq: 1, ExitCode: 3, Err: errors.New("boom")}
 	require.NoError(t, e.Event(job.Event{Kind: job.Retrying, Task: task, Attempt: 1, Result: &failed}))
@@ -166,7 +166,7 @@ func TestEvents(t *testing.T) {
 	require.Contains(t, lines[2], `"event":"finished"`)
 
 	out.Reset()
-	_, err := Write(&out, send(result(1, "x")), Options{NDJSON: true})
+	_, err := Write(&out, send(result(1, "x")), Options{Mode: NDJSON{}})
 	require.NoError(t, err)
 	require.NotContains(t, out.String(), "event", "results are not marked unless events are asked for")
 }
@@ -174,7 +174,7 @@ func TestEvents(t *testing.T) {
 // TestOmitStderr: the stderr field is there only when it was captured.
 func TestOmitStderr(t *testing.T) {
 	var out bytes.Buffer
-	_, err := Write(&out, send(result(1, "x")), Options{NDJSON: true, OmitStderr: true})
+	_, err := Write(&out, send(result(1, "x")), Options{Mode: NDJSON{}, OmitStderr: true})
 	require.NoError(t, err)
 	require.NotContains(t, out.String(), `"stderr"`)
 }
@@ -184,7 +184,7 @@ type failingWriter struct{}
 func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
 
 func TestWriteError(t *testing.T) {
-	_, err := Write(failingWriter{}, send(result(1, "x")), Options{NDJSON: true})
+	_, err := Write(failingWriter{}, send(result(1, "x")), Options{Mode: NDJSON{}})
 	require.EqualError(t, err, "disk full")
 }
 
@@ -216,7 +216,7 @@ func TestInvalidUTF8IsReplaced(t *testing.T) {
 		{
 			name: "events",
 			write: func(out *bytes.Buffer) error {
-				e := NewEncoder(out, Options{NDJSON: true, Events: true})
+				e := NewEncoder(out, Options{Mode: NDJSON{}, Events: true})
 				if err := e.Event(job.Event{Kind: job.Started, Task: task, Attempt: 1}); err != nil {
 					return err
 				}

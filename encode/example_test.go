@@ -10,7 +10,7 @@ import (
 
 // An Encoder writes each result as it is given; in NDJSON, a line each.
 func Example() {
-	enc := encode.NewEncoder(os.Stdout, encode.Options{NDJSON: true})
+	enc := encode.NewEncoder(os.Stdout, encode.Options{Mode: encode.NDJSON{}})
 	results := []job.Result{
 		{Seq: 1, Identifier: "a", Stdout: job.BytesOutput([]byte("hi\n")), Started: true, Duration: 2500 * time.Microsecond},
 		{Seq: 2, Identifier: "b", ExitCode: job.ExitNotFound, Err: os.ErrNotExist},

@@ -57,16 +57,19 @@ func FuzzEncode(f *testing.F) {
 		checkLine(t, "result", one)
 		checkResult(t, one, &r, binary)
 
-		for _, opts := range []Options{{Binary: binary}, {NDJSON: true, Binary: binary, Events: true}} {
+		for _, form := range []struct {
+			opts  Options
+			lines int
+		}{{Options{Binary: binary}, 1}, {Options{Mode: NDJSON{}, Binary: binary, Events: true}, 2}} {
 			var out bytes.Buffer
-			if _, err := Write(&out, send(r, r), opts); err != nil {
+			if _, err := Write(&out, send(r, r), form.opts); err != nil {
 				t.Fatalf("Write: %v", err)
 			}
-			checkLines(t, out.Bytes(), map[bool]int{false: 1, true: 2}[opts.NDJSON])
+			checkLines(t, out.Bytes(), form.lines)
 		}
 
 		var out bytes.Buffer
-		e := NewEncoder(&out, Options{NDJSON: true, Events: true})
+		e := NewEncoder(&out, Options{Mode: NDJSON{}, Events: true})
 		if err := e.Event(job.Event{Kind: job.Started, Task: &task, Attempt: 1}); err != nil {
 			t.Fatalf("Event: %v", err)
 		}

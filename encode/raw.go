@@ -8,12 +8,22 @@ import (
 	"github.com/workerpool/workerpool/job"
 )
 
-// writeRawResult writes r's stdout to w as it is, and its stderr to
-// e.opts.RawStderr, each whole; with Tag, every line starts with the
-// task's identifier and a tab.
-func (e *Encoder) writeRawResult(r *job.Result) error {
+// Raw writes no JSON: each result is the task's stdout as it is, whole,
+// as the task ends (GNU parallel's --group), and its captured stderr goes
+// to Options.RawStderr. With Tag, every line of them starts with the
+// task's identifier and a tab. An output file is appended to.
+type Raw struct {
+	Tag bool
+}
+
+func (Raw) String() string { return "raw" }
+func (Raw) Traits() Traits { return Traits{Appends: true} }
+
+// result writes r's stdout to e.w as it is, and its stderr to
+// e.opts.RawStderr, each whole.
+func (m Raw) result(e *Encoder, r *job.Result) error {
 	var tag []byte
-	if e.opts.Tag {
+	if m.Tag {
 		tag = append([]byte(r.Identifier), '\t')
 	}
 	if err := copyTagged(e.w, r.Stdout.Reader(), tag); err != nil {
@@ -33,6 +43,8 @@ func (e *Encoder) writeRawResult(r *job.Result) error {
 	}
 	return nil
 }
+
+func (Raw) end(*Encoder) error { return nil }
 
 // copyTagged copies r to w, with tag before every line.
 func copyTagged(w *bufio.Writer, r io.Reader, tag []byte) error {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"testing"
 
+	"github.com/workerpool/workerpool/encode"
 	"github.com/workerpool/workerpool/job"
 )
 
@@ -26,9 +27,9 @@ func BenchmarkRun(b *testing.B) {
 		name string
 		cfg  Config
 	}{
-		{"ndjson-t2", Config{NDJSON: true, Workers: 2}},
-		{"ndjson-t8", Config{NDJSON: true, Workers: 8}},
-		{"ordered-t8", Config{NDJSON: true, Ordered: true, Workers: 8}},
+		{"ndjson-t2", Config{Mode: encode.NDJSON{}, Workers: 2}},
+		{"ndjson-t8", Config{Mode: encode.NDJSON{}, Workers: 8}},
+		{"ordered-t8", Config{Mode: encode.NDJSON{}, Ordered: true, Workers: 8}},
 		{"array-t2", Config{Workers: 2}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

@@ -26,7 +26,7 @@ func (c *Config) openOutput(stdout io.Writer) (*output, error) {
 	}
 	var o *output
 	var err error
-	if c.streams() {
+	if c.mode().Traits().Appends {
 		o, err = openJournal(c.Outfile)
 	} else {
 		o, err = openReplacement(c.Outfile)

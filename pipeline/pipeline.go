@@ -39,10 +39,10 @@ type Config struct {
 	// Outfile, when set, receives the results instead of stdout.
 	Outfile string
 
-	NDJSON   bool // one result per line, rather than one array
-	Raw      bool // each task's stdout as it is, rather than JSON
-	Tag      bool // with Raw, each line after the task's identifier and a tab
-	Ordered  bool // NDJSON lines (or Raw outputs) in input order; the array always is
+	// Mode is the form of the output (see encode.Mode); nil means the
+	// classic array, encode.Array.
+	Mode     encode.Mode
+	Ordered  bool // results in input order in a Mode that does not always keep it
 	Binary   bool // result_body and stderr base64-encoded
 	Events   bool // NDJSON lines for each task's start and retries
 	Resume   bool // skip the tasks Outfile records as done
@@ -82,13 +82,17 @@ func (c *Config) decodeOptions() decode.Options {
 	return decode.Options{Template: c.Template, Null: c.Null, Defaults: c.Defaults}
 }
 
-// ordered reports whether results are written in input order: always in
-// the array, with Ordered in NDJSON.
-func (c *Config) ordered() bool { return !c.streams() || c.Ordered }
+// mode is the form of the output.
+func (c *Config) mode() encode.Mode {
+	if c.Mode == nil {
+		return encode.Array{}
+	}
+	return c.Mode
+}
 
-// streams reports whether each result is written on its own as it is
-// ready, rather than in one array.
-func (c *Config) streams() bool { return c.NDJSON || c.Raw }
+// ordered reports whether results are written in input order: always when
+// the mode keeps it, otherwise with Ordered.
+func (c *Config) ordered() bool { return c.mode().Traits().InOrder || c.Ordered }
 
 // Summary counts what a run did.
 type Summary struct {
@@ -235,7 +239,7 @@ func (r *run) run(input io.Reader, out io.Writer) error {
 	if r.seq != nil {
 		results = r.seq.order(results)
 	}
-	r.log.Info("pool started", "workers", pool.Workers(), "ordered", r.cfg.ordered(), "ndjson", r.cfg.NDJSON)
+	r.log.Info("pool started", "workers", pool.Workers(), "ordered", r.cfg.ordered(), "output", r.cfg.mode().String())
 	r.write(out, results)
 	r.sum.Tasks = dec.Count()
 	r.log.Info("done", append([]any{"tasks", r.sum.Tasks, "written", r.sum.Results, "failed", r.sum.Failed,
@@ -300,9 +304,8 @@ func (r *run) Observe(ev job.Event) {
 // write error it stops the run, then goes on receiving, and dropping, until
 // results is closed; the pool has then finished and no event can come.
 func (r *run) write(out io.Writer, results <-chan job.Result) {
-	enc := encode.NewEncoder(out, encode.Options{NDJSON: r.cfg.NDJSON, Binary: r.cfg.Binary, Events: r.cfg.Events,
-		Raw: r.cfg.Raw, Tag: r.cfg.Tag, RawStderr: r.cfg.Stderr,
-		OmitStderr: r.cfg.ChildStderr != dispatch.StderrCapture})
+	enc := encode.NewEncoder(out, encode.Options{Mode: r.cfg.mode(), Binary: r.cfg.Binary, Events: r.cfg.Events,
+		RawStderr: r.cfg.Stderr, OmitStderr: r.cfg.ChildStderr != dispatch.StderrCapture})
 	// Results on the terminal the progress line is drawn on make way for it.
 	sameTerminal := r.progress != nil && isTerminal(out)
 	failed := false

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/workerpool/workerpool/dispatch/dispatchtest"
+	"github.com/workerpool/workerpool/encode"
 	"github.com/workerpool/workerpool/job"
 )
 
@@ -92,7 +93,7 @@ func TestRunOutputModes(t *testing.T) {
 		require.Equal(t, "[]\n", out)
 	})
 	t.Run("ndjson", func(t *testing.T) {
-		out, _, err := runFake(t, t.Context(), Config{NDJSON: true, Workers: 3}, dispatchtest.New(), input)
+		out, _, err := runFake(t, t.Context(), Config{Mode: encode.NDJSON{}, Workers: 3}, dispatchtest.New(), input)
 		require.NoError(t, err)
 		require.ElementsMatch(t, []int64{1, 2, 3}, seqs(lines(t, out)))
 	})
@@ -102,7 +103,7 @@ func TestRunOutputModes(t *testing.T) {
 // of the others, which still come out, in input order, once it ends.
 func TestRunOrdered(t *testing.T) {
 	f := dispatchtest.New()
-	cfg := Config{NDJSON: true, Ordered: true, Workers: 4, Executor: f}
+	cfg := Config{Mode: encode.NDJSON{}, Ordered: true, Workers: 4, Executor: f}
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
@@ -131,7 +132,7 @@ func TestRunWindowBoundsRunAhead(t *testing.T) {
 	const workers = 4
 	window := int64(max(128, 16*workers))
 	f := dispatchtest.New()
-	cfg := Config{NDJSON: true, Ordered: true, Workers: workers}
+	cfg := Config{Mode: encode.NDJSON{}, Ordered: true, Workers: workers}
 	done := make(chan error, 1)
 	var out string
 	go func() {
@@ -153,7 +154,7 @@ func TestRunWindowBoundsRunAhead(t *testing.T) {
 // already read are skipped, and each still has its result.
 func TestRunFailFast(t *testing.T) {
 	f := dispatchtest.New()
-	out, sum, err := runFake(t, t.Context(), Config{NDJSON: true, Ordered: true, Workers: 1, FailFast: true}, f,
+	out, sum, err := runFake(t, t.Context(), Config{Mode: encode.NDJSON{}, Ordered: true, Workers: 1, FailFast: true}, f,
 		tasks("true", "fail", "true", "true"))
 	require.NoError(t, err, "a fail-fast stop is not a failure of the run")
 	require.Equal(t, int64(3), sum.Failed)
@@ -176,7 +177,7 @@ func TestRunSignalAfterFailFast(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		_, err := Run(ctx, Config{NDJSON: true, Workers: 2, FailFast: true, Executor: f}, strings.NewReader(tasks("block", "fail-second", "true")), pw)
+		_, err := Run(ctx, Config{Mode: encode.NDJSON{}, Workers: 2, FailFast: true, Executor: f}, strings.NewReader(tasks("block", "fail-second", "true")), pw)
 		pw.CloseWithError(err)
 		done <- err
 	}()
@@ -220,7 +221,7 @@ func TestRunStops(t *testing.T) {
 				}
 				cancel(tt.cause)
 			}()
-			out, sum, err := runFake(t, ctx, Config{NDJSON: true, Workers: 2}, f, tasks(repeat("block", 5)...))
+			out, sum, err := runFake(t, ctx, Config{Mode: encode.NDJSON{}, Workers: 2}, f, tasks(repeat("block", 5)...))
 			require.ErrorIs(t, err, tt.cause)
 			got := lines(t, out)
 			require.Len(t, got, 5)
@@ -249,7 +250,7 @@ func TestRunWriteError(t *testing.T) {
 	} {
 		t.Run(tt.err.Error(), func(t *testing.T) {
 			f := dispatchtest.New()
-			_, err := Run(t.Context(), Config{NDJSON: true, Executor: f}, strings.NewReader(tasks(repeat("true", 50)...)), failingWriter{tt.err})
+			_, err := Run(t.Context(), Config{Mode: encode.NDJSON{}, Executor: f}, strings.NewReader(tasks(repeat("true", 50)...)), failingWriter{tt.err})
 			require.EqualError(t, err, tt.want)
 			require.Less(t, f.Started(), int64(50), "the run stops")
 		})
@@ -259,7 +260,7 @@ func TestRunWriteError(t *testing.T) {
 // TestRunEvents: each task's started line comes before its result, which
 // says "event":"finished".
 func TestRunEvents(t *testing.T) {
-	out, _, err := runFake(t, t.Context(), Config{NDJSON: true, Events: true, Workers: 4}, dispatchtest.New(), tasks(repeat("true", 30)...))
+	out, _, err := runFake(t, t.Context(), Config{Mode: encode.NDJSON{}, Events: true, Workers: 4}, dispatchtest.New(), tasks(repeat("true", 30)...))
 	require.NoError(t, err)
 	started := map[int64]bool{}
 	for _, r := range lines(t, out) {
@@ -285,7 +286,7 @@ func TestRunResume(t *testing.T) {
 	}
 	require.NoError(t, os.WriteFile(journal, []byte(old.String()), 0o644))
 	f := dispatchtest.New()
-	_, sum, err := runFake(t, t.Context(), Config{NDJSON: true, Ordered: true, Resume: true, Outfile: journal, Workers: 3}, f, tasks(repeat("true", 20)...))
+	_, sum, err := runFake(t, t.Context(), Config{Mode: encode.NDJSON{}, Ordered: true, Resume: true, Outfile: journal, Workers: 3}, f, tasks(repeat("true", 20)...))
 	require.NoError(t, err)
 	require.Equal(t, Summary{Tasks: 20, Recorded: 10, Results: 10}, sum)
 	data, err := os.ReadFile(journal)

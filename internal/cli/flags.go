@@ -12,6 +12,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/workerpool/workerpool/dispatch"
+	"github.com/workerpool/workerpool/encode"
 	"github.com/workerpool/workerpool/job"
 	"github.com/workerpool/workerpool/pipeline"
 	"github.com/workerpool/workerpool/remote"
@@ -87,7 +88,7 @@ func (c *cli) Validate() error {
 			c.MaxThreads = *alias
 		}
 	}
-	c.Raw = c.Raw || c.Tag
+	mode := c.mode()
 	switch {
 	case c.MaxThreads < 0:
 		return fmt.Errorf("--max_threads must be 0 or more, not %d", c.MaxThreads)
@@ -99,8 +100,8 @@ func (c *cli) Validate() error {
 		return errors.New("--resume needs --ndjson and --outfile, the journal it resumes from")
 	case c.Null && len(c.template) == 0:
 		return errors.New("--null (-0) reads items for a command: give one after --")
-	case c.Raw && (c.NDJSON || c.Events || c.Binary || c.Resume):
-		return errors.New("--raw writes no JSON: it goes with none of --ndjson, --events, --binary and --resume")
+	case !mode.Traits().JSON && (c.NDJSON || c.Events || c.Binary || c.Resume):
+		return fmt.Errorf("--%s writes no JSON: it goes with none of --ndjson, --events, --binary and --resume", mode)
 	case c.Heartbeat < duration(minHeartbeat) || c.Heartbeat > duration(maxHeartbeat):
 		return fmt.Errorf("--heartbeat must be from %s to %s, not %s", minHeartbeat, maxHeartbeat, time.Duration(c.Heartbeat))
 	case c.Events && !c.NDJSON:
@@ -111,13 +112,26 @@ func (c *cli) Validate() error {
 	return nil
 }
 
+// mode is the form of output the command line asks for: --raw, which --tag
+// implies, or --ndjson, or else the array. The two cannot go together
+// (Validate says so), and --raw is chosen here so that Validate names it.
+func (c *cli) mode() encode.Mode {
+	switch {
+	case c.Raw || c.Tag:
+		return encode.Raw{Tag: c.Tag}
+	case c.NDJSON:
+		return encode.NDJSON{}
+	}
+	return encode.Array{}
+}
+
 // config is the run the command line asks for, but for its executor
 // (see executor).
 func (c *cli) config(stderr io.Writer) pipeline.Config {
 	process := c.process(nil)
 	return pipeline.Config{
-		Inline: c.Tasks, Infile: c.Infile, Template: c.template, Null: c.Null, Outfile: c.Outfile, Raw: c.Raw, Tag: c.Tag,
-		NDJSON: c.NDJSON, Ordered: c.Ordered, Binary: c.Binary, Events: c.Events, Resume: c.Resume,
+		Inline: c.Tasks, Infile: c.Infile, Template: c.template, Null: c.Null, Outfile: c.Outfile,
+		Mode: c.mode(), Ordered: c.Ordered, Binary: c.Binary, Events: c.Events, Resume: c.Resume,
 		DryRun: c.DryRun, Progress: c.Progress,
 		Workers: int(c.MaxThreads), Retries: c.Retries, FailFast: c.FailFast,
 		Defaults: job.Defaults{
