@@ -2,7 +2,8 @@
 // JSON array on one line (Array), one JSON line per result (NDJSON), or each
 // task's stdout as it is (Raw). Each result is flushed as soon as it is
 // written. It writes results in the order it is given them; restoring input
-// order is its caller's concern.
+// order is its caller's concern. It also reads an NDJSON output back, as the
+// journal a resumed run skips the tasks of (see OpenJournal).
 package encode
 
 import (

@@ -22,7 +22,9 @@ import (
 // lines. It also checks that nothing but invalid bytes is changed: each
 // string decodes to its input with every invalid byte as U+FFFD (as
 // encoding/json decodes it), meta decodes to the same value as its input,
-// and in binary form the outputs decode to their exact bytes.
+// and in binary form the outputs decode to their exact bytes. And it checks
+// that the identifier is written byte for byte as the JSON encoder writes
+// any string, and reads back in the form the journal looks it up in.
 func FuzzEncode(f *testing.F) {
 	for _, seed := range []struct {
 		id, stdout, stderr, meta, err string
@@ -67,6 +69,7 @@ func FuzzEncode(f *testing.F) {
 			}
 			checkLines(t, out.Bytes(), form.lines)
 		}
+		checkIdentifier(t, id)
 
 		var out bytes.Buffer
 		e := NewEncoder(&out, Options{Mode: NDJSON{}, Events: true})
@@ -86,6 +89,30 @@ func FuzzEncode(f *testing.F) {
 		}
 		checkLines(t, out.Bytes(), 2)
 	})
+}
+
+// checkIdentifier checks that the identifier is written as the JSON
+// encoder writes any string, and that what a decoder reads back from it is
+// validString's, the form the journal looks identifiers up in.
+func checkIdentifier(t *testing.T, id string) {
+	t.Helper()
+	var got, want bytes.Buffer
+	e := NewEncoder(&got, Options{})
+	if err := e.writeString(id); err != nil || e.w.Flush() != nil {
+		t.Fatalf("writeString: %v", err)
+	}
+	enc := json.NewEncoder(&want)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(id); err != nil {
+		t.Fatalf("Encode: %v", err)
+	}
+	if w := bytes.TrimSuffix(want.Bytes(), []byte("\n")); !bytes.Equal(got.Bytes(), w) {
+		t.Fatalf("identifier %q is written %s, want %s", id, got.Bytes(), w)
+	}
+	var back string
+	if err := stdjson.Unmarshal(got.Bytes(), &back); err != nil || back != validString(id) {
+		t.Fatalf("identifier %q reads back as %q, want validString's %q: %v", id, back, validString(id), err)
+	}
 }
 
 // checkLines checks that out is valid UTF-8 and n lines of valid JSON.

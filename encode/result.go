@@ -47,7 +47,7 @@ func (e *Encoder) writeResult(r *job.Result) error {
 	if err := e.writeRaw(`{"identifier":`); err != nil {
 		return err
 	}
-	if err := e.writeValue(r.Identifier); err != nil {
+	if err := e.writeString(r.Identifier); err != nil {
 		return err
 	}
 	if err := e.writeRaw(`,"exit_code":` + strconv.Itoa(r.ExitCode) + `,"result_body":`); err != nil {

@@ -145,7 +145,7 @@ type files struct {
 	input      io.Reader
 	closeInput func()
 	out        *output
-	journal    Journal // with Resume
+	journal    encode.Journal // with Resume
 }
 
 // open opens the input, the output and, to resume, the journal, or says
@@ -187,7 +187,7 @@ func (c *Config) openFiles(stdin io.Reader, stdout io.Writer) (*files, error) {
 	f := &files{input: input, closeInput: closeInput, out: out}
 	if c.Resume {
 		// Read only once the journal is locked, by openOutput.
-		if f.journal, err = OpenJournal(c.Outfile); err != nil {
+		if f.journal, err = encode.OpenJournal(c.Outfile); err != nil {
 			closeInput()
 			out.finish(false)
 			return nil, fmt.Errorf("--resume: %w", err)
@@ -199,7 +199,7 @@ func (c *Config) openFiles(stdin io.Reader, stdout io.Writer) (*files, error) {
 // run is one call of Run.
 type run struct {
 	cfg      *Config
-	journal  Journal
+	journal  encode.Journal
 	stop     *stopper
 	log      *slog.Logger
 	seq      *sequencer     // nil unless results are ordered

@@ -1,4 +1,4 @@
-package pipeline
+package encode
 
 import (
 	"bufio"
@@ -8,45 +8,31 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
 )
 
 // Journal is what an NDJSON results file already records: how many
-// results each identifier has that ran to completion and exited 0.
+// results each identifier has that ran to completion and exited 0. Its keys
+// are the identifiers as the lines hold them.
 type Journal map[string]int
 
 // Take reports whether the journal holds a successful result for
 // identifier not yet claimed by an earlier task, and claims it. With
 // duplicate identifiers, the first N tasks of an identifier are matched
-// with its N recorded successes, in input order.
+// with its N recorded successes, in input order. An identifier that is not
+// valid UTF-8 is looked up as a result line holds it: by the rule the
+// writer writes it by (writeString), every invalid byte is U+FFFD.
 func (j Journal) Take(identifier string) bool {
 	if len(j) == 0 {
 		return false
 	}
-	if !utf8.ValidString(identifier) {
-		identifier = asWritten(identifier)
-	}
+	identifier = validString(identifier)
 	if j[identifier] == 0 {
 		return false
 	}
 	j[identifier]--
 	return true
-}
-
-// asWritten returns s as a result line records it: bytes that are not
-// UTF-8 become U+FFFD, as the encoder writes them.
-func asWritten(s string) string {
-	b, err := json.Marshal(s)
-	if err != nil {
-		return s
-	}
-	var back string
-	if json.Unmarshal(b, &back) != nil {
-		return s
-	}
-	return back
 }
 
 // OpenJournal reads the NDJSON results file at path, a missing file being

@@ -1,0 +1,92 @@
+package encode
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/workerpool/workerpool/job"
+)
+
+// TestOpenJournal: the journal counts, by identifier, the results that ran
+// to their end and exited 0; it ignores every other line, and removes a
+// last line cut short.
+func TestOpenJournal(t *testing.T) {
+	const whole = `{"identifier":"a","exit_code":0,"result_body":""}
+{"identifier":"b","exit_code":1,"result_body":""}
+{"identifier":"c","exit_code":0,"result_body":"","error":"cancelled"}
+{"event":"started","identifier":"e","seq":5,"attempt":1}
+not JSON
+
+{"identifier":"d","exit_code":0}
+{"identifier":"d","exit_code":0}
+`
+	tests := []struct {
+		name, file string
+		want       Journal
+		kept       string // the file once repaired
+	}{
+		{name: "whole lines", file: whole, want: Journal{"a": 1, "d": 2}, kept: whole},
+		{name: "a torn last line", file: whole + `{"identifier":"t6","exit_co`, want: Journal{"a": 1, "d": 2}, kept: whole},
+		{name: "a last line without its newline", file: `{"identifier":"a","exit_code":0}`, want: Journal{}, kept: ""},
+		{name: "empty", file: "", want: Journal{}, kept: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "j.ndjson")
+			require.NoError(t, os.WriteFile(path, []byte(tt.file), 0o644))
+			j, err := OpenJournal(path)
+			require.NoError(t, err)
+			require.Equal(t, tt.want, j)
+			kept, err := os.ReadFile(path)
+			require.NoError(t, err)
+			require.Equal(t, tt.kept, string(kept))
+		})
+	}
+}
+
+// TestOpenJournalMissing: a journal that does not exist yet is empty, and
+// reading it creates nothing.
+func TestOpenJournalMissing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.ndjson")
+	j, err := OpenJournal(path)
+	require.NoError(t, err)
+	require.Empty(t, j)
+	require.NoFileExists(t, path)
+}
+
+// TestJournalTake: the N recorded successes of an identifier stand for its
+// first N tasks.
+func TestJournalTake(t *testing.T) {
+	j := Journal{"d": 2}
+	require.True(t, j.Take("d"))
+	require.True(t, j.Take("d"))
+	require.False(t, j.Take("d"))
+	require.False(t, j.Take("other"))
+	require.False(t, Journal{}.Take("d"))
+}
+
+// TestJournalReadsWhatNDJSONWrites: every identifier the NDJSON writer
+// writes, valid UTF-8 or not, is found again in the journal read back.
+func TestJournalReadsWhatNDJSONWrites(t *testing.T) {
+	ids := []string{"ok", "caf\xe9", "\xed\xa0\x80", "a\xe2\x82x", "\xef\xbf\xbd", "tab\tnew\nline"}
+	results := make([]job.Result, len(ids))
+	for i, id := range ids {
+		results[i] = job.Result{Seq: int64(i + 1), Identifier: id, Started: true}
+	}
+	path := filepath.Join(t.TempDir(), "j.ndjson")
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	_, err = Write(f, send(results...), Options{Mode: NDJSON{}})
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	j, err := OpenJournal(path)
+	require.NoError(t, err)
+	for _, id := range ids {
+		require.True(t, j.Take(id), "identifier %q", id)
+	}
+	require.False(t, j.Take("caf\xe9"), "one result, one task")
+}
