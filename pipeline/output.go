@@ -27,7 +27,7 @@ func (c *Config) openOutput(stdout io.Writer) (*output, error) {
 	var o *output
 	var err error
 	if c.mode().Traits().Appends {
-		o, err = openJournal(c.Outfile)
+		o, err = openAppended(c.Outfile)
 	} else {
 		o, err = openReplacement(c.Outfile)
 	}
@@ -37,10 +37,10 @@ func (c *Config) openOutput(stdout io.Writer) (*output, error) {
 	return o, nil
 }
 
-// openJournal opens path to append result lines to, creating it if need
+// openAppended opens path to append result lines to, creating it if need
 // be. A regular file is locked for the run, so that two pools never write
 // (or resume) one journal at once.
-func openJournal(path string) (*output, error) {
+func openAppended(path string) (*output, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, err

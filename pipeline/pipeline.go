@@ -72,7 +72,9 @@ type Config struct {
 	// ChildStderr says what becomes of the tasks' stderr: the results
 	// leave out a stderr that was not captured.
 	ChildStderr dispatch.StderrMode
-	// Stderr receives the progress line; nil means os.Stderr.
+	// Stderr receives the progress line, and the tasks' stderr in a mode
+	// that writes it apart from the results (encode.Raw); nil means
+	// os.Stderr.
 	Stderr io.Writer
 	// Log receives what the run logs (--verbose); nil means nowhere.
 	Log *slog.Logger
