@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -100,4 +102,71 @@ func stampOf(path string) fileStamp {
 		return fileStamp{}
 	}
 	return fileStamp{size: info.Size(), mtime: info.ModTime().UnixNano(), ok: true}
+}
+
+// watch reads the login file again whenever it changes, until Close:
+// hosts it adds join, hosts it drops drain and leave. A file that cannot
+// be read, holds a bad line, or names no host changes nothing.
+func (c *Cluster) watch() {
+	path := c.opts.LoginFile
+	last := stampOf(path)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+		case <-c.ctx.Done():
+			return
+		}
+		stamp := stampOf(path)
+		if stamp == last {
+			continue
+		}
+		last = stamp
+		logins, err := readLoginFile(path)
+		switch {
+		case err != nil:
+			c.log.Warn("login file not read again", "error", err)
+		case len(logins) == 0:
+			// Most likely a writer that has emptied the file and not yet
+			// written it again: as for a file deleted, nothing changes.
+			c.log.Warn("login file names no host: the hosts stay as they were", "file", path)
+		default:
+			c.update(logins)
+		}
+	}
+}
+
+// update makes the hosts of the login file those of logins; the hosts
+// given by -S stay.
+func (c *Cluster) update(logins []login) {
+	fixed, _ := parseLogins(c.opts.Logins)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	want := map[string]bool{}
+	for _, l := range slices.Concat(fixed, logins) {
+		want[l.text] = true
+	}
+	have := map[string]bool{}
+	for _, h := range c.hosts {
+		if h.removed {
+			continue
+		}
+		have[h.text] = true
+		if !want[h.text] {
+			c.log.Info("host removed", "host", h.name)
+			h.removed = true
+			if h.conn != nil && h.busy == 0 {
+				c.drainLocked(h)
+			}
+		}
+	}
+	for _, l := range logins {
+		if !have[l.text] {
+			c.log.Info("host added", "host", l.dest)
+			have[l.text] = true
+			c.addLocked(l)
+		}
+	}
+	c.changedLocked()
 }
