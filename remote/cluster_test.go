@@ -31,6 +31,14 @@ func startHosts(t *testing.T, n int) *sshtest.Hosts {
 	return sshtest.Start(t, specs...)
 }
 
+// openSSH is the OpenSSH transport that runs command.
+func openSSH(t *testing.T, command string) *OpenSSH {
+	t.Helper()
+	ssh, err := NewOpenSSH(command)
+	require.NoError(t, err)
+	return ssh
+}
+
 // TestClusterLosesAHost runs tasks through a Pool over two hosts and this
 // machine, in this process (so that the race detector watches the
 // cluster), and kills one host half-way: every task still gets one
@@ -40,7 +48,7 @@ func TestClusterLosesAHost(t *testing.T) {
 	here, err := dispatch.NewLocal(dispatch.LocalOptions{ProcessOptions: dispatch.ProcessOptions{Grace: time.Second}})
 	require.NoError(t, err)
 	defer here.Close()
-	c, err := New(Options{Logins: []string{"2/h1,2/h2", "1/:"}, SSH: hosts.SSH, Here: here, ProcessOptions: dispatch.ProcessOptions{Grace: time.Second}})
+	c, err := New(Options{Hosts: static(t, "2/h1,2/h2", "1/:"), Transport: openSSH(t, hosts.SSH), Here: here, ProcessOptions: dispatch.ProcessOptions{Grace: time.Second}})
 	require.NoError(t, err)
 	pool := dispatch.NewPool(c, dispatch.Options{Workers: c.Capacity()})
 
@@ -81,7 +89,7 @@ func TestClusterLosesAHost(t *testing.T) {
 func TestClusterNoHost(t *testing.T) {
 	hosts := startHosts(t, 1)
 	hosts.List[0].Kill()
-	c, err := New(Options{Logins: []string{"h1"}, SSH: hosts.SSH + " -o ConnectTimeout=5"})
+	c, err := New(Options{Hosts: static(t, "h1"), Transport: openSSH(t, hosts.SSH+" -o ConnectTimeout=5")})
 	require.NoError(t, err)
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

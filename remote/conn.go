@@ -101,14 +101,14 @@ const (
 	stderrDrain = 100 * time.Millisecond
 )
 
-// dial starts the agent on dest with the shell command line remote and
-// reads its hello. On success the conn's reader runs until the agent's
-// output ends, and then calls gone.
-func dial(ctx context.Context, tr transport, host, dest, remote string, opts connOptions, gone func(*conn)) (*conn, error) {
+// dial starts the agent on dest, the program argv, and reads its hello.
+// On success the conn's reader runs until the agent's output ends, and
+// then calls gone.
+func dial(ctx context.Context, tr Transport, host, dest string, argv []string, opts connOptions, gone func(*conn)) (*conn, error) {
 	if opts.beat <= 0 {
 		opts.beat = DefaultHeartbeat
 	}
-	cmd := tr.command(context.WithoutCancel(ctx), dest, remote)
+	cmd := tr.Command(context.WithoutCancel(ctx), dest, argv)
 	c := &conn{host: host, cmd: cmd, grace: opts.grace, beat: opts.beat, tempDir: opts.tempDir,
 		stderr: &tail{inherit: opts.inherit}, pending: map[uint64]chan delivery{}, exited: make(chan struct{}), dead: make(chan struct{})}
 	if err := c.start(); err != nil {

@@ -15,7 +15,7 @@ import (
 // many at once as the login gives, and what Here reports is the result.
 func TestClusterHere(t *testing.T) {
 	here := dispatchtest.New()
-	c, err := New(Options{Logins: []string{"3/:"}, Here: here})
+	c, err := New(Options{Hosts: static(t, "3/:"), Transport: &unreachable{}, Here: here})
 	require.NoError(t, err)
 	defer c.Close()
 	require.Equal(t, 3, c.Capacity())

@@ -3,13 +3,11 @@ package remote
 import (
 	"runtime"
 	"time"
-
-	"github.com/kballard/go-shellquote"
 )
 
 // host is one login and the state of its agent.
 type host struct {
-	login
+	Login
 	name string // as results name it
 
 	// Guarded by Cluster.mu.
@@ -19,7 +17,7 @@ type host struct {
 	busy     int   // slots tasks hold, until they give them back: of a conn since lost too
 	err      error // why it is down
 	failures int   // connections failed in a row
-	removed  bool  // left the login file: it takes no more tasks
+	removed  bool  // left the hosts' source: it takes no more tasks
 }
 
 // hostState is where a host is in its life:
@@ -38,8 +36,8 @@ const (
 )
 
 // addLocked adds a host and starts connecting to it.
-func (c *Cluster) addLocked(l login) {
-	h := &host{login: l, name: l.dest}
+func (c *Cluster) addLocked(l Login) {
+	h := &host{Login: l, name: l.dest}
 	c.hosts = append(c.hosts, h)
 	if l.dest == Here {
 		h.state, h.slots = up, l.slots
@@ -63,7 +61,7 @@ func (c *Cluster) drainLocked(h *host) {
 
 // connect starts the agent on h, and marks h up or down.
 func (c *Cluster) connect(h *host) {
-	path := shellquote.Join(c.opts.RemotePath)
+	path := c.opts.RemotePath
 	var err error
 	if c.opts.Push {
 		path, err = push(c.ctx, c.transport, h.dest)
@@ -72,7 +70,7 @@ func (c *Cluster) connect(h *host) {
 	if err == nil {
 		opts := connOptions{grace: c.opts.Grace, beat: c.opts.Heartbeat,
 			tempDir: c.opts.TempDir, inherit: c.inherit()}
-		cn, err = dial(c.ctx, c.transport, h.name, h.dest, agentCommand(path, c.agentFlags()), opts, func(cn *conn) { c.lost(h, cn) })
+		cn, err = dial(c.ctx, c.transport, h.name, h.dest, c.agentArgv(path), opts, func(cn *conn) { c.lost(h, cn) })
 	}
 	c.mu.Lock()
 	if err != nil {
@@ -93,7 +91,7 @@ func (c *Cluster) connect(h *host) {
 	default:
 	}
 	h.state, h.conn, h.err, h.failures = up, cn, nil, 0
-	h.slots = h.login.slots
+	h.slots = h.Login.slots
 	if h.slots == 0 {
 		h.slots = max(cn.hello.CPUs, 1)
 	}

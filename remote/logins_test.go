@@ -12,7 +12,7 @@ import (
 func TestParseLogins(t *testing.T) {
 	got, err := parseLogins([]string{"8/build1, user@build2", ":", "2/:"})
 	require.NoError(t, err)
-	require.Equal(t, []login{
+	require.Equal(t, []Login{
 		{text: "8/build1", dest: "build1", slots: 8},
 		{text: "user@build2", dest: "user@build2"},
 		{text: ":", dest: Here},
@@ -44,7 +44,9 @@ func TestReadLoginFile(t *testing.T) {
 func TestLoginFileDropsThisMachine(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hosts")
 	require.NoError(t, os.WriteFile(path, []byte("1/:\n"), 0o644))
-	c, err := New(Options{LoginFile: path, Here: nil})
+	hosts, err := LoginFile(path)
+	require.NoError(t, err)
+	c, err := New(Options{Hosts: hosts, Transport: &unreachable{}, Here: nil})
 	require.NoError(t, err)
 	defer c.Close()
 	ctx := context.Background()

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/kballard/go-shellquote"
-
 	"github.com/workerpool/workerpool/internal/shorten"
 )
 
@@ -51,22 +49,19 @@ var self = sync.OnceValues(func() (binary, error) {
 // is written once the copy is checked.
 func (b binary) dir() string { return `"$HOME"/.cache/workerpool/` + b.sum[:16] }
 
-// remotePath is the shell word that names b on a host.
-func (b binary) remotePath() string { return b.dir() + "/workerpool" }
-
 // stamp is what the stamp beside a checked copy of b holds.
 func (b binary) stamp() string { return fmt.Sprintf("%s %d", b.sum, b.size) }
 
 // push makes sure that dest has this very program, copying it there when
-// it has not, and returns the shell word that runs it. It refuses a host
-// whose system or architecture differs from this program's.
+// it has not, and returns its path there. It refuses a host whose system
+// or architecture differs from this program's.
 //
 // A copy counts only once it is checked: a program without its stamp, or
 // whose size differs from the stamp's, is copied again. The copy goes to
 // a temporary file, checked for its size and hash before it is renamed
 // into place; a copy that fails leaves nothing behind, and its error
 // says why: cut short, damaged, or no room on the host.
-func push(ctx context.Context, tr transport, dest string) (string, error) {
+func push(ctx context.Context, tr Transport, dest string) (string, error) {
 	bin, err := self()
 	if err != nil {
 		return "", fmt.Errorf("--push: cannot read this program: %w", err)
@@ -75,12 +70,14 @@ func push(ctx context.Context, tr transport, dest string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("--push: cannot probe the host: %w", err)
 	}
-	fields := strings.Fields(string(out))
-	if len(fields) < 2 {
+	lines := strings.SplitN(string(out), "\n", 3)
+	fields := strings.Fields(lines[0])
+	if len(fields) < 2 || len(lines) < 2 {
 		return "", fmt.Errorf("--push: uname -sm said %q", out)
 	}
-	if slices.Contains(fields[2:], "present") {
-		return bin.remotePath(), nil
+	path := lines[1] + "/workerpool"
+	if len(lines) == 3 && slices.Contains(strings.Fields(lines[2]), "present") {
+		return path, nil
 	}
 	goos, goarch := platformOf(fields[0], fields[1])
 	if goos != runtime.GOOS || goarch != runtime.GOARCH {
@@ -95,21 +92,24 @@ func push(ctx context.Context, tr transport, dest string) (string, error) {
 	if out, err := runRemote(ctx, tr, dest, inSh(copyScript(bin)), f); err != nil {
 		return "", copyError(dest, bin, out, err)
 	}
-	return bin.remotePath(), nil
+	return path, nil
 }
 
-// inSh is the command line that runs script, a line of POSIX sh, whatever
-// the login shell of the user on the host is (csh and fish read sh's
-// syntax otherwise). The script holds no line break and no backslash, so
-// that each of them reads the quoted script the same.
-func inSh(script string) string { return "sh -c " + shellquote.Join(script) }
+// inSh is the program that runs script, a line of POSIX sh, whatever the
+// login shell of the user on the host is (csh and fish read sh's syntax
+// otherwise). The script holds no line break and no backslash, so that
+// a transport that quotes it for a login shell has it read the same by
+// each of them.
+func inSh(script string) []string { return []string{"sh", "-c", script} }
 
-// probeScript prints the host's system and machine (uname -sm), then
-// "present" when the host has a checked copy of bin: executable, of the
-// size its stamp gives, and the stamp naming bin's hash and size. wc -c
-// on a regular file reads its size, not its bytes.
+// probeScript prints three lines: the host's system and machine (uname
+// -sm); the directory of bin on the host (bin.dir() expanded, printed
+// with printf, which takes its bytes as they are); and "present" when the
+// directory holds a checked copy of bin: executable, of the size its
+// stamp gives, and the stamp naming bin's hash and size. wc -c on a
+// regular file reads its size, not its bytes.
 func probeScript(bin binary) string {
-	return fmt.Sprintf(`uname -sm; d=%s; `+
+	return fmt.Sprintf(`uname -sm; d=%s; printf "%%s" "$d"; echo; `+
 		`if test -x "$d/workerpool" && test "$(cat "$d/stamp" 2>/dev/null)" = "%s" && `+
 		`test "$(wc -c < "$d/workerpool" | tr -d " ")" = %d; then echo present; fi`,
 		bin.dir(), bin.stamp(), bin.size)

@@ -11,17 +11,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 )
 
-// localShell is a transport whose host is this machine: it runs each
-// command line with sh, in an environment of its own (HOME, PATH). The
-// copy of --push (the command line that reads the program) can be made to
-// go through a filter first, which changes the bytes on the way, or to
-// run with a limit on the size of the files it writes.
+// localShell is a Transport whose host is this machine: it runs each
+// program here, in an environment of its own (HOME, PATH). The copy of
+// --push (the program that reads this one) can be made to go through a
+// filter first, which changes the bytes on the way, or to run with a
+// limit on the size of the files it writes.
 type localShell struct {
 	env []string
 	// filter is a shell command the copy's input goes through.
@@ -29,27 +30,27 @@ type localShell struct {
 	// fileLimit, when set, is the ulimit -f (in blocks of 512 bytes) the
 	// copy runs with.
 	fileLimit int
-	runs      int // command lines run
+	runs      int // programs run
 }
 
-func (l *localShell) command(ctx context.Context, _, remote string) *exec.Cmd {
+func (l *localShell) Command(ctx context.Context, _ string, argv []string) *exec.Cmd {
 	l.runs++
-	script := `sh -c "$1"`
-	if strings.Contains(remote, "head -c") {
+	script := `exec "$@"`
+	if slices.ContainsFunc(argv, func(word string) bool { return strings.Contains(word, "head -c") }) {
 		if l.filter != "" {
-			script = l.filter + " | " + script
+			script = l.filter + ` | "$@"`
 		}
 		if l.fileLimit > 0 {
 			// Ignored, SIGXFSZ becomes an error a write returns.
 			script = fmt.Sprintf(`trap "" XFSZ; ulimit -f %d; %s`, l.fileLimit, script)
 		}
 	}
-	cmd := exec.CommandContext(ctx, "sh", "-c", script, "sh", remote)
+	cmd := exec.CommandContext(ctx, "sh", append([]string{"-c", script, "sh"}, argv...)...)
 	cmd.Env = l.env
 	return cmd
 }
 
-func (l *localShell) close() {}
+func (l *localShell) Close() {}
 
 // newLocalShell is a localShell with a new, empty HOME and the given PATH.
 func newLocalShell(t *testing.T, path string) (*localShell, string) {
@@ -114,7 +115,7 @@ func TestPushChecksTheCopy(t *testing.T) {
 		sh, home := newLocalShell(t, path)
 		got, err := push(ctx, sh, "h1")
 		require.NoError(t, err)
-		require.Equal(t, bin.remotePath(), got)
+		require.Equal(t, filepath.Join(pushDir(t, home), "workerpool"), got)
 		requireInstalled(t, home)
 		require.Equal(t, 2, sh.runs, "a probe and a copy")
 		sh.runs = 0

@@ -1,5 +1,6 @@
 // Package remote runs tasks on other machines, one workerpool agent per
-// host, reached through the system's OpenSSH client.
+// host, reached through a Transport such as OpenSSH, the system's ssh
+// client.
 //
 // A Cluster is a dispatch.Slots: each host offers as many slots as it has
 // CPUs (or as its login says), and the pool starts a task only in a free
@@ -10,6 +11,9 @@
 // is marked down and tried again later with backoff; its tasks run again
 // elsewhere. Delivery is therefore at least once: a task whose host is
 // lost may have run there, in part or whole, before it runs again.
+//
+// The hosts come from a HostSource, which may change them as the run
+// goes: new hosts join, and removed hosts drain.
 package remote
 
 import (
@@ -26,15 +30,13 @@ import (
 
 // Options configure a Cluster.
 type Options struct {
-	// Logins are the hosts, as -S takes them: comma-separated "[N/]HOST",
-	// N the slots on the host (default: its CPUs), ":" this machine.
-	Logins []string
-	// LoginFile, when set, names a file of logins, one a line, which is
-	// read again when it changes: new hosts join, removed hosts drain.
-	LoginFile string
-	// SSH is the ssh command as one string, split into words as a shell
-	// would; empty means "ssh".
-	SSH string
+	// Hosts names the hosts to run tasks on, and tells when they change.
+	// A host is a login, "[N/]HOST": N the slots on the host (default: its
+	// CPUs), ":" this machine.
+	Hosts HostSource
+	// Transport reaches the hosts, and is required. New takes it over:
+	// Close closes it, and so does New when it fails.
+	Transport Transport
 	// RemotePath is the workerpool run on the hosts; empty means
 	// "workerpool", found in the remote PATH.
 	RemotePath string
@@ -58,10 +60,10 @@ type Options struct {
 type Cluster struct {
 	opts      Options
 	log       *slog.Logger
-	transport transport
+	transport Transport
 	ctx       context.Context // done at Close
 	stop      context.CancelFunc
-	jobs      sync.WaitGroup // connects, backoffs and the login file's watch
+	jobs      sync.WaitGroup // connects, backoffs and the watch of the hosts
 	drains    sync.WaitGroup // agents of removed hosts, being closed
 
 	// mu guards what follows, and the hosts' state. The methods whose
@@ -73,46 +75,35 @@ type Cluster struct {
 	turn    int           // where the search for a free slot starts
 }
 
-// New parses the logins, starts connecting to every host, and returns at
-// once: Acquire waits for the first of them. An error is a login that
-// cannot be read.
+// New starts connecting to every host, and returns at once: Acquire waits
+// for the first of them. Then it follows the changes of opts.Hosts until
+// Close. An error is no transport, or no host to begin with.
 func New(opts Options) (*Cluster, error) {
-	logins, err := parseLogins(opts.Logins)
-	if err != nil {
-		return nil, err
+	if opts.Transport == nil {
+		return nil, errors.New("no transport to reach the hosts")
 	}
-	if opts.LoginFile != "" {
-		more, err := readLoginFile(opts.LoginFile)
-		if err != nil {
-			return nil, fmt.Errorf("--sshloginfile: %w", err)
-		}
-		logins = append(logins, more...)
+	var logins []Login
+	if opts.Hosts != nil {
+		logins = opts.Hosts.Logins()
 	}
 	if len(logins) == 0 {
+		opts.Transport.Close()
 		return nil, errors.New("no host to run tasks on: give -S HOST, or hosts in --sshloginfile")
 	}
 	if opts.RemotePath == "" {
 		opts.RemotePath = "workerpool"
 	}
-	tr, err := newOpenSSH(opts.SSH)
-	if err != nil {
-		return nil, err
-	}
-	c := &Cluster{opts: opts, log: opts.Log, transport: tr, changed: make(chan struct{})}
+	c := &Cluster{opts: opts, log: opts.Log, transport: opts.Transport, changed: make(chan struct{})}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.ctx, c.stop = context.WithCancel(context.Background())
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, l := range logins {
 		c.addLocked(l)
 	}
-	c.mu.Unlock()
-	if opts.LoginFile != "" {
-		c.mu.Lock()
-		c.spawnLocked(c.watch)
-		c.mu.Unlock()
-	}
+	c.spawnLocked(func() { opts.Hosts.Watch(c.ctx, c.log, c.update) })
 	return c, nil
 }
 
@@ -127,8 +118,8 @@ func (c *Cluster) Capacity() int {
 		switch {
 		case h.state == up:
 			n += h.slots
-		case h.login.slots > 0:
-			n += h.login.slots
+		case h.Login.slots > 0:
+			n += h.Login.slots
 		default:
 			n += 8
 		}
@@ -137,7 +128,7 @@ func (c *Cluster) Capacity() int {
 }
 
 // Close ends every agent, waiting for each to stop what it runs, and
-// releases the transport. Call it once every Execute has returned.
+// closes the transport. Call it once every Execute has returned.
 func (c *Cluster) Close() error {
 	c.mu.Lock()
 	c.closed = true
@@ -158,7 +149,7 @@ func (c *Cluster) Close() error {
 	}
 	wg.Wait()
 	c.drains.Wait()
-	c.transport.close()
+	c.transport.Close()
 	return nil
 }
 
@@ -175,9 +166,10 @@ func (c *Cluster) changedLocked() {
 	c.changed = make(chan struct{})
 }
 
-// agentFlags are the flags of the agents: what they apply as Local does.
-func (c *Cluster) agentFlags() []string {
-	return []string{"--grace", c.opts.Grace.String(), "--max-output", fmt.Sprint(c.opts.MaxOutput), "--stderr", c.opts.Stderr.String()}
+// agentArgv is the program that starts the agent at path, with the flags
+// of what it applies as Local does.
+func (c *Cluster) agentArgv(path string) []string {
+	return []string{path, "--agent", "--grace", c.opts.Grace.String(), "--max-output", fmt.Sprint(c.opts.MaxOutput), "--stderr", c.opts.Stderr.String()}
 }
 
 func (c *Cluster) inherit() io.Writer {

@@ -1,11 +1,8 @@
 package remote
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -13,31 +10,21 @@ import (
 	"time"
 
 	"github.com/kballard/go-shellquote"
-
-	"github.com/workerpool/workerpool/internal/shorten"
 )
 
-// transport reaches hosts: the seam between the pool and the way to a
-// host. command returns the local command that runs the shell command
-// line remote on host dest, with its standard input, output and error
-// joined to those of the returned command. OpenSSH is the one transport;
-// another (srun, kubectl exec -i) would be one more implementation.
-type transport interface {
-	command(ctx context.Context, dest, remote string) *exec.Cmd
-	// close releases what the transport holds, such as shared connections.
-	close()
-}
-
-// openSSH reaches hosts through the system's ssh client, so that its
+// OpenSSH is the Transport through the system's ssh client, so that its
 // configuration, known hosts, agent, ProxyJump and certificates all apply.
-type openSSH struct {
+// The user's login shell on the host runs each program, as "exec"
+// followed by the program's words, each quoted as a POSIX shell reads
+// them (and csh and fish read such quotes alike).
+type OpenSSH struct {
 	words []string // the ssh command, split into words
 	// control holds the control sockets through which the commands run
 	// on a host share one connection; nil where they cannot share one.
 	control *controlDir
 
 	mu    sync.Mutex
-	dests map[string]bool // hosts reached, whose shared connection close ends
+	dests map[string]bool // hosts reached, whose shared connection Close ends
 }
 
 // The ssh options the pool adds after the user's own (the first value ssh
@@ -49,15 +36,17 @@ const (
 	aliveInterval  = 5
 	aliveCountMax  = 3
 	// controlPersist is how long a shared connection outlives its last
-	// use: it ends sooner at close, and this bounds it should the pool
+	// use: it ends sooner at Close, and this bounds it should the pool
 	// die first.
 	controlPersist = 30
 )
 
-// newOpenSSH returns the transport that runs command (ssh when empty),
-// whose words are split as a shell would. Its connections share one per
-// host where a control directory can be made (newControlDir).
-func newOpenSSH(command string) (*openSSH, error) {
+// NewOpenSSH returns the transport that runs command (ssh when empty),
+// whose words are split as a shell would. Its commands to one host share
+// one connection where a control directory can be made (newControlDir);
+// Close ends those connections and removes the directory. An error is a
+// command that cannot be split into words.
+func NewOpenSSH(command string) (*OpenSSH, error) {
 	if command == "" {
 		command = "ssh"
 	}
@@ -65,10 +54,10 @@ func newOpenSSH(command string) (*openSSH, error) {
 	if err != nil || len(words) == 0 {
 		return nil, fmt.Errorf("--ssh %q: not a command: %v", command, err)
 	}
-	return &openSSH{words: words, control: newControlDir(), dests: map[string]bool{}}, nil
+	return &OpenSSH{words: words, control: newControlDir(), dests: map[string]bool{}}, nil
 }
 
-func (s *openSSH) options() []string {
+func (s *OpenSSH) options() []string {
 	opts := []string{"-T", "-o", "BatchMode=yes",
 		"-o", fmt.Sprint("ConnectTimeout=", connectTimeout),
 		"-o", fmt.Sprint("ServerAliveInterval=", aliveInterval),
@@ -81,19 +70,23 @@ func (s *openSSH) options() []string {
 	return opts
 }
 
-func (s *openSSH) command(ctx context.Context, dest, remote string) *exec.Cmd {
+// Command returns the ssh command that runs argv on dest, in a process
+// group of its own (so that a ^C reaches the pool and not ssh), and gives
+// the pipes 5 s after ssh exits to be closed by what it left behind.
+func (s *OpenSSH) Command(ctx context.Context, dest string, argv []string) *exec.Cmd {
 	s.mu.Lock()
 	s.dests[dest] = true
 	s.mu.Unlock()
-	args := slices.Concat(s.words[1:], s.options(), []string{"--", dest, remote})
+	line := "exec " + shellquote.Join(argv...)
+	args := slices.Concat(s.words[1:], s.options(), []string{"--", dest, line})
 	cmd := exec.CommandContext(ctx, s.words[0], args...)
 	detach(cmd)
 	cmd.WaitDelay = 5 * time.Second
 	return cmd
 }
 
-// close ends the shared connections and removes their sockets.
-func (s *openSSH) close() {
+// Close ends the shared connections and removes their sockets.
+func (s *OpenSSH) Close() {
 	if s.control == nil {
 		return
 	}
@@ -114,41 +107,4 @@ func (s *openSSH) close() {
 	}
 	wg.Wait()
 	s.control.remove()
-}
-
-// runRemote runs the shell command line remote on dest, with stdin as its
-// input, and returns its output; an error says what ssh or the command
-// said.
-func runRemote(ctx context.Context, tr transport, dest, remote string, stdin io.Reader) ([]byte, error) {
-	cmd := tr.command(ctx, dest, remote)
-	var stderr bytes.Buffer
-	cmd.Stdin, cmd.Stderr = stdin, &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return out, commandError(err, stderr.Bytes())
-	}
-	return out, nil
-}
-
-// commandError describes a failed remote command by its exit status and
-// the last line it wrote to stderr. ssh itself exits 255.
-func commandError(err error, stderr []byte) error {
-	msg := shorten.LastLine(stderr, 200)
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit) && exit.ExitCode() == 255:
-		err = errors.New("ssh failed")
-	case errors.As(err, &exit) && exit.ExitCode() >= 0:
-		err = fmt.Errorf("exit status %d", exit.ExitCode())
-	}
-	if msg == "" {
-		return err
-	}
-	return fmt.Errorf("%v: %s", err, msg)
-}
-
-// agentCommand is the shell command line that starts the agent at path
-// (a shell word, already quoted) with the given flags.
-func agentCommand(path string, flags []string) string {
-	return "exec " + path + " --agent " + shellquote.Join(flags...)
 }

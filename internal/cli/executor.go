@@ -2,6 +2,7 @@ package cli
 
 import (
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/workerpool/workerpool/dispatch"
@@ -31,14 +32,35 @@ func (c *cli) executor(cfg *pipeline.Config, stderr io.Writer) (release func(), 
 		cfg.Executor = local
 		return release, nil
 	}
-	cluster, err := remote.New(remote.Options{
-		Logins: c.SSHLogin, LoginFile: c.LoginFile, SSH: c.SSH, RemotePath: c.RemotePath, Push: c.Push,
-		Here: local, ProcessOptions: c.process(stderr), Heartbeat: time.Duration(c.Heartbeat), Log: cfg.Log,
-	})
+	cluster, err := c.cluster(local, stderr, cfg.Log)
 	if err != nil {
 		local.Close()
 		return nil, err
 	}
 	cfg.Executor, cfg.Workers = cluster, cluster.Capacity()
 	return func() { cluster.Close(); local.Close() }, nil
+}
+
+// cluster returns the cluster of the hosts of -S and --sshloginfile,
+// reached through --ssh, which runs the tasks of ":" on here.
+func (c *cli) cluster(here *dispatch.Local, stderr io.Writer, log *slog.Logger) (*remote.Cluster, error) {
+	hosts, err := remote.StaticHosts(c.SSHLogin)
+	if err != nil {
+		return nil, err
+	}
+	if c.LoginFile != "" {
+		file, err := remote.LoginFile(c.LoginFile)
+		if err != nil {
+			return nil, err
+		}
+		hosts = remote.JoinHosts(hosts, file)
+	}
+	ssh, err := remote.NewOpenSSH(c.SSH)
+	if err != nil {
+		return nil, err
+	}
+	return remote.New(remote.Options{
+		Hosts: hosts, Transport: ssh, RemotePath: c.RemotePath, Push: c.Push,
+		Here: here, ProcessOptions: c.process(stderr), Heartbeat: time.Duration(c.Heartbeat), Log: log,
+	})
 }
