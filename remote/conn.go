@@ -202,23 +202,10 @@ func (r heardReader) Read(p []byte) (int, error) {
 // greet reads the agent's hello and checks that it speaks the pool's
 // protocol. It gives up when ctx is done or helloTimeout passes.
 func (c *conn) greet(ctx context.Context) error {
-	got := make(chan error, 1)
-	go func() { got <- readHello(c.stdout, &c.hello) }()
-	timer := time.NewTimer(helloTimeout)
-	defer timer.Stop()
-	var err error
-	select {
-	case err = <-got:
-	case <-timer.C:
-		c.kill()
-		<-got
+	read, err := awaitHello(ctx, c.stdout, &c.hello, c.kill)
+	if !read {
 		c.reap()
-		return fmt.Errorf("no answer within %s", helloTimeout)
-	case <-ctx.Done():
-		c.kill()
-		<-got
-		c.reap()
-		return context.Cause(ctx)
+		return err
 	}
 	if err != nil {
 		// The agent did not start: ssh failed, or the program is missing
@@ -237,6 +224,28 @@ func (c *conn) greet(ctx context.Context) error {
 			c.hello.Agent, c.hello.Protocol, Protocol)
 	}
 	return nil
+}
+
+// awaitHello reads the agent's hello from r into h, and waits for it until
+// helloTimeout passes or ctx is done. Then it calls stop, which must make
+// the read return, waits for that, and returns read false and why it gave
+// up. Otherwise read is true, and err is readHello's.
+func awaitHello(ctx context.Context, r *bufio.Reader, h *hello, stop func()) (read bool, err error) {
+	got := make(chan error, 1)
+	go func() { got <- readHello(r, h) }()
+	timer := time.NewTimer(helloTimeout)
+	defer timer.Stop()
+	select {
+	case err = <-got:
+		return true, err
+	case <-timer.C:
+		err = fmt.Errorf("no answer within %s", helloTimeout)
+	case <-ctx.Done():
+		err = context.Cause(ctx)
+	}
+	stop()
+	<-got
+	return false, err
 }
 
 // reap waits for the transport to exit: outputGrace at most, and then it

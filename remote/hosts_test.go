@@ -1,9 +1,13 @@
 package remote
 
 import (
+	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -41,4 +45,59 @@ func TestHostSources(t *testing.T) {
 	require.NoError(t, err)
 	joined := JoinHosts(static(t, "s1,s2"), file)
 	require.Equal(t, []string{"s1", "s2", "f1", "4/f2"}, texts(joined.Logins()))
+}
+
+// TestLoginFileWatch: a change of the login file is told within loginPoll;
+// a file emptied, or that cannot be read, changes nothing until it names
+// hosts again; and hosts joined to it stay.
+func TestLoginFileWatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "hosts")
+		write := func(text string) { require.NoError(t, os.WriteFile(path, []byte(text), 0o644)) }
+		write("h1\n")
+		file, err := LoginFile(path)
+		require.NoError(t, err)
+		sets := make(chan []string, 10)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			JoinHosts(static(t, ":"), file).Watch(ctx, slog.New(slog.DiscardHandler), func(logins []Login) { sets <- texts(logins) })
+		}()
+		defer func() {
+			cancel()
+			<-done
+		}()
+		// toldInAPoll returns the set told within loginPoll, or nil. Each
+		// change comes half-way between two polls.
+		toldInAPoll := func() []string {
+			time.Sleep(loginPoll)
+			select {
+			case set := <-sets:
+				return set
+			default:
+				return nil
+			}
+		}
+
+		time.Sleep(loginPoll / 2)
+		write("h1\nh2\n")
+		require.Equal(t, []string{":", "h1", "h2"}, toldInAPoll())
+		require.Nil(t, toldInAPoll(), "an unchanged file is not told again")
+
+		write("")
+		require.Nil(t, toldInAPoll(), "an empty file changes nothing")
+		require.NoError(t, os.Remove(path))
+		require.Nil(t, toldInAPoll(), "a missing file changes nothing")
+		write("4/h3\n")
+		require.Equal(t, []string{":", "4/h3"}, toldInAPoll())
+
+		cancel()
+		synctest.Wait()
+		select {
+		case <-done:
+		default:
+			t.Fatal("Watch has not returned after its context is done")
+		}
+	})
 }

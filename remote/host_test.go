@@ -1,0 +1,63 @@
+package remote
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestConnectBackoff: a host that cannot be reached is down, at once, and
+// is tried again after 1 s, then after twice as long each time, up to a
+// minute; once Close has come it is not tried again, and the transport is
+// closed.
+func TestConnectBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr := &unreachable{}
+		start := time.Now()
+		c, err := New(Options{Hosts: static(t, "h1"), Transport: tr})
+		require.NoError(t, err)
+		synctest.Wait()
+		_, err = c.Acquire(context.Background())
+		require.EqualError(t, err, "no host left to run on (h1: cannot start unreachable: h1: no route to host)")
+
+		time.Sleep(210 * time.Second)
+		require.NoError(t, c.Close())
+		s := time.Second
+		require.Equal(t, []time.Duration{0, 1 * s, 3 * s, 7 * s, 15 * s, 31 * s, 63 * s, 123 * s, 183 * s}, tr.triedAt("h1", start))
+		require.Equal(t, 1, tr.closed)
+	})
+}
+
+// TestClusterFollowsTheLoginFile: a host added to the login file is
+// tried within a poll of the change, and one removed from it is not tried
+// again.
+func TestClusterFollowsTheLoginFile(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "hosts")
+		require.NoError(t, os.WriteFile(path, []byte("h1\n"), 0o644))
+		file, err := LoginFile(path)
+		require.NoError(t, err)
+		tr := &unreachable{}
+		start := time.Now()
+		c, err := New(Options{Hosts: file, Transport: tr})
+		require.NoError(t, err)
+		defer c.Close()
+
+		// h1 is tried at 0, 1 and 3 s, and would be at 7 s; the file is
+		// looked at every second, and changes at 4.5 s.
+		time.Sleep(4500 * time.Millisecond)
+		require.NoError(t, os.WriteFile(path, []byte("h2\n"), 0o644))
+		time.Sleep(loginPoll)
+		s := time.Second
+		require.Equal(t, []time.Duration{5 * s}, tr.triedAt("h2", start))
+		time.Sleep(time.Minute)
+		require.Equal(t, []time.Duration{0, 1 * s, 3 * s}, tr.triedAt("h1", start))
+		_, err = c.Acquire(context.Background())
+		require.ErrorContains(t, err, "no host left to run on (h2: ")
+	})
+}
