@@ -1,14 +1,148 @@
 package cli
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 )
+
+// TestCompletionCandidates asks for the completions of command lines the
+// way the shells do, with COMP_LINE and COMP_POINT (the cursor at the end),
+// in a directory of known files and with a PATH of one program.
+func TestCompletionCandidates(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"tasks.json", "tasks.ndjson", "hosts.txt", ".hidden", "sub/a.json", "sub/b.json", "sub/deep/y", "some dir/x", "bin/wpcmd"} {
+		path := filepath.Join(dir, name)
+		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+		require.NoError(t, os.WriteFile(path, nil, 0o755))
+	}
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "empty"), 0o755))
+	t.Chdir(dir)
+	t.Setenv("PATH", filepath.Join(dir, "bin"))
+
+	longFlags := []string{"--binary", "--completion", "--dry-run", "--events", "--fail-fast", "--grace", "--heartbeat",
+		"--help", "--infile", "--limit-cpu", "--limit-files", "--limit-fsize", "--limit-memory", "--max-output",
+		"--max_threads", "--ndjson", "--null", "--ordered", "--outfile", "--progress", "--push", "--raw",
+		"--remote-path", "--resume", "--retries", "--ssh", "--sshlogin", "--sshloginfile", "--stderr", "--tag",
+		"--timeout", "--verbose", "--version"}
+	allFlags := append([]string{"-0", "-S", "-V", "-h", "-i", "-k", "-o", "-t", "-v"}, longFlags...)
+	here := []string{"./", ".hidden", "bin/", "empty/", "hosts.txt", "some dir/", "sub/", "tasks.json", "tasks.ndjson"}
+	tests := []struct {
+		line string // $DIR stands for the directory of the files
+		want []string
+	}{
+		// Flags: their names and short names, but neither their aliases
+		// (--jobs, --keep-order) nor the hidden flags (-j, -P, --agent).
+		{"workerpool --max", []string{"--max-output", "--max_threads"}},
+		{"workerpool   --max", []string{"--max-output", "--max_threads"}},
+		{"workerpool -", allFlags},
+		{"workerpool --", longFlags},
+		{"workerpool --h", []string{"--heartbeat", "--help"}},
+		{"workerpool -t", []string{"-t"}},
+		{"workerpool -V", []string{"-V"}},
+		{"workerpool --j", nil},
+		{"workerpool --keep", nil},
+		{"workerpool -j", nil},
+		{"workerpool --a", nil},
+		{"workerpool --V", nil},
+		{"workerpool -v --nd", []string{"--ndjson"}},
+		{"workerpool -t 4 --nd", []string{"--ndjson"}},
+		{"workerpool --ndjson -", allFlags},
+		{"workerpool --agent -", allFlags},
+		{"workerpool -i tasks.json --r", []string{"--raw", "--remote-path", "--resume", "--retries"}},
+		{"workerpool --stderr capture --st", []string{"--stderr"}},
+
+		// Nothing completes the name of the program, the tasks argument,
+		// or the value of a flag that is neither an enum nor a file.
+		{"workerpool", nil},
+		{"workerpool ", nil},
+		{"workerpool x", nil},
+		{"workerpool --ndjson ", nil},
+		{"workerpool -i tasks.json ", nil},
+		{"workerpool -t 4 ", nil},
+		{"workerpool -t ", nil},
+		{"workerpool --timeout ", nil},
+		{"workerpool --max_threads=", nil},
+		{"workerpool --ndjson=", nil},
+		{"workerpool -S ", nil},
+		{"workerpool --ssh ", nil},
+		{"workerpool --jobs ", nil},
+		{"workerpool -j ", nil},
+		{"workerpool --agent ", nil},
+		{"workerpool --no-such ", nil},
+
+		// An enum's values, after a space or an "=".
+		{"workerpool --stderr ", []string{"capture", "discard", "inherit"}},
+		{"workerpool --stderr in", []string{"inherit"}},
+		{"workerpool --stderr=", []string{"capture", "discard", "inherit"}},
+		{"workerpool --stderr=di", []string{"discard"}},
+		{"workerpool --stderr --", nil},
+		{"workerpool --completion ", []string{"", "bash", "fish", "zsh"}},
+		{"workerpool --completion=", []string{"", "bash", "fish", "zsh"}},
+		{"workerpool --completion z", []string{"zsh"}},
+
+		// Files: those that start with the word, directories with a "/",
+		// and a directory that is the only match with what it holds.
+		{"workerpool -i ", here},
+		{"workerpool -i ta", []string{"tasks.json", "tasks.ndjson"}},
+		{"workerpool --infile ta", []string{"tasks.json", "tasks.ndjson"}},
+		{"workerpool --infile=ta", []string{"tasks.json", "tasks.ndjson"}},
+		{"workerpool -i=ta", []string{"tasks.json", "tasks.ndjson"}},
+		{"workerpool --sshloginfile h", []string{"hosts.txt"}},
+		{"workerpool -i --", nil},
+		{"workerpool -o sub/", []string{"sub/", "sub/a.json", "sub/b.json", "sub/deep/"}},
+		{"workerpool --infile=sub/", []string{"sub/", "sub/a.json", "sub/b.json", "sub/deep/"}},
+		{"workerpool -o su", []string{"sub/", "sub/a.json", "sub/b.json", "sub/deep/"}},
+		{"workerpool -o sub/d", []string{"sub/deep/", "sub/deep/y"}},
+		{"workerpool -o som", []string{"some dir/", "some dir/x"}},
+		{"workerpool -o em", []string{"empty/"}},
+		{"workerpool -o empty/", []string{"empty/"}},
+		{"workerpool -o nosuch/x", nil},
+		{"workerpool -o ./ta", []string{"./tasks.json", "./tasks.ndjson"}},
+		{"workerpool -o ./", []string{"./", "./.hidden", "./bin/", "./empty/", "./hosts.txt", "./some dir/", "./sub/", "./tasks.json", "./tasks.ndjson"}},
+		{"workerpool -o .", []string{"./", "./.hidden", "./bin/", "./empty/", "./hosts.txt", "./some dir/", "./sub/", "./tasks.json", "./tasks.ndjson"}},
+		{"workerpool -o $DIR/ta", []string{"$DIR/tasks.json", "$DIR/tasks.ndjson"}},
+		{"workerpool -o .h", nil},
+		{"workerpool -o sub/../ta", nil},
+		{"workerpool -o sub//", nil},
+		{"workerpool -o sub/..", nil},
+		{"workerpool --infile=a=b", nil},
+
+		// After --, a program on PATH, then files.
+		{"workerpool -- wp", []string{"wpcmd"}},
+		{"workerpool --ndjson -- ", []string{"wpcmd"}},
+		{"workerpool -- cat ta", []string{"tasks.json", "tasks.ndjson"}},
+		{"workerpool -t 4 -- cat ", here},
+		{"workerpool -- ./b", []string{"./bin/", "./bin/wpcmd"}},
+		{"workerpool -- bin/", []string{"bin/", "bin/wpcmd"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.line, func(t *testing.T) {
+			line := strings.ReplaceAll(tt.line, "$DIR", dir)
+			t.Setenv("COMP_LINE", line)
+			t.Setenv("COMP_POINT", strconv.Itoa(len(line)))
+			var stdout, stderr bytes.Buffer
+			require.NoError(t, run(t.Context(), nil, strings.NewReader(""), &stdout, &stderr))
+			require.Empty(t, stderr.String())
+			var want []string
+			for _, w := range tt.want {
+				want = append(want, strings.ReplaceAll(w, "$DIR", dir))
+			}
+			var got []string
+			if stdout.Len() > 0 {
+				got = strings.Split(strings.TrimSuffix(stdout.String(), "\n"), "\n")
+			}
+			require.ElementsMatch(t, want, got)
+		})
+	}
+}
 
 // TestCompletionCommandWords: which words of a command line are the
 // command after "--", up to the cursor.
