@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -13,8 +14,6 @@ import (
 
 	"github.com/alecthomas/kong"
 	"github.com/kballard/go-shellquote"
-	"github.com/posener/complete"
-	"github.com/willabides/kongplete"
 )
 
 // answerCompletion answers the shell's tab completion, then calls exit,
@@ -22,47 +21,94 @@ import (
 // arguments are none (what the lines printCompletion prints pass) or the
 // three that bash's "complete -C" passes (the command, the word, the word
 // before). A COMP_LINE merely left in the environment does not turn a run
-// into a completion.
-//
-// Flags and their values are kong's to complete. After a "--", the words
-// are a command: its first word completes to the programs on PATH, the
-// rest to file names.
+// into a completion. It prints what completions returns, one candidate per
+// line, and never an error: the shell would offer it as a completion.
 func answerCompletion(parser *kong.Kong, args []string, exit func(int)) {
-	line := strings.Fields(os.Getenv("COMP_LINE"))
-	if len(line) == 0 || !namesUs(line[0]) || len(args) != 0 && (len(args) != 3 || !namesUs(args[0])) {
+	line := os.Getenv("COMP_LINE")
+	fields := strings.Fields(line)
+	if len(fields) == 0 || !namesUs(fields[0]) || len(args) != 0 && (len(args) != 3 || !namesUs(args[0])) {
 		return
 	}
-	if words, ok := commandWords(os.Getenv("COMP_LINE"), os.Getenv("COMP_POINT")); ok {
-		for _, w := range completeCommand(words) {
-			fmt.Fprintln(parser.Stdout, w)
-		}
-		exit(0)
-		return
+	for _, c := range completions(parser.Model.Node, cursorWords(line, os.Getenv("COMP_POINT"))) {
+		fmt.Fprintln(parser.Stdout, c)
 	}
-	kongplete.Complete(parser,
-		kongplete.WithPredictor("file", complete.PredictFiles("*")),
-		kongplete.WithExitFunc(exit))
+	exit(0)
 }
 
-// commandWords returns the words of the command line after its first "--",
-// up to the cursor, the last one the word being completed ("" after a
-// space); ok is false when the cursor is not past a "--".
-func commandWords(line, point string) (words []string, ok bool) {
+// cursorWords returns the words of the command line after the program's
+// name, up to the cursor at byte point (the end of the line when point is
+// not a number within it); the last one is the word being completed, ""
+// after a space. It returns no words when the cursor is on the program's
+// name.
+func cursorWords(line, point string) []string {
 	if p, err := strconv.Atoi(point); err == nil && p >= 0 && p < len(line) {
 		line = line[:p]
 	}
-	fields := strings.Fields(line)
+	words := strings.Fields(line)
 	if line != "" && unicode.IsSpace(rune(line[len(line)-1])) {
-		fields = append(fields, "")
+		words = append(words, "")
 	}
-	if len(fields) < 2 {
-		return nil, false
+	if len(words) < 2 {
+		return nil
 	}
-	i := slices.Index(fields[1:len(fields)-1], "--")
-	if i < 0 {
-		return nil, false
+	return words[1:]
+}
+
+// completions returns what the last of words, the words before the cursor,
+// may complete to, given the flags of app:
+//   - after a "--", a command: see completeCommand;
+//   - after a flag that takes a value, or after its "=", the flag's value:
+//     its enum's values, or file names for a flag tagged predictor:"file";
+//   - a word that starts with "-": the names of the flags ("--name" and
+//     "-s"), but not their aliases, nor hidden flags;
+//   - anything else: nothing, as the tasks argument cannot be guessed.
+func completions(app *kong.Node, words []string) []string {
+	if len(words) == 0 {
+		return nil
 	}
-	return fields[i+2:], true
+	if i := slices.Index(words[:len(words)-1], "--"); i >= 0 {
+		return completeCommand(words[i+1:])
+	}
+	last, before := words[len(words)-1], ""
+	if len(words) > 1 {
+		before = words[len(words)-2]
+	}
+	// bash completes what follows the last "=" of a word, as in --stderr=di.
+	if i := strings.LastIndex(last, "="); i >= 0 {
+		before, last = last[:i], last[i+1:]
+	}
+	var names []string
+	for _, f := range app.Flags {
+		if f.Hidden {
+			continue
+		}
+		if slices.Contains(flagNames(f), before) && !f.IsBool() {
+			if f.Tag.Get("predictor") == "file" {
+				return files(last)
+			}
+			return withPrefix(f.EnumSlice(), last)
+		}
+		names = append(names, flagNames(f)...)
+	}
+	if !strings.HasPrefix(last, "-") {
+		return nil
+	}
+	return withPrefix(names, last)
+}
+
+// flagNames returns the names a flag is completed as: "--name", and "-s"
+// when it has a short name.
+func flagNames(f *kong.Flag) []string {
+	if f.Short == 0 {
+		return []string{"--" + f.Name}
+	}
+	return []string{"--" + f.Name, "-" + string(f.Short)}
+}
+
+// withPrefix returns the words of candidates that start with prefix, but
+// for the empty one (an enum may list "" as a value), reusing candidates.
+func withPrefix(candidates []string, prefix string) []string {
+	return slices.DeleteFunc(candidates, func(c string) bool { return c == "" || !strings.HasPrefix(c, prefix) })
 }
 
 // completeCommand returns the completions of the last of words, the words
@@ -71,16 +117,53 @@ func commandWords(line, point string) (words []string, ok bool) {
 func completeCommand(words []string) []string {
 	last := words[len(words)-1]
 	if len(words) > 1 || strings.ContainsRune(last, '/') || strings.ContainsRune(last, filepath.Separator) {
-		var matches []string
-		for _, f := range complete.PredictFiles("*").Predict(complete.Args{Last: last}) {
-			if strings.HasPrefix(f, last) {
-				matches = append(matches, f)
-			}
-		}
-		slices.Sort(matches)
-		return matches
+		return files(last)
 	}
 	return programs(last)
+}
+
+// files returns the paths that start with prefix, a path as typed: the
+// files and directories in the directory it names up to its last "/",
+// directories with a "/" after them. A prefix that names a directory ("",
+// "dir/", and "." taken as "./") offers the directory itself too, and a
+// lone directory that matches is listed in its stead: either way the shell
+// stops at the directory's name, rather than ending the word with a space
+// or running on into the only file in the directory.
+func files(prefix string) []string {
+	if prefix == "." {
+		prefix = "./"
+	}
+	names := listDir(prefix)
+	if len(names) == 1 && strings.HasSuffix(names[0], "/") {
+		names = listDir(names[0])
+	}
+	return names
+}
+
+// listDir returns the paths in the directory that prefix names up to its
+// last "/" that start with prefix, and the directory itself when prefix
+// ends there; see files.
+func listDir(prefix string) []string {
+	dir := prefix[:strings.LastIndexAny(prefix, "/"+string(filepath.Separator))+1]
+	entries, err := os.ReadDir(cmp.Or(dir, "."))
+	if err != nil {
+		return nil
+	}
+	var names []string
+	if dir == prefix {
+		names = append(names, cmp.Or(dir, "./"))
+	}
+	for _, e := range entries {
+		name := dir + e.Name()
+		if !strings.HasPrefix(name, prefix) {
+			continue
+		}
+		if info, err := os.Stat(name); err == nil && info.IsDir() {
+			name += "/"
+		}
+		names = append(names, name)
+	}
+	return names
 }
 
 // programs returns the names of the programs on PATH that start with

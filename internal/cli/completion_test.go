@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/alecthomas/kong"
 	"github.com/stretchr/testify/require"
 )
 
@@ -35,7 +36,7 @@ func TestCompletionCandidates(t *testing.T) {
 	allFlags := append([]string{"-0", "-S", "-V", "-h", "-i", "-k", "-o", "-t", "-v"}, longFlags...)
 	here := []string{"./", ".hidden", "bin/", "empty/", "hosts.txt", "some dir/", "sub/", "tasks.json", "tasks.ndjson"}
 	tests := []struct {
-		line string // $DIR stands for the directory of the files
+		line string // $DIR stands for the directory of the files, $BASE for its name
 		want []string
 	}{
 		// Flags: their names and short names, but neither their aliases
@@ -84,8 +85,8 @@ func TestCompletionCandidates(t *testing.T) {
 		{"workerpool --stderr=", []string{"capture", "discard", "inherit"}},
 		{"workerpool --stderr=di", []string{"discard"}},
 		{"workerpool --stderr --", nil},
-		{"workerpool --completion ", []string{"", "bash", "fish", "zsh"}},
-		{"workerpool --completion=", []string{"", "bash", "fish", "zsh"}},
+		{"workerpool --completion ", []string{"bash", "fish", "zsh"}}, // and not "", which is none
+		{"workerpool --completion=", []string{"bash", "fish", "zsh"}},
 		{"workerpool --completion z", []string{"zsh"}},
 
 		// Files: those that start with the word, directories with a "/",
@@ -109,10 +110,13 @@ func TestCompletionCandidates(t *testing.T) {
 		{"workerpool -o ./", []string{"./", "./.hidden", "./bin/", "./empty/", "./hosts.txt", "./some dir/", "./sub/", "./tasks.json", "./tasks.ndjson"}},
 		{"workerpool -o .", []string{"./", "./.hidden", "./bin/", "./empty/", "./hosts.txt", "./some dir/", "./sub/", "./tasks.json", "./tasks.ndjson"}},
 		{"workerpool -o $DIR/ta", []string{"$DIR/tasks.json", "$DIR/tasks.ndjson"}},
-		{"workerpool -o .h", nil},
-		{"workerpool -o sub/../ta", nil},
-		{"workerpool -o sub//", nil},
 		{"workerpool -o sub/..", nil},
+		// A path is taken as typed: a name that starts with ".", and one
+		// with ".." or "//" in it, complete as any other.
+		{"workerpool -o .h", []string{".hidden"}},
+		{"workerpool -o ../$BASE/ta", []string{"../$BASE/tasks.json", "../$BASE/tasks.ndjson"}},
+		{"workerpool -o sub/../ta", []string{"sub/../tasks.json", "sub/../tasks.ndjson"}},
+		{"workerpool -o sub//", []string{"sub//", "sub//a.json", "sub//b.json", "sub//deep/"}},
 		{"workerpool --infile=a=b", nil},
 
 		// After --, a program on PATH, then files.
@@ -122,10 +126,13 @@ func TestCompletionCandidates(t *testing.T) {
 		{"workerpool -t 4 -- cat ", here},
 		{"workerpool -- ./b", []string{"./bin/", "./bin/wpcmd"}},
 		{"workerpool -- bin/", []string{"bin/", "bin/wpcmd"}},
+		{"workerpool -- cat -- ta", []string{"tasks.json", "tasks.ndjson"}},
+		{"workerpool -- --", nil},
 	}
+	vars := strings.NewReplacer("$DIR", dir, "$BASE", filepath.Base(dir))
 	for _, tt := range tests {
 		t.Run(tt.line, func(t *testing.T) {
-			line := strings.ReplaceAll(tt.line, "$DIR", dir)
+			line := vars.Replace(tt.line)
 			t.Setenv("COMP_LINE", line)
 			t.Setenv("COMP_POINT", strconv.Itoa(len(line)))
 			var stdout, stderr bytes.Buffer
@@ -133,7 +140,7 @@ func TestCompletionCandidates(t *testing.T) {
 			require.Empty(t, stderr.String())
 			var want []string
 			for _, w := range tt.want {
-				want = append(want, strings.ReplaceAll(w, "$DIR", dir))
+				want = append(want, vars.Replace(w))
 			}
 			var got []string
 			if stdout.Len() > 0 {
@@ -144,28 +151,37 @@ func TestCompletionCandidates(t *testing.T) {
 	}
 }
 
-// TestCompletionCommandWords: which words of a command line are the
-// command after "--", up to the cursor.
-func TestCompletionCommandWords(t *testing.T) {
+// TestCompletionPredictors: every predictor tag names one that completions
+// knows, as it completes an unknown one to nothing.
+func TestCompletionPredictors(t *testing.T) {
+	parser, err := kong.New(&cli{})
+	require.NoError(t, err)
+	for _, f := range parser.Model.Flags {
+		require.Contains(t, []string{"", "file"}, f.Tag.Get("predictor"), "--%s", f.Name)
+	}
+}
+
+// TestCompletionCursorWords: which words of a command line come before the
+// cursor, COMP_POINT.
+func TestCompletionCursorWords(t *testing.T) {
 	tests := []struct {
 		line, point string
-		words       []string // nil: not past a "--"
+		words       []string
 	}{
-		{line: "workerpool --max"},
-		{line: "workerpool --"},
-		{line: "workerpool -- ", words: []string{""}},
-		{line: "workerpool -- ech", words: []string{"ech"}},
-		{line: "workerpool -t 4 --  echo {} ", words: []string{"echo", "{}", ""}},
-		{line: "workerpool -- cat -- x", words: []string{"cat", "--", "x"}},
-		{line: "workerpool -- ech --max", point: "17", words: []string{"ech"}},
-		{line: "workerpool -- ech", point: "12"},
-		{line: "workerpool -- ech", point: "junk", words: []string{"ech"}},
-		{line: "--"},
+		{line: "workerpool --max", words: []string{"--max"}},
+		{line: "workerpool -- ", words: []string{"--", ""}},
+		{line: "workerpool -t 4 --  echo {} ", words: []string{"-t", "4", "--", "echo", "{}", ""}},
+		{line: "workerpool -- ech --max", point: "17", words: []string{"--", "ech"}},
+		{line: "workerpool -- ech", point: "12", words: []string{"-"}},
+		{line: "workerpool -- ech", point: "junk", words: []string{"--", "ech"}},
+		{line: "workerpool -- ech", point: "99", words: []string{"--", "ech"}},
+		{line: "workerpool -- ech", point: "-1", words: []string{"--", "ech"}},
+		{line: "workerpool ", words: []string{""}},
+		{line: "workerpool"},
+		{line: ""},
 	}
 	for _, tt := range tests {
-		words, ok := commandWords(tt.line, tt.point)
-		require.Equal(t, tt.words != nil, ok, "%q at %q", tt.line, tt.point)
-		require.Equal(t, tt.words, words, "%q at %q", tt.line, tt.point)
+		require.Equal(t, tt.words, cursorWords(tt.line, tt.point), "%q at %q", tt.line, tt.point)
 	}
 }
 
