@@ -252,14 +252,7 @@ func awaitHello(ctx context.Context, r *bufio.Reader, h *hello, stop func()) (re
 // kills it. Then it takes what the transport wrote to stderr, without
 // waiting for a process it left behind to close it.
 func (c *conn) reap() {
-	timer := time.NewTimer(outputGrace)
-	defer timer.Stop()
-	select {
-	case <-c.exited:
-	case <-timer.C:
-		c.kill()
-		<-c.exited
-	}
+	c.killAfter(outputGrace, c.exited)
 	c.reapOnce.Do(func() {
 		// What the transport wrote before it exited is in the pipe already:
 		// a moment is enough to read it.
@@ -631,13 +624,19 @@ func (c *conn) close(wait time.Duration) {
 	c.wmu.Lock()
 	c.stdin.Close()
 	c.wmu.Unlock()
-	timer := time.NewTimer(wait)
+	c.killAfter(wait, c.dead)
+}
+
+// killAfter waits for done to be closed: d at most, and then it kills the
+// transport and waits on.
+func (c *conn) killAfter(d time.Duration, done <-chan struct{}) {
+	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {
-	case <-c.dead:
+	case <-done:
 	case <-timer.C:
 		c.kill()
-		<-c.dead
+		<-done
 	}
 }
 
