@@ -1,8 +1,11 @@
-package main
+package e2e
 
 import (
 	"bytes"
+	"flag"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -10,20 +13,82 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/workerpool/workerpool/internal/cli"
 )
 
-// TestMain lets the test binary act as the workerpool command, so the
+// program is the path of the workerpool binary that TestMain builds once
+// for the whole run, as make build builds it (without cgo). Every test
+// that runs the built program runs this one; no test may change it.
+var program string
+
+// TestMain builds the program once, then runs the tests. It also lets the
+// test binary act as the workerpool command (and as wp-fake-agent), so the
 // scripts under testdata/script run the real program as users do.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){"workerpool": main, "wp-fake-agent": fakeAgent})
+	testscript.Main(withProgram{m}, map[string]func(){
+		"workerpool":    func() { os.Exit(cli.Main("")) },
+		"wp-fake-agent": fakeAgent,
+	})
+}
+
+// withProgram runs the tests with program built. testscript.Main calls
+// Run only in the test binary's own run, never when the binary is started
+// as one of its commands, so the program is built once per go test run.
+type withProgram struct{ m *testing.M }
+
+// Run builds the program in a temporary directory, runs the tests and
+// removes the directory. It returns the tests' exit code, or 1 if the
+// program cannot be built.
+func (w withProgram) Run() int {
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "workerpool-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	// Open to all, so that a test may run the program as another user
+	// (TestProcessLimit).
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	start := time.Now()
+	if program, err = build(dir, "0"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if testing.Verbose() {
+		fmt.Printf("e2e: built %s in %v\n", program, time.Since(start).Round(time.Millisecond))
+	}
+	return w.m.Run()
+}
+
+// build builds the program into dir, with CGO_ENABLED set to cgo and with
+// flags for go build, and returns the binary's path. It builds without
+// the race detector, whose memory and speed are not the program's own.
+func build(dir, cgo string, flags ...string) (string, error) {
+	bin := filepath.Join(dir, "workerpool")
+	args := append(append([]string{"build"}, flags...), "-o", bin, "github.com/workerpool/workerpool")
+	cmd := exec.Command("go", args...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED="+cgo)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %w: %s", err, out)
+	}
+	return bin, nil
 }
 
 // TestScript runs the end-to-end scripts in testdata/script. Each script
 // gets $EXAMPLES (the examples folder) and $MARKER (a word unique to the
 // script, to put in children's argv and look for leftovers with noproc).
 func TestScript(t *testing.T) {
-	examples, err := filepath.Abs("examples")
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
+		t.Fatal(err)
+	}
+	examples := filepath.Join(filepath.Dir(strings.TrimSpace(string(gomod))), "examples")
+	if _, err := os.Stat(examples); err != nil {
 		t.Fatal(err)
 	}
 	testscript.Run(t, testscript.Params{

@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package e2e
 
 import (
 	"bufio"
@@ -38,11 +38,11 @@ type rig struct {
 // hostSpec says whether a host has the program on its PATH.
 type hostSpec struct{ hasProgram bool }
 
-// newRig builds the program and starts a host per spec, each with a home
-// of its own and a PATH that holds the program when the spec says so.
+// newRig starts a host per spec, each with a home of its own and a PATH
+// that holds the program TestMain built when the spec says so.
 func newRig(t *testing.T, specs ...hostSpec) *rig {
 	t.Helper()
-	bin := buildPlain(t)
+	bin := program
 	var ss []sshtest.Spec
 	for _, s := range specs {
 		path := "/usr/local/bin:/usr/bin:/bin"
@@ -577,7 +577,7 @@ func TestRemoteHostComesBack(t *testing.T) {
 // TestRemoteUsage: bad logins and remote flags without hosts are usage
 // errors.
 func TestRemoteUsage(t *testing.T) {
-	bin := buildPlain(t)
+	bin := program
 	for _, args := range [][]string{
 		{"-S", "0/h1"},
 		{"-S", "-oProxyCommand=x"},

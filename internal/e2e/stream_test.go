@@ -1,9 +1,8 @@
-package main
+package e2e
 
 import (
 	"bytes"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -12,20 +11,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// buildPlain builds the program, with flags for go build, without the race
-// detector, whose memory and speed are not the program's own.
-func buildPlain(t *testing.T, flags ...string) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "workerpool")
-	out, err := exec.Command("go", append(append([]string{"build"}, flags...), "-o", bin, ".")...).CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
-	return bin
-}
-
 // TestVersionSetAtBuild checks that -V prints the version given at build
 // time, as make build gives git describe's.
 func TestVersionSetAtBuild(t *testing.T) {
-	bin := buildPlain(t, "-ldflags", "-X main.version=v1.2.3-test")
+	bin, err := build(t.TempDir(), "0", "-ldflags", "-X main.version=v1.2.3-test")
+	require.NoError(t, err)
 	out, err := exec.Command(bin, "-V").Output()
 	require.NoError(t, err)
 	require.Equal(t, "v1.2.3-test\n", string(out))
@@ -56,7 +46,7 @@ func TestMemoryDoesNotGrowWithTasks(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns 22,000 processes")
 	}
-	bin := buildPlain(t)
+	bin := program
 	small := peakRSS(t, bin, 2000)
 	large := peakRSS(t, bin, 20000)
 	t.Logf("peak RSS: %d KiB for 2,000 tasks, %d KiB for 20,000", small, large)

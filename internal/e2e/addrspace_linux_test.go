@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -15,19 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
-
-// buildCgo builds the program with CGO_ENABLED set to cgo, without the
-// race detector, whose memory is not the program's own.
-func buildCgo(t *testing.T, cgo string) (string, error) {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "workerpool")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED="+cgo)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %w: %s", err, out)
-	}
-	return bin, nil
-}
 
 // underLimit runs bin with args under an address space limit of kib KiB
 // (ulimit -v), with stdin, and returns its exit status, stdout and stderr.
@@ -79,8 +66,7 @@ func requireOneResult(t *testing.T, stdout string) map[string]any {
 // where the Go runtime would abort, with a stack trace, mid-run.
 func TestAddressSpaceLimit(t *testing.T) {
 	requireLowerable(t)
-	bin, err := buildCgo(t, "0")
-	require.NoError(t, err)
+	bin := program
 	const task = `{"command":"sh","args":["-c","echo ok"]}` + "\n"
 
 	code, stdout, stderr := underLimit(t, 1<<20, task, bin, "--ndjson")
@@ -124,7 +110,7 @@ func TestAddressSpaceLimitCgo(t *testing.T) {
 	if out, err := exec.Command("go", "env", "CC").Output(); err != nil || len(bytes.TrimSpace(out)) == 0 {
 		t.Skip("no C compiler for a build with cgo")
 	}
-	bin, err := buildCgo(t, "1")
+	bin, err := build(t.TempDir(), "1")
 	if err != nil {
 		t.Skipf("cannot build with cgo: %v", err)
 	}

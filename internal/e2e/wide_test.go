@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package e2e
 
 import (
 	"bufio"
@@ -25,7 +25,7 @@ func TestWidePoolFewThreads(t *testing.T) {
 		t.Skip("spawns 400 processes at once")
 	}
 	const n = 400
-	bin := buildPlain(t)
+	bin := program
 	cmd := exec.Command(bin, "--ndjson", "-t", strconv.Itoa(n))
 	cmd.Stdin = strings.NewReader(strings.Repeat(`{"command":"sleep","args":["2"]}`+"\n", n))
 	var stdout, stderr bytes.Buffer
@@ -76,7 +76,7 @@ func threadsOf(pid int) (int, bool) {
 // open files".
 func TestWidePoolWithinFewDescriptors(t *testing.T) {
 	const n = 100
-	bin := buildPlain(t)
+	bin := program
 	cmd := exec.Command("sh", "-c", `ulimit -n 64 && exec "$0" --ndjson -t 100`, bin)
 	cmd.Stdin = strings.NewReader(strings.Repeat(`{"command":"sleep","args":["0.2"]}`+"\n", n))
 	var stdout, stderr bytes.Buffer

@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package e2e
 
 import (
 	"bufio"
@@ -33,7 +33,7 @@ import (
 // in input order), and then closes the pool's stdout under it, which must
 // end it with 141.
 func TestChaos(t *testing.T) {
-	bin := buildPlain(t)
+	bin := program
 	pattern := writeChaosPattern(t)
 	tasks, noTmpTasks, readerTasks := 2000, 300, 2000
 	if testing.Short() {

@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package e2e
 
 import (
 	"bytes"
@@ -50,7 +50,7 @@ func runCost(t *testing.T, bin, tasks string, args ...string) (map[string]costRe
 // TestLimits: each limit reaches the task's program before it starts, and
 // the result says which limit ended it, where that is certain.
 func TestLimits(t *testing.T) {
-	bin := buildPlain(t)
+	bin := program
 	big := filepath.Join(t.TempDir(), "big")
 	tasks := strings.Join([]string{
 		`{"identifier":"busy","command":"sh","args":["-c","while :; do :; done"]}`,
@@ -102,7 +102,7 @@ func TestLimits(t *testing.T) {
 // TestUsage: every task that started reports its CPU time and peak memory,
 // limits or not.
 func TestUsage(t *testing.T) {
-	bin := buildPlain(t)
+	bin := program
 	got, _ := runCost(t, bin, `{"identifier":"t","command":"true"}`+"\n"+`{"identifier":"sleep","command":"sleep","args":["0.2"]}`+"\n")
 	for _, r := range got {
 		require.NotNil(t, r.UserMS, "%+v", r)
@@ -117,7 +117,7 @@ func TestUsage(t *testing.T) {
 // TestLimitsUsage: bad limits are usage errors, and --dry-run shows the
 // limits each task would run with.
 func TestLimitsUsage(t *testing.T) {
-	bin := buildPlain(t)
+	bin := program
 	for _, args := range [][]string{{"--limit-memory", "lots"}, {"--limit-cpu", "-1"}, {"--limit-files", "-3"}} {
 		cmd := exec.Command(bin, append(args, `[{"command":"true"}]`)...)
 		out, err := cmd.CombinedOutput()

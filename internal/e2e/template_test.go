@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package e2e
 
 import (
 	"encoding/json"
@@ -22,7 +22,7 @@ import (
 // its peak memory stays far below the line's size.
 func TestTemplateLongLine(t *testing.T) {
 	const size = 100 << 20
-	bin := buildPlain(t)
+	bin := program
 	cmd := exec.Command(bin, "--ndjson", "-k", "--", "echo", "{}")
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)

@@ -1,12 +1,11 @@
 //go:build linux
 
-package main
+package e2e
 
 import (
 	"bytes"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -25,16 +24,9 @@ func TestProcessLimit(t *testing.T) {
 	if _, err := exec.LookPath("setpriv"); err != nil {
 		t.Skip("needs setpriv (util-linux)")
 	}
-	// A directory the unprivileged user can reach, for the binary.
-	dir, err := os.MkdirTemp("", "workerpool-nproc-")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	require.NoError(t, os.Chmod(dir, 0o755))
-	bin := filepath.Join(dir, "workerpool")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
+	// TestMain built the program in a directory the unprivileged user can
+	// reach.
+	bin := program
 
 	tasks := strings.Repeat(`{"command":"sleep","args":["0.2"]}`+"\n", 200)
 	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
