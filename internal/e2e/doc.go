@@ -6,8 +6,9 @@
 // it (without cgo and without the race detector), and every test that runs
 // the built program runs that binary. A test that needs another build, a
 // version set with -ldflags or a build with cgo, builds its own. The
-// testscript scripts under testdata/script run the test binary itself as
-// the workerpool command, through the same command line (internal/cli).
+// testscript scripts under the repository's testdata/script run the test
+// binary itself as the workerpool command, through the same command line
+// (internal/cli).
 //
 // The remote tests reach real sshd instances on 127.0.0.1
 // (internal/sshtest); the scripts run the examples under examples/ with

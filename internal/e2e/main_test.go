@@ -24,7 +24,8 @@ var program string
 
 // TestMain builds the program once, then runs the tests. It also lets the
 // test binary act as the workerpool command (and as wp-fake-agent), so the
-// scripts under testdata/script run the real program as users do.
+// scripts under the repository's testdata/script run the real program as
+// users do.
 func TestMain(m *testing.M) {
 	testscript.Main(withProgram{m}, map[string]func(){
 		"workerpool":    func() { os.Exit(cli.Main("")) },
@@ -79,20 +80,24 @@ func build(dir, cgo string, flags ...string) (string, error) {
 	return bin, nil
 }
 
-// TestScript runs the end-to-end scripts in testdata/script. Each script
-// gets $EXAMPLES (the examples folder) and $MARKER (a word unique to the
-// script, to put in children's argv and look for leftovers with noproc).
+// TestScript runs the end-to-end scripts in the repository's
+// testdata/script. Each script gets $EXAMPLES (the examples folder) and
+// $MARKER (a word unique to the script, to put in children's argv and look
+// for leftovers with noproc).
 func TestScript(t *testing.T) {
 	gomod, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	examples := filepath.Join(filepath.Dir(strings.TrimSpace(string(gomod))), "examples")
-	if _, err := os.Stat(examples); err != nil {
-		t.Fatal(err)
+	root := filepath.Dir(strings.TrimSpace(string(gomod)))
+	examples, scripts := filepath.Join(root, "examples"), filepath.Join(root, "testdata", "script")
+	for _, dir := range []string{examples, scripts} {
+		if _, err := os.Stat(dir); err != nil {
+			t.Fatal(err)
+		}
 	}
 	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata/script",
+		Dir:                 scripts,
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("EXAMPLES", examples)

@@ -224,12 +224,21 @@ func (r *rig) byMarker() map[string]string {
 	return m
 }
 
+// meetTask is a task that prints its host's marker, as markerTask does,
+// once a task has run in each of $2 places (hosts, or this machine): each
+// marks its place in the folder $1, then waits, a minute at most, for the
+// others. So a place that is up first cannot run every task before the
+// others are reached, however slowly they are.
+const meetTask = `{"command":"sh","args":["-c",` +
+	`"d=$1 n=$2; : > \"$d/${WORKERPOOL_SSHTEST:-here}\"; i=0; ` +
+	`while set -- \"$d\"/*; [ $# -lt $n ] && [ $i -lt 6000 ]; do i=$((i+1)); sleep 0.01; done; ` +
+	`printf %%s \"$WORKERPOOL_SSHTEST\"","sh",%q,"%d"]}`
+
 // TestRemoteSharesTasks: 500 tasks over three hosts, and over a host and
 // this machine: every task gets one result, from the host that says it ran
 // it, and every host is used.
 func TestRemoteSharesTasks(t *testing.T) {
 	r := newRig(t, hostSpec{true}, hostSpec{true}, hostSpec{true})
-	input := strings.Repeat(markerTask+"\n", 500)
 	for _, tc := range []struct {
 		name   string
 		logins []string
@@ -239,6 +248,7 @@ func TestRemoteSharesTasks(t *testing.T) {
 		{"a host and this machine", []string{"-S", "2/h1,2/:"}, []string{"h1", ":"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			input := strings.Repeat(fmt.Sprintf(meetTask, t.TempDir(), len(tc.want))+"\n", 500)
 			code, results, stderr := r.run(t, input, append(tc.logins, "--ssh", r.ssh(), "--ndjson")...)
 			require.Equal(t, 0, code, stderr)
 			require.Len(t, results, 500)
