@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/workerpool/workerpool/dispatch"
@@ -42,8 +44,12 @@ func (c *cli) executor(cfg *pipeline.Config, stderr io.Writer) (release func(), 
 }
 
 // cluster returns the cluster of the hosts of -S and --sshloginfile,
-// reached through --ssh, which runs the tasks of ":" on here.
+// reached through --ssh, which runs the tasks of ":" on here; or with
+// --slurm, of the nodes of the allocation, reached through srun.
 func (c *cli) cluster(here *dispatch.Local, stderr io.Writer, log *slog.Logger) (*remote.Cluster, error) {
+	if c.Slurm {
+		return c.slurmCluster(here, stderr, log)
+	}
 	hosts, err := remote.StaticHosts(c.SSHLogin)
 	if err != nil {
 		return nil, err
@@ -61,6 +67,26 @@ func (c *cli) cluster(here *dispatch.Local, stderr io.Writer, log *slog.Logger) 
 	}
 	return remote.New(remote.Options{
 		Hosts: hosts, Transport: ssh, RemotePath: c.RemotePath, Push: c.Push,
+		Here: here, ProcessOptions: c.process(stderr), Heartbeat: time.Duration(c.Heartbeat), Log: log,
+	})
+}
+
+// slurmCluster returns the cluster of the nodes of the Slurm allocation
+// the program runs in. The agent is this very program by default, by its
+// absolute path: the nodes of a cluster share their file systems.
+func (c *cli) slurmCluster(here *dispatch.Local, stderr io.Writer, log *slog.Logger) (*remote.Cluster, error) {
+	job, err := remote.SlurmJobFromEnv(os.Getenv, remote.ScontrolHostnames)
+	if err != nil {
+		return nil, fmt.Errorf("--slurm: %w", err)
+	}
+	agent := c.RemotePath
+	if agent == "" {
+		if agent, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("--slurm: cannot find this program to run it on the nodes: %w", err)
+		}
+	}
+	return remote.New(remote.Options{
+		Hosts: job.Hosts(0), Transport: remote.NewSrun(job.ID), RemotePath: agent,
 		Here: here, ProcessOptions: c.process(stderr), Heartbeat: time.Duration(c.Heartbeat), Log: log,
 	})
 }

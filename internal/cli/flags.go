@@ -68,6 +68,7 @@ type cli struct {
 	RemotePath  string           `placeholder:"PATH" help:"The workerpool to run on the hosts (default workerpool, on the remote PATH)."`
 	Push        bool             `help:"Copy this workerpool to each host that lacks it (same OS and architecture), under ~/.cache/workerpool."`
 	Heartbeat   duration         `placeholder:"D" default:"2s" help:"How often the pool and each agent of -S say they are alive; one silent for three of them is lost (default ${default})."`
+	Slurm       bool             `name:"slurm" help:"Run tasks on the nodes of the Slurm allocation this runs in (salloc, sbatch), one agent per node through srun, as many at once on a node as it has CPUs in the allocation."`
 	Agent       bool             `hidden:"" help:"Serve a pool over stdin and stdout: what -S starts on each host."`
 	Completion  string           `enum:",bash,zsh,fish" default:"" placeholder:"SHELL" help:"Print the code that enables tab completion in bash, zsh or fish, e.g. eval \"$$(workerpool --completion bash)\", or workerpool --completion fish | source."`
 
@@ -106,7 +107,10 @@ func (c *cli) Validate() error {
 		return fmt.Errorf("--heartbeat must be from %s to %s, not %s", minHeartbeat, maxHeartbeat, time.Duration(c.Heartbeat))
 	case c.Events && !c.NDJSON:
 		return errors.New("--events needs --ndjson: the array has no room for them")
-	case (c.Push || c.RemotePath != "" || c.SSH != "") && len(c.SSHLogin) == 0 && c.LoginFile == "":
+	case c.Slurm && (len(c.SSHLogin) > 0 || c.LoginFile != "" || c.SSH != "" || c.Push):
+		return errors.New("--slurm runs on the allocation's nodes through srun: it goes with none of -S, --sshloginfile, --ssh and --push")
+	case (c.Push || c.SSH != "") && len(c.SSHLogin) == 0 && c.LoginFile == "",
+		c.RemotePath != "" && len(c.SSHLogin) == 0 && c.LoginFile == "" && !c.Slurm:
 		return errors.New("--push, --remote-path and --ssh need hosts: -S HOST or --sshloginfile FILE")
 	}
 	return nil
@@ -151,7 +155,7 @@ func (c *cli) process(inheritTo io.Writer) dispatch.ProcessOptions {
 }
 
 // remote reports whether tasks run on other hosts.
-func (c *cli) remote() bool { return len(c.SSHLogin) > 0 || c.LoginFile != "" }
+func (c *cli) remote() bool { return len(c.SSHLogin) > 0 || c.LoginFile != "" || c.Slurm }
 
 // agent is the agent the command line asks for (--agent).
 func (c *cli) agent() remote.AgentOptions {
