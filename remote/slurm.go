@@ -34,7 +34,7 @@ func SlurmJobFromEnv(getenv func(string) string, hostnames func(string) ([]strin
 	}
 	nodes, err := hostnames(list)
 	if err != nil {
-		return nil, fmt.Errorf("Slurm node list %q: %w", list, err)
+		return nil, fmt.Errorf("SLURM_JOB_NODELIST %q: %w", list, err)
 	}
 	cpus, err := parseCPUsPerNode(getenv("SLURM_JOB_CPUS_PER_NODE"))
 	if err != nil {

@@ -56,7 +56,7 @@ func TestSlurmJobFromEnv(t *testing.T) {
 	require.ErrorContains(t, err, "counts 2 nodes")
 
 	_, err = SlurmJobFromEnv(func(k string) string { return env[k] }, func(string) ([]string, error) { return nil, errors.New("bad list") })
-	require.EqualError(t, err, `Slurm node list "n[1-3]": bad list`)
+	require.EqualError(t, err, `SLURM_JOB_NODELIST "n[1-3]": bad list`)
 }
 
 // TestSrunCommand: an agent's step is srun with the job, the node, an
