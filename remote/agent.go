@@ -262,5 +262,5 @@ func writeReply(w *bufio.Writer, ans *answer) error {
 			return fmt.Errorf("writing output: %d of %d bytes: %w", n, o.Len(), err)
 		}
 	}
-	return nil
+	return w.WriteByte('\n')
 }

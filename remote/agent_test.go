@@ -36,7 +36,8 @@ func agentPipe(t *testing.T) (io.WriteCloser, *bufio.Reader, <-chan error) {
 	return inW, r, done
 }
 
-// receiveReply reads one reply and its outputs, skipping heartbeats.
+// receiveReply reads one reply, its outputs and the line break after
+// them, skipping heartbeats.
 func receiveReply(t *testing.T, r *bufio.Reader) (reply, string, string) {
 	t.Helper()
 	var rep reply
@@ -50,6 +51,9 @@ func receiveReply(t *testing.T, r *bufio.Reader) (reply, string, string) {
 	stderr := make([]byte, rep.Stderr)
 	_, err = io.ReadFull(r, stderr)
 	require.NoError(t, err)
+	end, err := r.ReadByte()
+	require.NoError(t, err)
+	require.Equal(t, byte('\n'), end, "a line break ends the outputs")
 	return rep, string(stdout), string(stderr)
 }
 

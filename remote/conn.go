@@ -28,6 +28,7 @@ import (
 // tasks see dead.
 type conn struct {
 	host    string // as results name it
+	tr      Transport
 	cmd     *exec.Cmd
 	stdin   *os.File // the pool's end of the agent's standard input
 	stdoutR *os.File // the pool's end of the agent's standard output
@@ -104,7 +105,7 @@ func dial(ctx context.Context, tr Transport, host, dest string, argv []string, o
 		opts.beat = DefaultHeartbeat
 	}
 	cmd := tr.Command(context.WithoutCancel(ctx), dest, argv)
-	c := &conn{host: host, cmd: cmd, grace: opts.grace, beat: opts.beat, tempDir: opts.tempDir,
+	c := &conn{host: host, tr: tr, cmd: cmd, grace: opts.grace, beat: opts.beat, tempDir: opts.tempDir,
 		stderr: &tail{inherit: opts.inherit}, pending: map[uint64]chan delivery{}, exited: make(chan struct{}), dead: make(chan struct{})}
 	if err := c.start(); err != nil {
 		return nil, err
@@ -226,7 +227,7 @@ func (c *conn) exitError(what string, readErr error) error {
 		}
 		return fmt.Errorf("%s: %w", what, readErr)
 	}
-	return fmt.Errorf("%s: %w", what, commandError(c.waitErr, c.stderr.bytes()))
+	return fmt.Errorf("%s: %w", what, commandError(c.tr, c.waitErr, c.stderr.bytes()))
 }
 
 // close ends the conversation: the agent sees its input end, stops what
@@ -276,9 +277,14 @@ func (c *conn) isClosing() bool {
 	return c.closing
 }
 
-// kill ends the transport at once; the agent sees its input end.
+// kill ends the transport at once, in the transport's own way if it has
+// one; the agent sees its input end.
 func (c *conn) kill() {
-	if c.cmd.Process != nil {
+	switch k, ok := c.tr.(killer); {
+	case c.cmd.Process == nil:
+	case ok:
+		k.kill(c.cmd)
+	default:
 		_ = c.cmd.Process.Kill()
 	}
 }

@@ -197,7 +197,7 @@ func (c *conn) readReplies() error {
 	}
 }
 
-// receive reads the outputs that follow rep. Output that cannot be kept
+// receive reads the outputs that follow rep, and the line break after them. Output that cannot be kept
 // fails the task as it would here: its result says why, and truncated.
 func (c *conn) receive(rep *reply) (delivery, error) {
 	var d delivery
@@ -218,6 +218,14 @@ func (c *conn) receive(rep *reply) (delivery, error) {
 		if err != nil && d.res.Err == nil {
 			d.res.Err = err // kept in part: the task fails, as it would here
 		}
+	}
+	switch end, err := c.stdout.ReadByte(); {
+	case err != nil:
+		d.res.Close()
+		return delivery{}, io.ErrUnexpectedEOF
+	case end != '\n':
+		d.res.Close()
+		return delivery{}, fmt.Errorf("a reply's outputs end in %q, not a line break", end)
 	}
 	return d, nil
 }

@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"errors"
 	"runtime"
 	"time"
 )
@@ -71,6 +72,11 @@ func (c *Cluster) connect(h *host) {
 		opts := connOptions{grace: c.opts.Grace, beat: c.opts.Heartbeat,
 			tempDir: c.opts.TempDir, inherit: c.inherit()}
 		cn, err = dial(c.ctx, c.transport, h.name, h.dest, c.agentArgv(path), opts, func(cn *conn) { c.lost(h, cn) })
+	}
+	if e, ok := c.transport.(ender); ok && err != nil {
+		if end := e.ended(); end != nil {
+			err = end
+		}
 	}
 	c.mu.Lock()
 	if err != nil {
@@ -148,12 +154,16 @@ func (c *Cluster) reconnect(h *host, wait time.Duration) {
 }
 
 // markDownLocked marks h down for err, and schedules its next try: after
-// backoff(h.failures).
+// backoff(h.failures), unless err says that its allocation has ended.
 func (c *Cluster) markDownLocked(h *host, err error) {
 	h.state, h.err = down, err
 	h.failures++
 	c.changedLocked()
 	if h.removed || c.closed {
+		return
+	}
+	if errors.Is(err, ErrAllocationEnded) {
+		c.log.Warn("host down for good", "host", h.name, "error", err)
 		return
 	}
 	wait := backoff(h.failures)

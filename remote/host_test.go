@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/workerpool/workerpool/job"
 )
 
 // TestConnectBackoff: a host that cannot be reached is down, at once, and
@@ -61,5 +64,33 @@ func TestClusterFollowsTheLoginFile(t *testing.T) {
 		require.Equal(t, []time.Duration{0, 1 * s, 3 * s}, tr.triedAt("h1", start))
 		_, err = c.Acquire(context.Background())
 		require.ErrorContains(t, err, "no host left to run on (h2: ")
+	})
+}
+
+// endedAlloc is an unreachable transport whose allocation has ended:
+// its hosts are down for good.
+type endedAlloc struct{ unreachable }
+
+func (*endedAlloc) ended() error { return fmt.Errorf("%w: job 7 is CANCELLED", ErrAllocationEnded) }
+
+// TestAllocationEnded: once the transport says the allocation has ended,
+// its hosts are not tried again, and a task waiting for a slot is told
+// that the allocation ended, and nothing else.
+func TestAllocationEnded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr := &endedAlloc{}
+		start := time.Now()
+		c, err := New(Options{Hosts: static(t, "n1,n2"), Transport: tr})
+		require.NoError(t, err)
+		synctest.Wait()
+		res := c.Execute(context.Background(), &job.Task{Command: "true"})
+		require.Equal(t, -1, res.ExitCode)
+		require.EqualError(t, res.Err, "the Slurm allocation ended: job 7 is CANCELLED")
+		require.ErrorIs(t, res.Err, ErrAllocationEnded)
+
+		time.Sleep(5 * time.Minute)
+		require.NoError(t, c.Close())
+		require.Equal(t, []time.Duration{0}, tr.triedAt("n1", start))
+		require.Equal(t, []time.Duration{0}, tr.triedAt("n2", start))
 	})
 }

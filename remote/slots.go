@@ -59,9 +59,11 @@ func (c *Cluster) pickLocked() *slot {
 }
 
 // noHostLocked returns the error that no slot can come, when every host is
-// down and none is being connected to; nil otherwise.
+// down and none is being connected to; nil otherwise. When every host is
+// down because its allocation has ended, the error says only that.
 func (c *Cluster) noHostLocked() error {
 	var why []string
+	var ended error
 	for _, h := range c.hosts {
 		if h.removed {
 			continue
@@ -69,10 +71,16 @@ func (c *Cluster) noHostLocked() error {
 		if h.state != down {
 			return nil
 		}
+		if errors.Is(h.err, ErrAllocationEnded) {
+			ended = h.err
+		}
 		why = append(why, fmt.Sprintf("%s: %v", h.name, h.err))
 	}
-	if len(why) == 0 {
+	switch {
+	case len(why) == 0:
 		return errors.New("no host left to run on: the login file names none")
+	case ended != nil:
+		return ended
 	}
 	return fmt.Errorf("no host left to run on (%s)", strings.Join(why, "; "))
 }

@@ -3,6 +3,7 @@ package remote
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -44,7 +45,7 @@ func TestSlurmJobFromEnv(t *testing.T) {
 	}
 	job, err := SlurmJobFromEnv(func(k string) string { return env[k] }, hostnames)
 	require.NoError(t, err)
-	require.Equal(t, &SlurmJob{ID: "42", Nodes: []string{"n1", "n2", "n3"}, CPUs: []int{4, 4, 2}}, job)
+	require.Equal(t, &SlurmJob{ID: "42", NodeList: "n[1-3]", Nodes: []string{"n1", "n2", "n3"}, CPUs: []int{4, 4, 2}}, job)
 	require.Equal(t, []string{"4/n1", "4/n2", "2/n3"}, texts(job.Hosts(0).Logins()))
 	require.Equal(t, []string{"3/n1", "3/n2", "3/n3"}, texts(job.Hosts(3).Logins()))
 
@@ -67,4 +68,50 @@ func TestSrunCommand(t *testing.T) {
 	require.Equal(t, []string{"srun", "--jobid=42", "--nodes=1", "--ntasks=1", "--nodelist=n2", "--overlap", "--mem=0",
 		"--cpu-bind=none", "--quiet", "--job-name=workerpool-agent", "--", "/opt/wp/workerpool", "--agent", "--grace", "5s"}, cmd.Args)
 	require.NotNil(t, cmd.Cancel, "a step is ended by SIGTERM to srun, not SIGKILL")
+}
+
+// TestStepOf: a step is found by the host and pid of its srun, as
+// scontrol -o show step writes them.
+func TestStepOf(t *testing.T) {
+	show := "StepId=7.0 UserId=0 State=RUNNING NodeList=n1 Name=workerpool-agent SrunHost:Pid=vm:5563\n" +
+		"StepId=7.1 UserId=0 State=RUNNING NodeList=n2 Name=workerpool-agent SrunHost:Pid=login2:5564\n" +
+		"StepId=7.2 UserId=0 State=RUNNING NodeList=n2 Name=workerpool-agent SrunHost:Pid=vm:5564\n"
+	require.Equal(t, "7.0", stepOf(show, "vm", 5563))
+	require.Equal(t, "7.2", stepOf(show, "vm", 5564))
+	require.Equal(t, "7.1", stepOf(show, "login2", 5564))
+	require.Empty(t, stepOf(show, "vm", 556))
+	require.Empty(t, stepOf("", "vm", 5563))
+}
+
+func TestGrantedID(t *testing.T) {
+	require.Equal(t, "12", grantedID("salloc: Granted job allocation 12\nsalloc: Waiting for resource configuration\n"))
+	require.Equal(t, "12", grantedID("salloc: Pending job allocation 12\nsalloc: job 12 queued and waiting for resources\nsalloc: Granted job allocation 12"))
+	require.Empty(t, grantedID("salloc: error: Job submit/allocate failed: Requested node configuration is not available\n"))
+	require.Empty(t, grantedID("salloc: Granted job allocation x\n"))
+}
+
+// TestParseShowJob: scontrol show job -d gives the job's nodes, each with
+// the CPUs its group of nodes lists.
+func TestParseShowJob(t *testing.T) {
+	show := `JobId=12 JobName=workerpool-agent
+   JobState=RUNNING Reason=None Dependency=(null)
+   NodeList=n[1-3]
+   NumNodes=3 NumCPUs=10 NumTasks=3 CPUs/Task=1 ReqB:S:C:T=0:0:*:*
+     Nodes=n[1-2] CPU_IDs=0-3 Mem=0 GRES=
+     Nodes=n3 CPU_IDs=0,2 Mem=0 GRES=
+   MinCPUsNode=1 MinMemoryNode=0 MinTmpDiskNode=0
+`
+	hostnames := func(list string) ([]string, error) {
+		return map[string][]string{"n[1-2]": {"n1", "n2"}, "n3": {"n3"}}[list], nil
+	}
+	job, err := ParseSlurmJob(show, hostnames)
+	require.NoError(t, err)
+	require.Equal(t, &SlurmJob{ID: "12", NodeList: "n[1-3]", Nodes: []string{"n1", "n2", "n3"}, CPUs: []int{4, 4, 2}}, job)
+
+	_, err = ParseSlurmJob(strings.Replace(show, "RUNNING", "CANCELLED", 1), hostnames)
+	require.EqualError(t, err, "the job is CANCELLED, not RUNNING")
+	_, err = ParseSlurmJob(strings.Replace(show, "CPU_IDs=0,2", "CPU_IDs=2-0", 1), hostnames)
+	require.ErrorContains(t, err, "no CPUs in")
+	_, err = ParseSlurmJob(strings.Replace(show, "NumNodes=3", "NumNodes=4", 1), hostnames)
+	require.EqualError(t, err, "CPUs found for 3 nodes, NumNodes=4")
 }

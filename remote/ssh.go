@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -83,6 +84,14 @@ func (s *OpenSSH) Command(ctx context.Context, dest string, argv []string) *exec
 	detach(cmd)
 	cmd.WaitDelay = 5 * time.Second
 	return cmd
+}
+
+// exitMeaning: ssh exits 255 when it fails itself.
+func (s *OpenSSH) exitMeaning(code int) error {
+	if code == 255 {
+		return errors.New("ssh failed")
+	}
+	return nil
 }
 
 // Close ends the shared connections and removes their sockets.

@@ -43,24 +43,41 @@ func runRemote(ctx context.Context, tr Transport, dest string, argv []string, st
 	cmd.Stdin, cmd.Stderr = stdin, &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return out, commandError(err, stderr.Bytes())
+		return out, commandError(tr, err, stderr.Bytes())
 	}
 	return out, nil
 }
 
 // commandError describes a failed remote command by its exit status and
-// the last line it wrote to stderr. ssh itself exits 255.
-func commandError(err error, stderr []byte) error {
+// the last line it wrote to stderr. A transport with an exit status of
+// its own, such as ssh's 255, names it (exitMeaning).
+func commandError(tr Transport, err error, stderr []byte) error {
 	msg := shorten.LastLine(stderr, 200)
 	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit) && exit.ExitCode() == 255:
-		err = errors.New("ssh failed")
-	case errors.As(err, &exit) && exit.ExitCode() >= 0:
+	if errors.As(err, &exit) && exit.ExitCode() >= 0 {
 		err = fmt.Errorf("exit status %d", exit.ExitCode())
+		if m, ok := tr.(exitMeaner); ok {
+			if own := m.exitMeaning(exit.ExitCode()); own != nil {
+				err = own
+			}
+		}
 	}
 	if msg == "" {
 		return err
 	}
 	return fmt.Errorf("%v: %s", err, msg)
 }
+
+// What a Transport may do beyond Command and Close. A Cluster looks for
+// each of these in the transport it is given.
+type (
+	// An exitMeaner tells the exit statuses of its own, the transport's
+	// failures rather than the program's: ssh's 255.
+	exitMeaner interface{ exitMeaning(code int) error }
+	// A killer ends a command it made, started, better than SIGKILL does,
+	// when the program on the host would outlive it: srun and its step.
+	killer interface{ kill(cmd *exec.Cmd) }
+	// An ender tells when no host can be reached any more, for good: a
+	// Slurm allocation that has ended. Its error is then each host's.
+	ender interface{ ended() error }
+)

@@ -26,7 +26,10 @@ import (
 // TestWireFieldsNeedANewProtocol holds the fields of each version).
 //
 // Version 2 added heartbeats, strings sent as bytes, and usage clamped.
-const Protocol = 2
+// Version 3 ends a reply's outputs with a line break, so that a transport
+// that passes output on line by line (srun) passes on the whole reply at
+// once, rather than holding its last bytes until the next line.
+const Protocol = 3
 
 // The conversation, over the agent's standard input and output:
 //
@@ -36,7 +39,7 @@ const Protocol = 2
 //     heartbeat.
 //  3. For each task, the agent writes a reply line, followed at once by the
 //     task's stdout and then its stderr, raw, as many bytes of each as the
-//     reply says. Replies come in the order the tasks end; heartbeats come
+//     reply says, and a line break. Replies come in the order the tasks end; heartbeats come
 //     between them.
 //  4. Each side writes a heartbeat every interval the pool names in its
 //     own, and takes the other for lost when it has heard nothing for

@@ -30,6 +30,12 @@ var wireFields = map[int]string{
 		"reply{id exit_code started duration error cancelled signal timed_out truncated usage limit stdout stderr heartbeat} " +
 		"usage{user system max_rss_kb} " +
 		"wireBytes{base64}",
+	3: "hello{workerpool_agent protocol os arch cpus} " +
+		"request{id cancel command args env dir stdin has_stdin timeout limits heartbeat} " +
+		"limits{memory cpu files fsize} " +
+		"reply{id exit_code started duration error cancelled signal timed_out truncated usage limit stdout stderr heartbeat} " +
+		"usage{user system max_rss_kb} " +
+		"wireBytes{base64}",
 }
 
 // fieldsOf lists the JSON names of the fields of the struct types given.
@@ -90,7 +96,7 @@ func TestReplyFiguresClamped(t *testing.T) {
 // without a line end, and noise that never becomes one fails at once,
 // quoted.
 func TestReadHello(t *testing.T) {
-	const h = `{"workerpool_agent":"v","protocol":2,"cpus":3}` + "\n"
+	const h = `{"workerpool_agent":"v","protocol":3,"cpus":3}` + "\n"
 	for _, before := range []string{"", "Welcome\n\n", "Welcome ", "\x00\x01 binary\r", strings.Repeat("line\n", maxGreeting-1)} {
 		var got hello
 		require.NoError(t, readHello(bufio.NewReader(strings.NewReader(before+h)), &got), "%q", before)
@@ -122,7 +128,7 @@ func TestOutputNotKeptAsLocally(t *testing.T) {
 	rep := reply{ID: 1, ExitCode: 0, Started: true, Stdout: int64(len(big))}
 	line, err := json.Marshal(rep)
 	require.NoError(t, err)
-	c := &conn{stdout: bufio.NewReader(strings.NewReader(string(line) + "\n" + big)), tempDir: missing}
+	c := &conn{stdout: bufio.NewReader(strings.NewReader(string(line) + "\n" + big + "\n")), tempDir: missing}
 	var got reply
 	require.NoError(t, readLine(c.stdout, &got))
 	d, err := c.receive(&got)
@@ -166,5 +172,32 @@ func TestAgentCancelledIsHostLost(t *testing.T) {
 			require.True(t, got.TimedOut)
 			require.EqualError(t, got.Err, "timed out after 1s")
 		}
+	}
+}
+
+// TestReplyEndsInLineBreak: a reply's outputs are followed by a line
+// break; anything else there is a protocol error, and a stream that ends
+// before it is cut short.
+func TestReplyEndsInLineBreak(t *testing.T) {
+	line := `{"id":1,"exit_code":0,"started":true,"stdout":2,"stderr":1}` + "\n"
+	for _, tt := range []struct {
+		after string
+		err   string
+	}{
+		{after: "okE\n"},
+		{after: "okEx", err: `a reply's outputs end in 'x', not a line break`},
+		{after: "okE", err: io.ErrUnexpectedEOF.Error()},
+	} {
+		c := &conn{stdout: bufio.NewReader(strings.NewReader(line + tt.after)), tempDir: t.TempDir()}
+		var rep reply
+		require.NoError(t, readLine(c.stdout, &rep))
+		d, err := c.receive(&rep)
+		if tt.err != "" {
+			require.EqualError(t, err, tt.err, "%q", tt.after)
+			continue
+		}
+		require.NoError(t, err, "%q", tt.after)
+		require.Equal(t, "ok", string(d.res.Stdout.Head()))
+		d.res.Close()
 	}
 }

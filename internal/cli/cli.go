@@ -74,8 +74,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return nil
 	}
 	cfg := c.config(stderr)
-	release, err := c.executor(&cfg, stderr)
+	release, err := c.executor(ctx, &cfg, stderr)
 	if err != nil {
+		if ctx.Err() != nil { // interrupted while waiting for an allocation
+			return context.Cause(ctx)
+		}
 		return usageError(err)
 	}
 	defer release()
@@ -110,11 +113,16 @@ func (c *cli) parse(args []string, stdout, stderr io.Writer) (answered bool, err
 	if answerCompletion(parser, args, exit); answered {
 		return true, err
 	}
-	if _, perr = parser.Parse(args); answered {
+	kctx, perr := parser.Parse(args)
+	if answered {
 		return true, err
 	}
 	if perr != nil {
 		return false, usageError(perr)
+	}
+	c.threadsSet = c.J != nil || c.P != nil
+	for _, f := range kctx.Flags() {
+		c.threadsSet = c.threadsSet || f.Name == "max_threads" && f.Set
 	}
 	if c.Completion != "" {
 		return true, printCompletion(stdout, c.Completion)

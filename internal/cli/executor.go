@@ -1,11 +1,15 @@
 package cli
 
 import (
+	"cmp"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"time"
+
+	"github.com/kballard/go-shellquote"
 
 	"github.com/workerpool/workerpool/dispatch"
 	"github.com/workerpool/workerpool/pipeline"
@@ -18,7 +22,7 @@ import (
 // executor, or none with hosts, which find commands on their own PATH.
 // stderr receives the tasks' stderr in inherit mode. The returned release
 // closes what it made, the cluster first.
-func (c *cli) executor(cfg *pipeline.Config, stderr io.Writer) (release func(), err error) {
+func (c *cli) executor(ctx context.Context, cfg *pipeline.Config, stderr io.Writer) (release func(), err error) {
 	local, err := dispatch.NewLocal(dispatch.LocalOptions{ProcessOptions: c.process(stderr), EndOrphans: true})
 	if err != nil {
 		return nil, err
@@ -34,6 +38,15 @@ func (c *cli) executor(cfg *pipeline.Config, stderr io.Writer) (release func(), 
 		cfg.Executor = local
 		return release, nil
 	}
+	if c.slurm() {
+		cluster, done, err := c.slurmCluster(ctx, local, stderr, cfg.Log)
+		if err != nil {
+			local.Close()
+			return nil, err
+		}
+		cfg.Executor, cfg.Workers = cluster, cluster.Capacity()
+		return func() { cluster.Close(); done(); local.Close() }, nil
+	}
 	cluster, err := c.cluster(local, stderr, cfg.Log)
 	if err != nil {
 		local.Close()
@@ -44,12 +57,8 @@ func (c *cli) executor(cfg *pipeline.Config, stderr io.Writer) (release func(), 
 }
 
 // cluster returns the cluster of the hosts of -S and --sshloginfile,
-// reached through --ssh, which runs the tasks of ":" on here; or with
-// --slurm, of the nodes of the allocation, reached through srun.
+// reached through --ssh, which runs the tasks of ":" on here.
 func (c *cli) cluster(here *dispatch.Local, stderr io.Writer, log *slog.Logger) (*remote.Cluster, error) {
-	if c.Slurm {
-		return c.slurmCluster(here, stderr, log)
-	}
 	hosts, err := remote.StaticHosts(c.SSHLogin)
 	if err != nil {
 		return nil, err
@@ -72,21 +81,76 @@ func (c *cli) cluster(here *dispatch.Local, stderr io.Writer, log *slog.Logger) 
 }
 
 // slurmCluster returns the cluster of the nodes of the Slurm allocation
-// the program runs in. The agent is this very program by default, by its
-// absolute path: the nodes of a cluster share their file systems.
-func (c *cli) slurmCluster(here *dispatch.Local, stderr io.Writer, log *slog.Logger) (*remote.Cluster, error) {
-	job, err := remote.SlurmJobFromEnv(os.Getenv, remote.ScontrolHostnames)
+// the program runs in, or with --slurm-alloc of one it asks for, reached
+// through srun; -j sets the slots of every node. The agent is this very
+// program by default, by its absolute path, since the nodes of a cluster
+// share their file systems; --push copies it to each node's /tmp. done,
+// called once the cluster is closed, removes those copies and gives back
+// the allocation of --slurm-alloc.
+func (c *cli) slurmCluster(ctx context.Context, here *dispatch.Local, stderr io.Writer, log *slog.Logger) (cluster *remote.Cluster, done func(), err error) {
+	job, done, err := c.slurmJob(ctx, log)
 	if err != nil {
-		return nil, fmt.Errorf("--slurm: %w", err)
+		return nil, nil, err
 	}
+	defer func() {
+		if err != nil {
+			done()
+		}
+	}()
 	agent := c.RemotePath
-	if agent == "" {
-		if agent, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("--slurm: cannot find this program to run it on the nodes: %w", err)
+	if agent == "" || c.Push {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, nil, fmt.Errorf("--slurm: cannot find this program to run it on the nodes: %w", err)
+		}
+		agent = cmp.Or(agent, self)
+	}
+	if c.Push {
+		path := fmt.Sprintf("/tmp/workerpool-%s.%d", job.ID, os.Getpid())
+		if err := job.Broadcast(ctx, agent, path); err != nil {
+			return nil, nil, fmt.Errorf("--push: %w", err)
+		}
+		agent = path
+		giveBack := done
+		done = func() {
+			if err := job.Remove(context.Background(), path); err != nil {
+				log.Warn("--push", "error", err)
+			}
+			giveBack()
 		}
 	}
-	return remote.New(remote.Options{
-		Hosts: job.Hosts(0), Transport: remote.NewSrun(job.ID), RemotePath: agent,
+	perNode := 0
+	if c.threadsSet {
+		perNode = int(c.MaxThreads)
+	}
+	cluster, err = remote.New(remote.Options{
+		Hosts: job.Hosts(perNode), Transport: remote.NewSrun(job.ID), RemotePath: agent,
 		Here: here, ProcessOptions: c.process(stderr), Heartbeat: time.Duration(c.Heartbeat), Log: log,
 	})
+	return cluster, done, err
+}
+
+// slurmJob returns the allocation to run in: the one of --slurm-alloc,
+// which done gives back, or the one the program runs in.
+func (c *cli) slurmJob(ctx context.Context, log *slog.Logger) (job *remote.SlurmJob, done func(), err error) {
+	if c.SlurmAlloc == "" {
+		job, err := remote.SlurmJobFromEnv(os.Getenv, remote.ScontrolHostnames)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--slurm: %w", err)
+		}
+		return job, func() {}, nil
+	}
+	args, err := shellquote.Split(string(c.SlurmAlloc))
+	if err != nil {
+		return nil, nil, fmt.Errorf("--slurm-alloc %q: %w", c.SlurmAlloc, err)
+	}
+	if job, err = remote.Allocate(ctx, args); err != nil {
+		return nil, nil, fmt.Errorf("--slurm-alloc: %w", err)
+	}
+	log.Info("allocation granted", "job", job.ID, "nodes", job.Nodes)
+	return job, func() {
+		if err := job.Cancel(); err != nil {
+			log.Warn("cannot give the allocation back", "job", job.ID, "error", err)
+		}
+	}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -66,13 +67,15 @@ type cli struct {
 	LoginFile   string           `name:"sshloginfile" predictor:"file" placeholder:"FILE" help:"Hosts as for -S, one a line; read again when the file changes."`
 	SSH         string           `name:"ssh" placeholder:"CMD" help:"The ssh command for -S, split into words like a shell does (default ssh)."`
 	RemotePath  string           `placeholder:"PATH" help:"The workerpool to run on the hosts (default workerpool, on the remote PATH)."`
-	Push        bool             `help:"Copy this workerpool to each host that lacks it (same OS and architecture), under ~/.cache/workerpool."`
+	Push        bool             `help:"Copy this workerpool to each host that lacks it (same OS and architecture), under ~/.cache/workerpool; with --slurm, to each node's /tmp with sbcast."`
 	Heartbeat   duration         `placeholder:"D" default:"2s" help:"How often the pool and each agent of -S say they are alive; one silent for three of them is lost (default ${default})."`
-	Slurm       bool             `name:"slurm" help:"Run tasks on the nodes of the Slurm allocation this runs in (salloc, sbatch), one agent per node through srun, as many at once on a node as it has CPUs in the allocation."`
+	Slurm       bool             `name:"slurm" help:"Run tasks on the nodes of the Slurm allocation this runs in (salloc, sbatch), one agent per node through srun, as many at once on a node as it has CPUs in the allocation, or as -j says."`
+	SlurmAlloc  sallocArgs       `name:"slurm-alloc" placeholder:"'ARGS'" help:"As --slurm, in an allocation of its own: salloc --no-shell --no-kill ARGS (e.g. '-N 4 -c 8'), given back (scancel) when the run ends."`
 	Agent       bool             `hidden:"" help:"Serve a pool over stdin and stdout: what -S starts on each host."`
 	Completion  string           `enum:",bash,zsh,fish" default:"" placeholder:"SHELL" help:"Print the code that enables tab completion in bash, zsh or fish, e.g. eval \"$$(workerpool --completion bash)\", or workerpool --completion fish | source."`
 
-	template []string // the words after --
+	template   []string // the words after --
+	threadsSet bool     // -t (or -j, -P, --jobs) was given: per node, with --slurm
 }
 
 // The bounds of --heartbeat: often enough that a lost agent is noticed in
@@ -107,11 +110,13 @@ func (c *cli) Validate() error {
 		return fmt.Errorf("--heartbeat must be from %s to %s, not %s", minHeartbeat, maxHeartbeat, time.Duration(c.Heartbeat))
 	case c.Events && !c.NDJSON:
 		return errors.New("--events needs --ndjson: the array has no room for them")
-	case c.Slurm && (len(c.SSHLogin) > 0 || c.LoginFile != "" || c.SSH != "" || c.Push):
-		return errors.New("--slurm runs on the allocation's nodes through srun: it goes with none of -S, --sshloginfile, --ssh and --push")
-	case (c.Push || c.SSH != "") && len(c.SSHLogin) == 0 && c.LoginFile == "",
-		c.RemotePath != "" && len(c.SSHLogin) == 0 && c.LoginFile == "" && !c.Slurm:
-		return errors.New("--push, --remote-path and --ssh need hosts: -S HOST or --sshloginfile FILE")
+	case c.slurm() && (len(c.SSHLogin) > 0 || c.LoginFile != "" || c.SSH != ""):
+		return errors.New("--slurm runs on the allocation's nodes through srun: it goes with none of -S, --sshloginfile and --ssh")
+	case c.SlurmAlloc != "" && strings.TrimSpace(string(c.SlurmAlloc)) == "":
+		return errors.New("--slurm-alloc needs salloc's arguments, such as '-N 2'")
+	case c.SSH != "" && len(c.SSHLogin) == 0 && c.LoginFile == "",
+		(c.Push || c.RemotePath != "") && len(c.SSHLogin) == 0 && c.LoginFile == "" && !c.slurm():
+		return errors.New("--push, --remote-path and --ssh need hosts: -S HOST, --sshloginfile FILE or --slurm")
 	}
 	return nil
 }
@@ -155,7 +160,10 @@ func (c *cli) process(inheritTo io.Writer) dispatch.ProcessOptions {
 }
 
 // remote reports whether tasks run on other hosts.
-func (c *cli) remote() bool { return len(c.SSHLogin) > 0 || c.LoginFile != "" || c.Slurm }
+func (c *cli) remote() bool { return len(c.SSHLogin) > 0 || c.LoginFile != "" || c.slurm() }
+
+// slurm reports whether tasks run on the nodes of a Slurm allocation.
+func (c *cli) slurm() bool { return c.Slurm || c.SlurmAlloc != "" }
 
 // agent is the agent the command line asks for (--agent).
 func (c *cli) agent() remote.AgentOptions {
@@ -181,6 +189,20 @@ func (t *threads) Decode(ctx *kong.DecodeContext) error {
 		return fmt.Errorf("expected a number of tasks, not %q", tok)
 	}
 	*t = threads(n)
+	return nil
+}
+
+// sallocArgs are the words --slurm-alloc passes to salloc. Unlike kong's
+// string, it takes a value that starts with a dash, as salloc's
+// arguments do ("-N 2"), rather than as a flag.
+type sallocArgs string
+
+func (a *sallocArgs) Decode(ctx *kong.DecodeContext) error {
+	tok := ctx.Scan.Pop()
+	if tok.IsEOL() {
+		return errors.New("expected salloc's arguments, such as '-N 2'")
+	}
+	*a = sallocArgs(tok.String())
 	return nil
 }
 

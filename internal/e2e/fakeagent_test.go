@@ -45,12 +45,12 @@ func fakeAgent() {
 			fmt.Fprintln(w, `{"id":0,"heartbeat":true,"stdout":0,"stderr":0}`)
 		case q.Cancel || mode == "deaf":
 		case mode == "huge-usage":
-			fmt.Fprintf(w, `{"id":%d,"exit_code":0,"started":true,"duration":1e30,"usage":{"user":1e30,"system":-5,"max_rss_kb":1e300},"stdout":2,"stderr":0}`+"\nok", q.ID)
+			fmt.Fprintf(w, `{"id":%d,"exit_code":0,"started":true,"duration":1e30,"usage":{"user":1e30,"system":-5,"max_rss_kb":1e300},"stdout":2,"stderr":0}`+"\nok\n", q.ID)
 		case mode == "unknown-id":
 			fmt.Fprintf(w, `{"id":%d,"exit_code":0,"stdout":0,"stderr":0}`+"\n", q.ID+1000)
 		case mode == "thrice":
 			for range 3 {
-				fmt.Fprintf(w, `{"id":%d,"exit_code":0,"started":true,"stdout":2,"stderr":0}`+"\nok", q.ID)
+				fmt.Fprintf(w, `{"id":%d,"exit_code":0,"started":true,"stdout":2,"stderr":0}`+"\nok\n", q.ID)
 			}
 		case mode == "negative-length":
 			fmt.Fprintf(w, `{"id":%d,"exit_code":0,"stdout":-1,"stderr":0}`+"\n", q.ID)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/workerpool/workerpool/remote"
 )
 
 // JobName is the name Alloc gives its allocations.
@@ -97,19 +99,19 @@ func (c *Cluster) Alloc(t testing.TB, nodes int, extra ...string) string {
 // order of the node list, a run of equal counts written once with its
 // length: "1(x2)" for Alloc(t, 2), one CPU on each of two nodes; "2(x2)"
 // with -c2 or --exclusive; "2,1" with -n3; "1" for a single node. JobEnv
-// reads them from "scontrol show job -d": NodeList, NumNodes, and the
-// count of CPU_IDs of each node. Appended to the environment of srun, they
-// make it launch its step in that job, as it would inside salloc. JobEnv
-// calls t.Fatal if the job is not running or scontrol fails.
+// reads them from "scontrol show job -d" (see remote.ParseSlurmJob).
+// Appended to the environment of srun, they make it launch its step in
+// that job, as it would inside salloc. JobEnv calls t.Fatal if the job is
+// not running or scontrol fails.
 func (c *Cluster) JobEnv(t testing.TB, jobID string) []string {
 	t.Helper()
 	show := c.Run(t, "scontrol", "show", "job", "-d", jobID)
-	env, err := jobEnv(show, func(hostlist string) (int, error) {
+	env, err := jobEnv(show, func(hostlist string) ([]string, error) {
 		stdout, stderr, err := c.run(clientLimit, "scontrol", "show", "hostnames", hostlist)
 		if err != nil {
-			return 0, fmt.Errorf("scontrol show hostnames %s: %v: %s", hostlist, err, strings.TrimSpace(stderr))
+			return nil, fmt.Errorf("scontrol show hostnames %s: %v: %s", hostlist, err, strings.TrimSpace(stderr))
 		}
-		return len(strings.Fields(stdout)), nil
+		return strings.Fields(stdout), nil
 	})
 	if err != nil {
 		t.Fatalf("slurmtest: job %s: %v\n%s", jobID, err, show)
@@ -118,78 +120,18 @@ func (c *Cluster) JobEnv(t testing.TB, jobID string) []string {
 }
 
 // jobEnv builds JobEnv's variables from show, the output of "scontrol show
-// job -d": key=value words, and one line per group of nodes with the same
-// CPUs, "Nodes=n[1-2] CPU_IDs=0-1 Mem=0 GRES=". count returns the number
-// of hosts in a host list.
-func jobEnv(show string, count func(hostlist string) (int, error)) ([]string, error) {
-	fields := map[string]string{}
-	var perNode []int
-	for _, line := range strings.Split(show, "\n") {
-		words := strings.Fields(line)
-		if len(words) > 0 && strings.HasPrefix(words[0], "Nodes=") {
-			hosts, err := count(strings.TrimPrefix(words[0], "Nodes="))
-			if err != nil {
-				return nil, err
-			}
-			cpus := -1
-			for _, w := range words[1:] {
-				if ids, ok := strings.CutPrefix(w, "CPU_IDs="); ok {
-					if cpus, err = countIDs(ids); err != nil {
-						return nil, err
-					}
-				}
-			}
-			if cpus < 0 {
-				return nil, fmt.Errorf("no CPU_IDs in %q", strings.TrimSpace(line))
-			}
-			for i := 0; i < hosts; i++ {
-				perNode = append(perNode, cpus)
-			}
-			continue
-		}
-		for _, w := range words {
-			if k, v, ok := strings.Cut(w, "="); ok {
-				if _, seen := fields[k]; !seen {
-					fields[k] = v
-				}
-			}
-		}
-	}
-	if state := fields["JobState"]; state != "RUNNING" {
-		return nil, fmt.Errorf("job state %q, not RUNNING", state)
-	}
-	if n := strconv.Itoa(len(perNode)); n != fields["NumNodes"] {
-		return nil, fmt.Errorf("CPUs found for %s nodes, NumNodes=%s", n, fields["NumNodes"])
+// job -d"; hostnames expands a host list.
+func jobEnv(show string, hostnames func(hostlist string) ([]string, error)) ([]string, error) {
+	job, err := remote.ParseSlurmJob(show, hostnames)
+	if err != nil {
+		return nil, err
 	}
 	return []string{
-		"SLURM_JOB_ID=" + fields["JobId"],
-		"SLURM_JOB_NODELIST=" + fields["NodeList"],
-		"SLURM_JOB_CPUS_PER_NODE=" + compressCounts(perNode),
-		"SLURM_JOB_NUM_NODES=" + fields["NumNodes"],
+		"SLURM_JOB_ID=" + job.ID,
+		"SLURM_JOB_NODELIST=" + job.NodeList,
+		"SLURM_JOB_CPUS_PER_NODE=" + compressCounts(job.CPUs),
+		"SLURM_JOB_NUM_NODES=" + strconv.Itoa(len(job.Nodes)),
 	}, nil
-}
-
-// countIDs returns the number of CPUs in a list such as "0-1,3".
-func countIDs(list string) (int, error) {
-	n := 0
-	for _, r := range strings.Split(list, ",") {
-		lo, hi, isRange := strings.Cut(r, "-")
-		a, err := strconv.Atoi(lo)
-		if err != nil {
-			return 0, fmt.Errorf("CPU_IDs %q: %v", list, err)
-		}
-		b := a
-		if isRange {
-			if b, err = strconv.Atoi(hi); err != nil {
-				return 0, fmt.Errorf("CPU_IDs %q: %v", list, err)
-			}
-		}
-		if b < a {
-			return 0, fmt.Errorf("CPU_IDs %q: range %q", list, r)
-		}
-		n += b - a + 1
-	}
-	return n, nil
 }
 
 // compressCounts writes counts as Slurm writes SLURM_JOB_CPUS_PER_NODE:
