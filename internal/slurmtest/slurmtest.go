@@ -23,7 +23,7 @@ import (
 const MarkerVar = "WORKERPOOL_SLURMTEST"
 
 // CPUsPerNode is the number of CPUs of every node of a cluster.
-const CPUsPerNode = 2
+const CPUsPerNode = 4
 
 const (
 	// waitLimit bounds every wait: a daemon starting, the nodes
