@@ -131,6 +131,15 @@ bench-remote:
 bench-wide:
 	BENCH_WIDE_OUT=BENCHMARKS.md bash bench/wide.sh
 
+# bench-slurm measures --slurm in an allocation of a Slurm cluster on
+# 127.0.0.1 (internal/slurmtest; needs root and the Slurm daemons) against
+# a local run and GNU parallel with one srun per task, and replaces the
+# "## On Slurm" section of BENCHMARKS.md (bench/slurm.sh, run by the Go
+# test TestBenchSlurm, which starts the cluster).
+.PHONY: bench-slurm
+bench-slurm:
+	BENCH_SLURM_OUT=BENCHMARKS.md WORKERPOOL_BENCH_SLURM=1 $(GO) test -v -count=1 -timeout 90m -run '^TestBenchSlurm$$' ./internal/e2e
+
 # bench-go runs the Go benchmarks often enough for benchstat:
 # make bench-go > new.txt; benchstat old.txt new.txt
 .PHONY: bench-go
