@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -63,11 +62,7 @@ func TestBenchSlurm(t *testing.T) {
 		}
 		nodes = n
 	}
-	gomod, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	script := filepath.Join(filepath.Dir(strings.TrimSpace(string(gomod))), "bench", "slurm.sh")
+	script := filepath.Join(repoRoot(t), "bench", "slurm.sh")
 	if _, err := os.Stat(script); err != nil {
 		t.Fatal(err)
 	}

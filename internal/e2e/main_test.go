@@ -80,16 +80,22 @@ func build(dir, cgo string, flags ...string) (string, error) {
 	return bin, nil
 }
 
+// repoRoot returns the top folder of the repository.
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Dir(strings.TrimSpace(string(gomod)))
+}
+
 // TestScript runs the end-to-end scripts in the repository's
 // testdata/script. Each script gets $EXAMPLES (the examples folder) and
 // $MARKER (a word unique to the script, to put in children's argv and look
 // for leftovers with noproc).
 func TestScript(t *testing.T) {
-	gomod, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(gomod)))
+	root := repoRoot(t)
 	examples, scripts := filepath.Join(root, "examples"), filepath.Join(root, "testdata", "script")
 	for _, dir := range []string{examples, scripts} {
 		if _, err := os.Stat(dir); err != nil {

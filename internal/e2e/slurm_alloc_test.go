@@ -219,3 +219,25 @@ func TestSlurmAllocationEnds(t *testing.T) {
 		require.Contains(t, r.Error, "the Slurm allocation ended", "%+v", r)
 	}
 }
+
+// TestSlurmAllocKilled: a pool killed by SIGKILL leaves no agent, step or
+// task behind, since each agent's input ends; its allocation stays, and
+// scancel --me --name workerpool-agent, as the README says, ends it.
+func TestSlurmAllocKilled(t *testing.T) {
+	lab := slurmtest.Start(t, 2)
+	running := t.TempDir()
+	p := startSlurmPool(t, lab, nil, strings.Repeat(running+"\n", 6),
+		"--ndjson", "--slurm-alloc", "-N 2 -c 2", "--", "sh", "-c", `: > "$0/$$"; exec sleep 300`)
+	waitFiles(t, running, 4)
+	require.NoError(t, p.cmd.Process.Kill())
+	code, _ := p.wait(t)
+	require.Equal(t, -1, code, "killed")
+	require.Eventually(t, func() bool { return len(leftOnNodes(lab)) == 0 }, 30*time.Second, 50*time.Millisecond,
+		"no task or agent is left on the nodes: %v", leftOnNodes(lab))
+	require.Equal(t, []string{"RUNNING"}, allocations(t, lab), "the allocation outlives a killed pool")
+	lab.Run(t, "scancel", "--me", "--name", "workerpool-agent")
+	require.Eventually(t, func() bool {
+		states := allocations(t, lab)
+		return len(states) == 1 && states[0] != "RUNNING"
+	}, 20*time.Second, 50*time.Millisecond, "scancel by name ends it")
+}
