@@ -6,73 +6,479 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
-	json "github.com/goccy/go-json"
 	"github.com/stretchr/testify/require"
 
 	"github.com/workerpool/workerpool/internal/slurmtest"
 )
 
-// meetNodeTask prints the node it ran on, once a task has run on each of
-// the $2 nodes: each marks its node in the folder $1, then waits, a
-// minute at most, for the others, so that the node whose agent is up
-// first cannot run every task before the other's is.
-const meetNodeTask = `{"command":"sh","args":["-c",` +
-	`"d=$1 n=$2; : > \"$d/$SLURMD_NODENAME\"; i=0; ` +
-	`while set -- \"$d\"/*; [ $# -lt $n ] && [ $i -lt 6000 ]; do i=$((i+1)); sleep 0.01; done; ` +
-	`printf %%s \"$SLURMD_NODENAME\"","sh",%q,"2"]}`
+// These tests run the built program with --slurm inside allocations of a
+// real Slurm cluster on 127.0.0.1 (internal/slurmtest). Every task runs as
+// a process of a job step on one node, with $SLURMD_NODENAME naming it, so
+// a task can tell where it ran, and the processes the steps leave are
+// found among the cluster's own (Cluster.Processes).
 
-// TestSlurm: inside an allocation of two nodes, --slurm runs one agent
-// per node through srun, and the tasks on both; no agent's step is left
-// once the run is over. Outside an allocation, --slurm is a usage error.
-func TestSlurm(t *testing.T) {
-	lab := slurmtest.Start(t, 2)
-	job := lab.Alloc(t, 2, "-c2")
-	input := strings.Repeat(fmt.Sprintf(meetNodeTask, t.TempDir())+"\n", 300)
+// shTask returns the task line that runs script with sh -c, with args as
+// its $1, $2, ...
+func shTask(script string, args ...string) string {
+	line, err := json.Marshal(map[string]any{"command": "sh", "args": append([]string{"-c", script, "sh"}, args...)})
+	if err != nil {
+		panic(err)
+	}
+	return string(line) + "\n"
+}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := lab.Command(ctx, program, "--ndjson", "--slurm")
+// meetNodeScript prints the node it ran on, once a task has run on each of
+// the $2 nodes: each marks its node in the folder $1, then waits, a minute
+// at most, for the others, so that the node whose agent is up first cannot
+// run every task before the others' are.
+const meetNodeScript = `d=$1 n=$2; : > "$d/$SLURMD_NODENAME"; i=0; ` +
+	`while set -- "$d"/*; [ $# -lt $n ] && [ $i -lt 6000 ]; do i=$((i+1)); sleep 0.01; done; ` +
+	`printf %s "$SLURMD_NODENAME"`
+
+// heldScript marks that it runs, with a file in the folder $1 named after
+// its node and its pid, then waits until the file $2 exists (a minute at
+// most) and prints the node it ran on.
+const heldScript = `: > "$1/$SLURMD_NODENAME.$$"; i=0; ` +
+	`while [ ! -e "$2" ] && [ $i -lt 1200 ]; do i=$((i+1)); sleep 0.05; done; ` +
+	`printf %s "$SLURMD_NODENAME"`
+
+// startInJob starts the program with args as if under salloc in the
+// allocation job of lab, feeding it input; its NDJSON lines arrive on
+// p.lines, as for rig.start.
+func startInJob(t *testing.T, lab *slurmtest.Cluster, job, input string, args ...string) *pool {
+	t.Helper()
+	cmd := lab.Command(context.Background(), program, args...)
 	cmd.Env = append(cmd.Env, lab.JobEnv(t, job)...)
 	cmd.Stdin = strings.NewReader(input)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	require.NoError(t, cmd.Run(), "stderr: %s", stderr.String())
-
-	used := map[string]int{}
-	lines := bufio.NewScanner(&stdout)
-	for lines.Scan() {
-		var r struct {
-			ExitCode int    `json:"exit_code"`
-			Host     string `json:"host"`
-			Body     string `json:"result_body"`
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	p := &pool{t: t, cmd: cmd, stdout: stdout, lines: make(chan remoteResult, 100000), stderr: new(lockedBuffer), done: make(chan struct{})}
+	cmd.Stderr = p.stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		// A pool still running when the test ends is interrupted, so that
+		// it ends its steps while the cluster is up, and killed if it has
+		// not ended within 15 seconds.
+		select {
+		case <-p.done:
+		default:
+			_ = cmd.Process.Signal(syscall.SIGINT)
+			select {
+			case <-p.done:
+			case <-time.After(15 * time.Second):
+			}
 		}
-		require.NoError(t, json.Unmarshal(lines.Bytes(), &r), lines.Text())
-		require.Equal(t, 0, r.ExitCode, lines.Text())
-		require.Equal(t, r.Host, r.Body, "the task ran on the node its result names")
-		used[r.Host]++
-	}
-	require.Equal(t, 300, used["n1"]+used["n2"], "every task has one result: %v", used)
-	require.Positive(t, used["n1"], "%v", used)
-	require.Positive(t, used["n2"], "%v", used)
+		_ = cmd.Process.Kill()
+		<-p.done
+		noClientLeft(t, lab)
+	})
+	go func() {
+		defer close(p.done)
+		defer close(p.lines)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(nil, 64<<20)
+		for sc.Scan() {
+			var res remoteResult
+			if err := json.Unmarshal(sc.Bytes(), &res); err != nil {
+				t.Errorf("not JSON: %q", sc.Text())
+				continue
+			}
+			p.lines <- res
+		}
+	}()
+	return p
+}
 
-	steps := func() string {
-		return strings.TrimSpace(lab.Run(t, "squeue", "-h", "-s", "-j", job, "-o", "%j"))
+// clientsLeft returns the pids of the processes, other than the cluster's
+// own, that run with this cluster's SLURM_CONF in their environment: what
+// the pool started here, its srun processes, and did not end.
+func clientsLeft(lab *slurmtest.Cluster) []int {
+	own := map[int]bool{os.Getpid(): true}
+	for _, pid := range lab.Processes() {
+		own[pid] = true
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for strings.Contains(steps(), "workerpool-agent") && time.Now().Before(deadline) {
+	want := []byte("SLURM_CONF=" + lab.Conf)
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	var pids []int
+	for _, dir := range dirs {
+		pid, err := strconv.Atoi(filepath.Base(dir))
+		if err != nil || own[pid] {
+			continue
+		}
+		if stat, err := os.ReadFile(dir + "/stat"); err != nil || bytes.Contains(stat, []byte(") Z ")) {
+			continue
+		}
+		environ, _ := os.ReadFile(dir + "/environ")
+		for _, kv := range bytes.Split(environ, []byte{0}) {
+			if bytes.Equal(kv, want) {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids
+}
+
+// noClientLeft waits, 10 seconds at most, until the pool has left no
+// process behind on this machine (an srun whose step never ended), and
+// fails the test if one is left, then kills it: the cluster's cleanup
+// does not know these, and an srun whose cluster is gone waits for ever.
+func noClientLeft(t *testing.T, lab *slurmtest.Cluster) {
+	deadline := time.Now().Add(10 * time.Second)
+	for len(clientsLeft(lab)) > 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	require.NotContains(t, steps(), "workerpool-agent", "no agent's step is left")
+	for _, pid := range clientsLeft(lab) {
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		t.Errorf("process %d left after the pool: %s", pid, bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '}))
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
 
-	out := lab.Command(ctx, program, "--slurm", "--", "true")
+// oneEach checks that results hold one result for each of n tasks, every
+// one a success, printed by its task on the node the result names; it
+// returns the number of results per node.
+func oneEach(t *testing.T, results []remoteResult, n int) map[string]int {
+	t.Helper()
+	require.Len(t, results, n)
+	seen := map[int64]bool{}
+	used := map[string]int{}
+	for _, res := range results {
+		require.False(t, seen[res.Seq], "task %d has two results", res.Seq)
+		seen[res.Seq] = true
+		require.Equal(t, 0, res.ExitCode, "%+v", res)
+		require.Equal(t, res.Host, res.Body, "the task ran on the node its result names: %+v", res)
+		used[res.Host]++
+	}
+	return used
+}
+
+// waitUntil polls cond every 20 ms until it holds, or fails the test
+// after limit, saying what was awaited.
+func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", limit, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// markedOn counts the files of dir that tasks running on node made.
+func markedOn(t *testing.T, dir, node string) int {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, node+".*"))
+	require.NoError(t, err)
+	return len(files)
+}
+
+// agentSteps returns the names of the steps of job, one a line.
+func agentSteps(t *testing.T, lab *slurmtest.Cluster, job string) string {
+	t.Helper()
+	return strings.TrimSpace(lab.Run(t, "squeue", "-h", "-s", "-j", job, "-o", "%j"))
+}
+
+// noAgentStep waits, 20 seconds at most, until no agent's step is left in
+// job.
+func noAgentStep(t *testing.T, lab *slurmtest.Cluster, job string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for strings.Contains(agentSteps(t, lab, job), "workerpool-agent") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.NotContains(t, agentSteps(t, lab, job), "workerpool-agent", "no agent's step is left")
+}
+
+// labProc is a live process of the cluster, as /proc shows it.
+type labProc struct {
+	pid   int
+	argv  []string
+	node  string // its $SLURMD_NODENAME, if any
+	comm  string
+	state byte // R, S, T, ...
+}
+
+// labProcs returns the live processes of the cluster that /proc still
+// shows.
+func labProcs(lab *slurmtest.Cluster) []labProc {
+	var procs []labProc
+	for _, pid := range lab.Processes() {
+		dir := fmt.Sprintf("/proc/%d", pid)
+		stat, err := os.ReadFile(dir + "/stat")
+		if err != nil {
+			continue
+		}
+		open, end := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
+		if open < 0 || end < 0 || end+2 >= len(stat) {
+			continue
+		}
+		p := labProc{pid: pid, comm: string(stat[open+1 : end]), state: stat[end+2]}
+		cmdline, _ := os.ReadFile(dir + "/cmdline")
+		for _, a := range bytes.Split(bytes.TrimSuffix(cmdline, []byte{0}), []byte{0}) {
+			p.argv = append(p.argv, string(a))
+		}
+		environ, _ := os.ReadFile(dir + "/environ")
+		for _, kv := range bytes.Split(environ, []byte{0}) {
+			if v, ok := bytes.CutPrefix(kv, []byte("SLURMD_NODENAME=")); ok {
+				p.node = string(v)
+			}
+		}
+		procs = append(procs, p)
+	}
+	return procs
+}
+
+// agentsOn returns the pids of the agents the steps run on node: the
+// program, started with --agent.
+func agentsOn(lab *slurmtest.Cluster, node string) []int {
+	var pids []int
+	for _, p := range labProcs(lab) {
+		if p.node == node && len(p.argv) > 1 && p.argv[0] == program && p.argv[1] == "--agent" {
+			pids = append(pids, p.pid)
+		}
+	}
+	return pids
+}
+
+// logOnFailure logs the end of the controller's log when t fails, to tell
+// what Slurm did.
+func logOnFailure(t *testing.T, lab *slurmtest.Cluster) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		b, err := os.ReadFile(filepath.Join(lab.Dir, "log", "slurmctld.log"))
+		if len(b) > 8192 {
+			b = b[len(b)-8192:]
+		}
+		t.Logf("slurmctld.log (%v):\n%s", err, b)
+	})
+}
+
+// nodeLeft returns the processes of the cluster left running on node:
+// tasks of its steps.
+func nodeLeft(lab *slurmtest.Cluster, node string) []labProc {
+	var left []labProc
+	for _, p := range labProcs(lab) {
+		if p.node == node {
+			left = append(left, p)
+		}
+	}
+	return left
+}
+
+// TestSlurmNodes: inside an allocation of three nodes, --slurm runs one
+// agent per node through srun, and the tasks on all three, each on the
+// node its result names; no agent's step is left once the run is over.
+// Outside an allocation, --slurm is a usage error.
+func TestSlurmNodes(t *testing.T) {
+	lab := slurmtest.Start(t, 3)
+	logOnFailure(t, lab)
+	job := lab.Alloc(t, 3, "-c2")
+	input := strings.Repeat(shTask(meetNodeScript, t.TempDir(), "3"), 300)
+
+	begin := time.Now()
+	p := startInJob(t, lab, job, input, "--ndjson", "--slurm")
+	code, results := p.wait()
+	require.Equal(t, 0, code, p.stderr.String())
+	used := oneEach(t, results, 300)
+	for _, n := range lab.Nodes() {
+		require.Positive(t, used[n], "node %s ran no task: %v", n, used)
+	}
+	t.Logf("300 tasks in %v: %v", time.Since(begin).Round(time.Millisecond), used)
+	noAgentStep(t, lab, job)
+
+	out := lab.Command(context.Background(), program, "--slurm", "--", "true")
 	out.Stdin = strings.NewReader("x\n")
 	msg, err := out.CombinedOutput()
 	require.Error(t, err)
 	require.Equal(t, 2, out.ProcessState.ExitCode())
 	require.Equal(t, "workerpool: --slurm: not inside a Slurm allocation: run it under salloc or sbatch, or use --slurm-alloc\n", string(msg))
+}
+
+// TestSlurmNodeDown: a node set down while it runs tasks loses them, and
+// they run again on the other nodes of the allocation (--no-kill keeps
+// it): every task gets one result, and succeeds.
+func TestSlurmNodeDown(t *testing.T) {
+	lab := slurmtest.Start(t, 3)
+	logOnFailure(t, lab)
+	job := lab.Alloc(t, 3, "-c2")
+	marks, release := t.TempDir(), filepath.Join(t.TempDir(), "go")
+	input := strings.Repeat(shTask(heldScript, marks, release), 30)
+
+	begin := time.Now()
+	p := startInJob(t, lab, job, input, "--ndjson", "--slurm", "-v")
+	// The tasks wait for the release: once n3 runs two, it is set down.
+	waitUntil(t, 30*time.Second, "two tasks run on n3", func() bool { return markedOn(t, marks, "n3") == 2 })
+	// Not lab.Down, which waits until sinfo shows the node down: the
+	// cluster returns a node to service as soon as it answers the
+	// controller (ReturnToService=2), which can be within milliseconds.
+	// What counts here is that Slurm removes n3 from the job and ends its
+	// step, which the pool sees.
+	lab.Run(t, "scontrol", "update", "NodeName=n3", "State=DOWN", "Reason=e2e")
+	waitUntil(t, 30*time.Second, "the pool loses n3", func() bool { return p.stderr.contains(`msg="host lost" host=n3`) })
+	require.NoError(t, os.WriteFile(release, nil, 0o644))
+
+	code, results := p.wait()
+	require.Equal(t, 0, code, p.stderr.String())
+	used := oneEach(t, results, 30)
+	require.Zero(t, used["n3"], "no task ends on the node set down: %v", used)
+	moved := 0
+	for _, res := range results {
+		if res.Attempts > 1 {
+			moved++
+		}
+	}
+	require.GreaterOrEqual(t, moved, 2, "the two tasks n3 was running ran again elsewhere")
+	t.Logf("30 tasks in %v: %v, %d moved", time.Since(begin).Round(time.Millisecond), used, moved)
+	require.Equal(t, "RUNNING", strings.TrimSpace(lab.Run(t, "squeue", "-h", "-j", job, "-o", "%T")), "the allocation outlives its node (--no-kill)")
+	noAgentStep(t, lab, job)
+	deadline := time.Now().Add(20 * time.Second)
+	for len(nodeLeft(lab, "n3")) > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.Empty(t, nodeLeft(lab, "n3"), "nothing is left running on the node set down")
+}
+
+// TestSlurmFrozenAgent: an agent that stops answering (its process
+// stopped) is lost after three silent heartbeats; its tasks run again
+// elsewhere, every task gets one result, and no agent's step nor stopped
+// process is left once the run is over.
+func TestSlurmFrozenAgent(t *testing.T) {
+	lab := slurmtest.Start(t, 3)
+	logOnFailure(t, lab)
+	job := lab.Alloc(t, 3, "-c2")
+	marks, release := t.TempDir(), filepath.Join(t.TempDir(), "go")
+	input := strings.Repeat(shTask(heldScript, marks, release), 30)
+
+	begin := time.Now()
+	p := startInJob(t, lab, job, input, "--ndjson", "--slurm", "--heartbeat", "200ms", "-v")
+	waitUntil(t, 30*time.Second, "two tasks run on each node", func() bool {
+		for _, n := range lab.Nodes() {
+			if markedOn(t, marks, n) < 2 {
+				return false
+			}
+		}
+		return true
+	})
+	agents := agentsOn(lab, "n2")
+	require.Len(t, agents, 1, "one agent on n2")
+	frozen := agents[0]
+	require.NoError(t, syscall.Kill(frozen, syscall.SIGSTOP))
+	// Whatever happens, nothing stays stopped: the cluster's cleanup
+	// kills its processes, stopped or not, and this lets the agent go on
+	// first, if it is still there.
+	t.Cleanup(func() {
+		for _, pid := range agentsOn(lab, "n2") {
+			if pid == frozen {
+				_ = syscall.Kill(frozen, syscall.SIGCONT)
+			}
+		}
+	})
+	require.NoError(t, os.WriteFile(release, nil, 0o644))
+
+	code, results := p.wait()
+	took := time.Since(begin)
+	require.Equal(t, 0, code, p.stderr.String())
+	used := oneEach(t, results, 30)
+	moved := 0
+	for _, res := range results {
+		if res.Attempts > 1 {
+			moved++
+		}
+	}
+	require.GreaterOrEqual(t, moved, 2, "the tasks of the frozen agent ran again: %v", used)
+	require.Contains(t, p.stderr.String(), `msg="host lost" host=n2`)
+	require.Less(t, took, 45*time.Second, "a frozen agent costs three heartbeats, not a hang")
+	t.Logf("30 tasks in %v: %v, %d moved", took.Round(time.Millisecond), used, moved)
+
+	noAgentStep(t, lab, job)
+	stopped := func() []labProc {
+		var found []labProc
+		for _, p := range labProcs(lab) {
+			if p.state == 'T' {
+				found = append(found, p)
+			}
+		}
+		return found
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(stopped()) > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.Empty(t, stopped(), "no stopped process is left")
+}
+
+// TestSlurmInterrupt: SIGINT stops the long tasks on the nodes too: the
+// pool exits 130, the results say cancelled, and no task nor agent's step
+// is left.
+func TestSlurmInterrupt(t *testing.T) {
+	lab := slurmtest.Start(t, 2)
+	logOnFailure(t, lab)
+	job := lab.Alloc(t, 2, "-c2")
+	marks := t.TempDir()
+	input := strings.Repeat(shTask(`: > "$1/$SLURMD_NODENAME.$$"; exec sleep 300`, marks), 6)
+
+	p := startInJob(t, lab, job, input, "--ndjson", "--slurm")
+	sleeps := func() int {
+		n := 0
+		for _, p := range labProcs(lab) {
+			if p.comm == "sleep" {
+				n++
+			}
+		}
+		return n
+	}
+	// Two slots on each node: four tasks run, two wait.
+	waitUntil(t, 30*time.Second, "two tasks sleep on each node", func() bool {
+		return markedOn(t, marks, "n1") == 2 && markedOn(t, marks, "n2") == 2 && sleeps() == 4
+	})
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGINT))
+	begin := time.Now()
+	code, results := p.wait()
+	require.Equal(t, 130, code, p.stderr.String())
+	require.Len(t, results, 6)
+	for _, res := range results {
+		require.Equal(t, "cancelled", res.Error, "%+v", res)
+	}
+	t.Logf("exited %v after SIGINT", time.Since(begin).Round(time.Millisecond))
+	waitUntil(t, 20*time.Second, "no sleep is left on the nodes", func() bool { return sleeps() == 0 })
+	noAgentStep(t, lab, job)
+	require.Empty(t, agentsOn(lab, "n1"), "no agent is left on n1")
+	require.Empty(t, agentsOn(lab, "n2"), "no agent is left on n2")
+}
+
+// TestSlurmPromptReplies: a task's result comes back as soon as the task
+// ends, whether or not its output ends with a newline: ten tasks that
+// print one byte, run one after the other on a node of one CPU, take well
+// under a second each.
+func TestSlurmPromptReplies(t *testing.T) {
+	t.Skip("without srun -u, slurmstepd holds back the agent's output after its last newline: a reply whose output does not end with one waits for the agent's next heartbeat, 2 s, and these ten tasks take 20 s")
+	lab := slurmtest.Start(t, 1)
+	logOnFailure(t, lab)
+	job := lab.Alloc(t, 1)
+
+	begin := time.Now()
+	p := startInJob(t, lab, job, strings.Repeat(`{"command":"printf","args":["x"]}`+"\n", 10), "--ndjson", "--slurm")
+	code, results := p.wait()
+	took := time.Since(begin)
+	require.Equal(t, 0, code, p.stderr.String())
+	require.Len(t, results, 10)
+	for _, res := range results {
+		require.Equal(t, "x", res.Body, "%+v", res)
+	}
+	t.Logf("10 tasks in %v", took.Round(time.Millisecond))
+	require.Less(t, took, 8*time.Second, "each result comes when its task ends, not at the next heartbeat")
 }
