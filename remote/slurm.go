@@ -108,6 +108,7 @@ func Allocate(ctx context.Context, args []string) (*SlurmJob, error) {
 	argv := slices.Concat([]string{"--no-shell", "--no-kill", "--job-name=" + AgentJobName}, args)
 	cmd := exec.CommandContext(ctx, "salloc", argv...)
 	detach(cmd) // a terminal's ^C is the pool's, which cancels the request
+	interruptAtDeath(cmd)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
 	cmd.WaitDelay = 5 * time.Second
 	var stderr strings.Builder

@@ -83,7 +83,7 @@ func checkNodeResults(t *testing.T, path string, n int) {
 	nodes := map[string]int{}
 	lines := bufio.NewScanner(f)
 	for lines.Scan() {
-		var r slurmResult
+		var r remoteResult
 		require.NoError(t, json.Unmarshal(lines.Bytes(), &r), lines.Text())
 		require.Equal(t, 0, r.ExitCode, lines.Text())
 		require.Equal(t, r.Host, r.Body, lines.Text())

@@ -57,8 +57,15 @@ const heldScript = `: > "$1/$SLURMD_NODENAME.$$"; i=0; ` +
 // p.lines, as for rig.start.
 func startInJob(t *testing.T, lab *slurmtest.Cluster, job, input string, args ...string) *pool {
 	t.Helper()
+	return startInLab(t, lab, lab.JobEnv(t, job), input, args...)
+}
+
+// startInLab starts the program with args in the environment of lab's
+// clients and env, feeding it input; its NDJSON lines arrive on p.lines.
+func startInLab(t *testing.T, lab *slurmtest.Cluster, env []string, input string, args ...string) *pool {
+	t.Helper()
 	cmd := lab.Command(context.Background(), program, args...)
-	cmd.Env = append(cmd.Env, lab.JobEnv(t, job)...)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdin = strings.NewReader(input)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -322,12 +329,9 @@ func TestSlurmNodeDown(t *testing.T) {
 	p := startInJob(t, lab, job, input, "--ndjson", "--slurm", "-v")
 	// The tasks wait for the release: once n3 runs two, it is set down.
 	waitUntil(t, 30*time.Second, "two tasks run on n3", func() bool { return markedOn(t, marks, "n3") == 2 })
-	// Not lab.Down, which waits until sinfo shows the node down: the
-	// cluster returns a node to service as soon as it answers the
-	// controller (ReturnToService=2), which can be within milliseconds.
-	// What counts here is that Slurm removes n3 from the job and ends its
-	// step, which the pool sees.
-	lab.Run(t, "scontrol", "update", "NodeName=n3", "State=DOWN", "Reason=e2e")
+	// scontrol update nodename=n3 state=down: Slurm removes n3 from the
+	// job and ends its step, which the pool sees.
+	lab.Down(t, "n3")
 	waitUntil(t, 30*time.Second, "the pool loses n3", func() bool { return p.stderr.contains(`msg="host lost" host=n3`) })
 	require.NoError(t, os.WriteFile(release, nil, 0o644))
 
@@ -465,7 +469,6 @@ func TestSlurmInterrupt(t *testing.T) {
 // print one byte, run one after the other on a node of one CPU, take well
 // under a second each.
 func TestSlurmPromptReplies(t *testing.T) {
-	t.Skip("without srun -u, slurmstepd holds back the agent's output after its last newline: a reply whose output does not end with one waits for the agent's next heartbeat, 2 s, and these ten tasks take 20 s")
 	lab := slurmtest.Start(t, 1)
 	logOnFailure(t, lab)
 	job := lab.Alloc(t, 1)

@@ -310,8 +310,9 @@ func (c *Cluster) allIdle(states map[string]string) bool {
 // NodeAddr) rather than on every address; slurmctld listens on every
 // address all the same, and Slurm 22.05 has no setting to change that.
 // SlurmdParameters=config_overrides makes a node's CPUs those of the
-// configuration, whatever the machine has. ReturnToService=2 lets a node
-// set down come back when it registers. The plugins need neither cgroups
+// configuration, whatever the machine has. ReturnToService=1 lets a node
+// that was down for not answering come back when it registers, and keeps
+// one set down (Down) down until Resume. The plugins need neither cgroups
 // nor an accounting database.
 func (c *Cluster) slurmConf(ctldPort int, nodePorts []int) string {
 	d := c.Dir
@@ -340,7 +341,7 @@ SelectTypeParameters=CR_CPU
 SlurmdParameters=config_overrides
 MpiDefault=none
 CommunicationParameters=NoInAddrAny
-ReturnToService=2
+ReturnToService=1
 SlurmdTimeout=10
 InactiveLimit=0
 KillWait=5
