@@ -18,9 +18,12 @@ import (
 // Srun is the Transport that runs each agent as a step of a Slurm job,
 // one per node, through srun: no shell, no ssh. The step overlaps the
 // job's other steps and takes none of the node's CPUs or memory for
-// itself, so that the tasks' own srun calls are not blocked by it; it
-// is not labelled and not unbuffered (-u, --label), which would break the
-// agent's line protocol.
+// itself, so that the tasks' own srun calls are not blocked by it. Its
+// output is not labelled (--label), which would put words into the
+// agent's lines, and its agent gets no pseudo-terminal (-u), whose line
+// discipline is no channel for the agent's bytes. Without -u,
+// slurmstepd passes the agent's output on line by line, which is why the
+// agent ends each reply with a line break (Protocol 3).
 //
 // A step is ended by SIGTERM to its srun, which has Slurm end the step,
 // and then by scancel, should srun be past hearing it; srun is killed
