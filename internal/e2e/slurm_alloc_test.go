@@ -143,8 +143,8 @@ func TestSlurmAllocKilled(t *testing.T) {
 
 // TestSlurmAllocationEnds: when a node of an allocation made without
 // --no-kill goes down, Slurm ends the whole job. The results written are
-// kept, every other task gets one result that says the allocation ended,
-// and the run exits 1, at once.
+// kept, every other task gets one result that says the allocation ended
+// (exit -1 for those that waited), and the run exits 1, at once.
 func TestSlurmAllocationEnds(t *testing.T) {
 	lab := slurmtest.Start(t, 2)
 	logOnFailure(t, lab)
@@ -166,10 +166,18 @@ func TestSlurmAllocationEnds(t *testing.T) {
 	code, results := p.wait()
 	require.Equal(t, 1, code, p.stderr.String())
 	require.Len(t, results, 10, "every task has one result")
+	waited := 0
 	for _, r := range results {
-		require.Equal(t, -1, r.ExitCode, "%+v", r)
 		require.Contains(t, r.Error, "the Slurm allocation ended", "%+v", r)
+		if r.ExitCode == -1 {
+			waited++
+			continue
+		}
+		// One of the two that ran: its agent, cut off, may have stopped
+		// it and said so before the end reached the pool.
+		require.Equal(t, "SIGTERM", r.Signal, "%+v", r)
 	}
+	require.GreaterOrEqual(t, waited, 8, "the tasks that waited never start")
 	nothingLeft(t, lab)
 }
 
