@@ -233,7 +233,7 @@ func (l *Local) Execute(ctx context.Context, t *job.Task) job.Result {
 		return r
 	}
 	defer p.close()
-	r.Started = true
+	r.Started, r.StartedAt = true, start
 	// Stopping the task (its time limit, or the pool's ctx) costs nothing
 	// until it happens: no goroutine waits for it.
 	unwatch := context.AfterFunc(runCtx, func() { p.stop(l.opts.Grace) })
@@ -257,7 +257,7 @@ func (l *Local) Execute(ctx context.Context, t *job.Task) job.Result {
 // file descriptors: EMFILE or ENFILE, while some child runs), it tries
 // again after a pause, doubling from 10 ms up to 1 s, until ctx is done. A
 // nil process means it could not be prepared; otherwise err is why it did
-// not start.
+// not start, or start is when it started.
 //
 // Once a start has failed so, the executor keeps fewer children at once
 // than it had then, for the rest of its life (see lessThan): the process

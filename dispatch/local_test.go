@@ -117,10 +117,46 @@ func TestLocalExecute(t *testing.T) {
 			l := newTestLocal(t, tt.opts)
 			start := time.Now()
 			r := l.Execute(context.Background(), &tt.task)
-			require.Less(t, time.Since(start), 10*time.Second)
+			end := time.Now()
+			require.Less(t, end.Sub(start), 10*time.Second)
+			requireTimes(t, &r, start, end)
 			tt.check(t, r)
 		})
 	}
+}
+
+// requireTimes checks that r, of a task run between before and after,
+// has its process's times within them, or none when it did not start.
+func requireTimes(t *testing.T, r *job.Result, before, after time.Time) {
+	t.Helper()
+	if !r.Started {
+		require.True(t, r.StartedAt.IsZero(), "a task that did not start has no start: %v", r.StartedAt)
+		return
+	}
+	require.False(t, r.StartedAt.Before(before), "started %v, before the call at %v", r.StartedAt, before)
+	require.False(t, r.StartedAt.After(after), "started %v, after the call returned at %v", r.StartedAt, after)
+	require.False(t, r.StartedAt.Add(r.Duration).After(after), "ended %v, after the call returned at %v", r.StartedAt.Add(r.Duration), after)
+}
+
+// TestLocalStartedAt: a task's process starts when it is called, and ends
+// its Duration later, before the call returns; one cancelled before it
+// starts has no start.
+func TestLocalStartedAt(t *testing.T) {
+	l := newTestLocal(t, LocalOptions{})
+	before := time.Now()
+	r := l.Execute(context.Background(), &job.Task{Command: "sleep", Args: []string{"0.05"}})
+	after := time.Now()
+	require.Equal(t, 0, r.ExitCode)
+	require.True(t, r.Started)
+	require.GreaterOrEqual(t, r.Duration, 50*time.Millisecond)
+	requireTimes(t, &r, before, after)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r = l.Execute(ctx, &job.Task{Command: "true"})
+	require.ErrorIs(t, r.Err, job.ErrCancelled)
+	require.False(t, r.Started)
+	require.True(t, r.StartedAt.IsZero())
 }
 
 func TestLocalCancel(t *testing.T) {

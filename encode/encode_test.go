@@ -22,6 +22,13 @@ func result(seq int64, body string) job.Result {
 	return job.Result{Seq: seq, Identifier: "t" + string(rune('0'+seq)), Stdout: job.BytesOutput([]byte(body)), Started: true, Duration: 1500 * time.Microsecond, Attempts: 1}
 }
 
+// timed returns r with a StartedAt that is not in UTC and has more than
+// milliseconds.
+func timed(r job.Result) job.Result {
+	r.StartedAt = time.Date(2026, 12, 4, 23, 55, 1, 123_456_789, time.FixedZone("CET", 3600))
+	return r
+}
+
 // send returns a closed channel holding items.
 func send[T any](items ...T) <-chan T {
 	ch := make(chan T, len(items))
@@ -49,6 +56,10 @@ func TestMarshalSchema(t *testing.T) {
 			`{"identifier":"t4","exit_code":0,"result_body":"<a&b> \"q\" \\ \u0000 \ufffd é","stderr":"","seq":4,"duration_ms":1.5}`},
 		{"binary", result(5, "a\xffb\x00"), true,
 			`{"identifier":"t5","exit_code":0,"result_body":"Yf9iAA==","stderr":"","seq":5,"duration_ms":1.5,"encoding":"base64"}`},
+		{"times", timed(result(7, "")), false,
+			`{"identifier":"t7","exit_code":0,"result_body":"","stderr":"","seq":7,"duration_ms":1.5,"started_at":"2026-12-04T22:55:01.123Z","ended_at":"2026-12-04T22:55:01.124Z"}`},
+		{"times, never started", timed(job.Result{Seq: 8, Identifier: "n", ExitCode: -1, Err: errors.New("cancelled")}), false,
+			`{"identifier":"n","exit_code":-1,"result_body":"","seq":8,"error":"cancelled"}`},
 		{"cost and limit", job.Result{Seq: 6, Identifier: "c", ExitCode: 152, Signal: "SIGXCPU", Started: true, Duration: time.Second,
 			Usage: &job.Usage{User: 987654 * time.Microsecond, System: 12 * time.Millisecond, MaxRSS: 2048}, Limit: "cpu", Host: "b1"}, false,
 			`{"identifier":"c","exit_code":152,"result_body":"","stderr":"","seq":6,"duration_ms":1000,"user_ms":987.654,"sys_ms":12,"max_rss_kb":2048,"limit":"cpu","signal":"SIGXCPU","host":"b1"}`},
@@ -169,6 +180,30 @@ func TestEvents(t *testing.T) {
 	_, err := Write(&out, send(result(1, "x")), Options{Mode: NDJSON{}})
 	require.NoError(t, err)
 	require.NotContains(t, out.String(), "event", "results are not marked unless events are asked for")
+}
+
+// TestTimes: every JSON mode writes started_at and ended_at after
+// duration_ms, in UTC with three decimals; raw output is the same with
+// them or without.
+func TestTimes(t *testing.T) {
+	const times = `"duration_ms":1.5,"started_at":"2026-12-04T22:55:01.123Z","ended_at":"2026-12-04T22:55:01.124Z"`
+	on := timed(result(1, "x"))
+	on.StartedAt = on.StartedAt.Add(-123 * time.Millisecond) // a whole second: .000
+	for _, mode := range []Mode{Array{}, NDJSON{}} {
+		var out bytes.Buffer
+		_, err := Write(&out, send(timed(result(1, "x")), on), Options{Mode: mode})
+		require.NoError(t, err)
+		require.Equal(t, 1, strings.Count(out.String(), times), mode.String())
+		require.Contains(t, out.String(), `"started_at":"2026-12-04T22:55:01.000Z","ended_at":"2026-12-04T22:55:01.001Z"`, mode.String())
+	}
+	for _, mode := range []Mode{Raw{}, Raw{Tag: true}} {
+		var with, without bytes.Buffer
+		_, err := Write(&with, send(timed(result(1, "x"))), Options{Mode: mode})
+		require.NoError(t, err)
+		_, err = Write(&without, send(result(1, "x")), Options{Mode: mode})
+		require.NoError(t, err)
+		require.Equal(t, without.String(), with.String(), mode.String())
+	}
 }
 
 // TestOmitStderr: the stderr field is there only when it was captured.

@@ -22,14 +22,15 @@ not JSON
 
 {"identifier":"d","exit_code":0}
 {"identifier":"d","exit_code":0}
+{"identifier":"f","exit_code":0,"result_body":"","seq":7,"duration_ms":1.5,"started_at":"2026-12-04T22:55:01.123Z","ended_at":"2026-12-04T22:55:01.124Z"}
 `
 	tests := []struct {
 		name, file string
 		want       Journal
 		kept       string // the file once repaired
 	}{
-		{name: "whole lines", file: whole, want: Journal{"a": 1, "d": 2}, kept: whole},
-		{name: "a torn last line", file: whole + `{"identifier":"t6","exit_co`, want: Journal{"a": 1, "d": 2}, kept: whole},
+		{name: "whole lines", file: whole, want: Journal{"a": 1, "d": 2, "f": 1}, kept: whole},
+		{name: "a torn last line", file: whole + `{"identifier":"t6","exit_co`, want: Journal{"a": 1, "d": 2, "f": 1}, kept: whole},
 		{name: "a last line without its newline", file: `{"identifier":"a","exit_code":0}`, want: Journal{}, kept: ""},
 		{name: "empty", file: "", want: Journal{}, kept: ""},
 	}

@@ -18,6 +18,8 @@ import (
 type tail struct {
 	Seq        int64           `json:"seq"`
 	DurationMS *float64        `json:"duration_ms,omitempty"`
+	StartedAt  string          `json:"started_at,omitempty"`
+	EndedAt    string          `json:"ended_at,omitempty"`
 	UserMS     *float64        `json:"user_ms,omitempty"`
 	SysMS      *float64        `json:"sys_ms,omitempty"`
 	MaxRSSKB   *int64          `json:"max_rss_kb,omitempty"`
@@ -67,6 +69,9 @@ func (e *Encoder) writeResult(r *job.Result) error {
 	t := tail{Seq: r.Seq, Signal: r.Signal, TimedOut: r.TimedOut, Truncated: r.Truncated, Host: r.Host, Meta: validMeta(r.Meta)}
 	if r.Started {
 		t.DurationMS = millis(r.Duration)
+		if !r.StartedAt.IsZero() {
+			t.StartedAt, t.EndedAt = timestamp(r.StartedAt), timestamp(r.StartedAt.Add(r.Duration))
+		}
 	}
 	if u := r.Usage; u != nil {
 		t.UserMS, t.SysMS, t.MaxRSSKB = millis(u.User), millis(u.System), &u.MaxRSS
@@ -101,6 +106,14 @@ func millis(d time.Duration) *float64 {
 	ms := math.Round(float64(d.Nanoseconds())/1e3) / 1e3
 	return &ms
 }
+
+// timestampLayout is RFC 3339 with milliseconds, always three digits of
+// them.
+const timestampLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// timestamp is t in UTC, to the millisecond (cut, not rounded), as in
+// "2026-12-04T23:55:01.123Z".
+func timestamp(t time.Time) string { return t.UTC().Format(timestampLayout) }
 
 func (e *Encoder) writeRaw(s string) error {
 	_, err := e.w.WriteString(s)

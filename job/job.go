@@ -65,6 +65,11 @@ type Result struct {
 	// meaningful.
 	Started  bool
 	Duration time.Duration
+	// StartedAt is when the process was started, on the pool's clock (for
+	// a task run on another host too), so that StartedAt plus Duration is
+	// when it ended; zero when Started is not set. With retries, it is the
+	// last attempt's.
+	StartedAt time.Time
 	// Err says why the pool could not run the task, or why it stopped it.
 	Err       error
 	Signal    string

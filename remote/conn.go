@@ -72,8 +72,12 @@ type connOptions struct {
 	inherit io.Writer // receives the transport's stderr too, when set
 }
 
-// delivery is a task's result as the agent reported it, with its outputs.
-type delivery struct{ res job.Result }
+// delivery is a task's result as the agent reported it, with its outputs,
+// and when its reply arrived, on the pool's clock.
+type delivery struct {
+	res     job.Result
+	arrived time.Time
+}
 
 const (
 	// helloTimeout bounds the wait for an agent's hello, past ssh's own

@@ -23,6 +23,7 @@ func (c *conn) run(ctx context.Context, t *job.Task) job.Result {
 	res := job.Result{Seq: t.Seq, Identifier: t.Identifier, Meta: t.Meta, ExitCode: job.ExitNeverStarted}
 	id, got := c.register()
 	q := taskRequest(id, t)
+	sent := time.Now()
 	if err := c.send(q); err != nil {
 		c.fail(fmt.Errorf("cannot send a task: %w", err))
 	}
@@ -37,11 +38,11 @@ func (c *conn) run(ctx context.Context, t *job.Task) job.Result {
 	for {
 		select {
 		case d := <-got:
-			return c.answer(t, &q, &d.res, late, done == nil)
+			return c.answer(t, &q, d.timed(sent), late, done == nil)
 		case <-c.dead:
 			select { // the reader delivers every reply before it closes dead
 			case d := <-got:
-				return c.answer(t, &q, &d.res, late, done == nil)
+				return c.answer(t, &q, d.timed(sent), late, done == nil)
 			default:
 			}
 			c.unregister(id)
@@ -101,6 +102,19 @@ func (c *conn) answer(t *job.Task, q *request, r *job.Result, late, cancelled bo
 		r.Err = fmt.Errorf("%w: %s: its agent stopped the task, having lost the pool", job.ErrHostLost, c.host)
 	}
 	return *r
+}
+
+// timed returns the delivered result, for a task sent at sent, with its
+// StartedAt on the pool's clock, as the host's clock may differ: its
+// Duration before the reply arrived, but not before the task was sent.
+func (d *delivery) timed(sent time.Time) *job.Result {
+	if d.res.Started {
+		d.res.StartedAt = d.arrived.Add(-d.res.Duration)
+		if d.res.StartedAt.Before(sent) {
+			d.res.StartedAt = sent
+		}
+	}
+	return &d.res
 }
 
 func (c *conn) register() (uint64, chan delivery) {
@@ -182,6 +196,7 @@ func (c *conn) readReplies() error {
 		if rep.Heartbeat {
 			continue
 		}
+		arrived := time.Now()
 		if err := rep.check(); err != nil {
 			return err
 		}
@@ -193,6 +208,7 @@ func (c *conn) readReplies() error {
 		if err != nil {
 			return err
 		}
+		d.arrived = arrived
 		ch <- d // never blocks: each channel has room for its one reply
 	}
 }

@@ -22,7 +22,7 @@ import (
 // description opens --help.
 const description = `Run child processes in parallel and report one JSON result per task.
 
-A task is a JSON object: "command" (required; no shell is involved) and optional "identifier", "args", "env", "dir", "stdin", "timeout", "limits" and "meta". Its result has "identifier", "exit_code", "result_body" (stdout), "stderr", "seq", "duration_ms" and what it cost ("user_ms", "sys_ms", "max_rss_kb"), and "error", "signal", "timed_out" or "limit" when they apply. Tasks come as a JSON array (inline, in --infile, or on stdin) or as NDJSON on stdin; every task read gets exactly one result.
+A task is a JSON object: "command" (required; no shell is involved) and optional "identifier", "args", "env", "dir", "stdin", "timeout", "limits" and "meta". Its result has "identifier", "exit_code", "result_body" (stdout), "stderr", "seq", "duration_ms", "started_at" and "ended_at", what it cost ("user_ms", "sys_ms", "max_rss_kb"), and "error", "signal", "timed_out" or "limit" when they apply. Tasks come as a JSON array (inline, in --infile, or on stdin) or as NDJSON on stdin; every task read gets exactly one result.
 
 Ways to use it:
 

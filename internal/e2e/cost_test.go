@@ -15,10 +15,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// costResult is what the tests read of a result: its cost and limit.
+// costResult is what the tests read of a result: its cost and limit, and
+// its times.
 type costResult struct {
 	Identifier string   `json:"identifier"`
 	ExitCode   int      `json:"exit_code"`
+	Attempts   int      `json:"attempts"`
 	Body       string   `json:"result_body"`
 	Stderr     string   `json:"stderr"`
 	Signal     string   `json:"signal"`
@@ -27,6 +29,8 @@ type costResult struct {
 	UserMS     *float64 `json:"user_ms"`
 	SysMS      *float64 `json:"sys_ms"`
 	MaxRSSKB   *int64   `json:"max_rss_kb"`
+	StartedAt  *string  `json:"started_at"`
+	EndedAt    *string  `json:"ended_at"`
 }
 
 // runCost runs the built program with args on the NDJSON tasks and returns

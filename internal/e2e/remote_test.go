@@ -71,6 +71,8 @@ type remoteResult struct {
 	Encoding   string `json:"encoding"`
 	Limit      string `json:"limit"`
 	MaxRSSKB   *int64 `json:"max_rss_kb"`
+	StartedAt  string `json:"started_at"`
+	EndedAt    string `json:"ended_at"`
 }
 
 // pool is a running workerpool.
@@ -296,7 +298,8 @@ const sameTasks = `{"identifier":"ok","command":"echo","args":["hello"]}
 `
 
 // TestRemoteSameAsLocal: the same tasks run here and on a host give every
-// identifier the same exit code, outputs and flags, in every output mode.
+// identifier the same exit code, outputs and flags, in every output mode,
+// and times when, and only when, they started.
 func TestRemoteSameAsLocal(t *testing.T) {
 	r := newRig(t, hostSpec{true})
 	for _, mode := range [][]string{
@@ -307,7 +310,9 @@ func TestRemoteSameAsLocal(t *testing.T) {
 	} {
 		t.Run(strings.Join(mode, " "), func(t *testing.T) {
 			lcode, local, lerr := r.run(t, sameTasks, append([]string{"-t", "4"}, mode...)...)
+			before := time.Now().Truncate(time.Millisecond)
 			rcode, remote, rerr := r.run(t, sameTasks, append([]string{"-S", "4/h1", "--ssh", r.ssh()}, mode...)...)
+			after := time.Now()
 			require.Equal(t, lcode, rcode, "exit status; stderr here: %s; remote: %s", lerr, rerr)
 			require.Len(t, remote, len(local))
 			want := map[string]remoteResult{}
@@ -318,7 +323,18 @@ func TestRemoteSameAsLocal(t *testing.T) {
 				require.Equal(t, "h1", res.Host)
 				w := want[res.Identifier]
 				require.Equal(t, w.MaxRSSKB == nil, res.MaxRSSKB == nil, "task %s: the cost comes back from the host", res.Identifier)
+				require.Equal(t, w.StartedAt == "", res.StartedAt == "", "task %s: started_at", res.Identifier)
+				require.Equal(t, w.EndedAt == "", res.EndedAt == "", "task %s: ended_at", res.Identifier)
+				if res.StartedAt != "" {
+					started, err := time.Parse(time.RFC3339, res.StartedAt)
+					require.NoError(t, err)
+					ended, err := time.Parse(time.RFC3339, res.EndedAt)
+					require.NoError(t, err)
+					require.False(t, started.Before(before) || ended.Before(started) || ended.After(after),
+						"task %s: %s to %s, in a run from %s to %s", res.Identifier, res.StartedAt, res.EndedAt, before, after)
+				}
 				res.Host, res.MaxRSSKB, w.MaxRSSKB = "", nil, nil
+				res.StartedAt, res.EndedAt, w.StartedAt, w.EndedAt = "", "", "", ""
 				require.Equal(t, w, res, "task %s differs", res.Identifier)
 			}
 			if len(mode) > 0 && mode[len(mode)-1] == "--binary" || len(mode) == 0 {
