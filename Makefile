@@ -54,11 +54,13 @@ dist:
 demo: build
 	@echo '== the PHP client (examples/client.php): each result as its task finishes'
 	@WORKERPOOL=$(BIN) php examples/client.php
-	@echo '== classic mode: workerpool -i tasks.json -t 4, one JSON array'
-	@cd examples && { ../$(BIN) -i tasks.json -t 4 || test $$? -eq 1; } > ../bin/demo.json
+	@echo '== classic mode: workerpool -i tasks.json -t 4 --report report.html, one JSON array'
+	@cd examples && { ../$(BIN) -i tasks.json -t 4 --report ../bin/report.html || test $$? -eq 1; } > ../bin/demo.json
 	@if command -v jq >/dev/null; then \
 		jq -r '.[] | "\(.identifier)\texit \(.exit_code)\t\(.duration_ms | round) ms\t\(.result_body | fromjson? | .greeting // "")"' bin/demo.json; \
 	else cat bin/demo.json; fi
+	@echo '== the report of that run (open it in a browser):'
+	@echo '$(CURDIR)/bin/report.html'
 
 vet:
 	$(GO) vet ./...
@@ -139,6 +141,13 @@ bench-wide:
 .PHONY: bench-slurm
 bench-slurm:
 	BENCH_SLURM_OUT=BENCHMARKS.md WORKERPOOL_BENCH_SLURM=1 $(GO) test -v -count=1 -timeout 90m -run '^TestBenchSlurm$$' ./internal/e2e
+
+# report-png draws docs/report.png, the README's picture of a report: the
+# report of 2,000 tasks over two throwaway sshd hosts, one killed mid-run,
+# rendered by headless Chromium (TestReportHostLost).
+.PHONY: report-png
+report-png:
+	WORKERPOOL_REPORT_PNG=$(CURDIR)/docs/report.png $(GO) test -count=1 -run '^TestReportHostLost$$' ./internal/e2e
 
 # bench-go runs the Go benchmarks often enough for benchstat:
 # make bench-go > new.txt; benchstat old.txt new.txt

@@ -29,10 +29,19 @@ func (c *Config) openOutput(stdout io.Writer) (*output, error) {
 	if c.mode().Traits().Appends {
 		o, err = openAppended(c.Outfile)
 	} else {
-		o, err = openReplacement(c.Outfile)
+		o, err = openReplacement(c.Outfile, "--outfile")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot open --outfile %s: %w", c.Outfile, shorten.Error(err))
+	}
+	return o, nil
+}
+
+// openReport opens the file of --report, which gets the page at the end.
+func (c *Config) openReport() (*output, error) {
+	o, err := openReplacement(c.Report, "--report")
+	if err != nil {
+		return nil, fmt.Errorf("cannot open --report %s: %w", c.Report, shorten.Error(err))
 	}
 	return o, nil
 }
@@ -62,7 +71,7 @@ var errLocked = errors.New("another workerpool is writing to it")
 // is complete, so that a reader never sees half an array. What is not a
 // regular file (a FIFO, a device) is written in place instead, never
 // replaced; a symbolic link is followed, and its target replaced.
-func openReplacement(path string) (*output, error) {
+func openReplacement(path, flag string) (*output, error) {
 	target, err := resolveLinks(path)
 	if err != nil {
 		return nil, err
@@ -91,7 +100,7 @@ func openReplacement(path string) (*output, error) {
 			p.discard()
 		}
 		if err = errors.Join(err, f.Close()); err != nil {
-			return fmt.Errorf("cannot write --outfile: %w", err)
+			return fmt.Errorf("cannot write %s: %w", flag, err)
 		}
 		return nil
 	}

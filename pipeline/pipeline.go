@@ -12,6 +12,7 @@
 package pipeline
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"github.com/workerpool/workerpool/dispatch"
 	"github.com/workerpool/workerpool/encode"
 	"github.com/workerpool/workerpool/job"
+	"github.com/workerpool/workerpool/report"
 )
 
 // Config is what a run is asked to do.
@@ -38,6 +40,10 @@ type Config struct {
 	Null bool
 	// Outfile, when set, receives the results instead of stdout.
 	Outfile string
+	// Report, when set, is the file that receives an HTML report of the
+	// run (see package report) once it ends, however it ends: drawn from
+	// every result written.
+	Report string
 
 	// Mode is the form of the output (see encode.Mode); nil means the
 	// classic array, encode.Array.
@@ -128,6 +134,9 @@ func Run(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writer) (Su
 	}
 	defer files.closeInput()
 	r := &run{cfg: &cfg, journal: files.journal, stop: newStopper(ctx), log: cfg.Log}
+	if files.report != nil {
+		r.report = &report.Builder{}
+	}
 	defer r.stop.release()
 	if cfg.DryRun {
 		err = r.dryRun(files.input, files.out.w)
@@ -139,7 +148,28 @@ func Run(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writer) (Su
 	if ferr := files.out.finish(!errors.As(err, &werr)); ferr != nil && err == nil {
 		err = ferr
 	}
+	if files.report != nil {
+		if rerr := r.writeReport(files.report); rerr != nil && err == nil {
+			err = rerr
+		}
+	}
 	return r.sum, err
+}
+
+// writeReport writes the report of the results written to out, and puts
+// it in place.
+func (r *run) writeReport(out *output) error {
+	w := bufio.NewWriter(out.w)
+	err := r.report.Write(w, report.Options{})
+	if err == nil {
+		err = w.Flush()
+	}
+	if ferr := out.finish(err == nil); err != nil {
+		return fmt.Errorf("cannot write --report: %w", err)
+	} else if ferr != nil {
+		return ferr
+	}
+	return nil
 }
 
 // files are what a run reads and writes.
@@ -148,6 +178,7 @@ type files struct {
 	closeInput func()
 	out        *output
 	journal    encode.Journal // with Resume
+	report     *output        // with Report
 }
 
 // open opens the input, the output and, to resume, the journal, or says
@@ -187,11 +218,21 @@ func (c *Config) openFiles(stdin io.Reader, stdout io.Writer) (*files, error) {
 		return nil, err
 	}
 	f := &files{input: input, closeInput: closeInput, out: out}
+	if c.Report != "" && !c.DryRun {
+		if f.report, err = c.openReport(); err != nil {
+			closeInput()
+			out.finish(false)
+			return nil, err
+		}
+	}
 	if c.Resume {
 		// Read only once the journal is locked, by openOutput.
 		if f.journal, err = encode.OpenJournal(c.Outfile); err != nil {
 			closeInput()
 			out.finish(false)
+			if f.report != nil {
+				f.report.finish(false)
+			}
 			return nil, fmt.Errorf("--resume: %w", err)
 		}
 	}
@@ -209,6 +250,7 @@ type run struct {
 	events   chan job.Event // to the writer; nil unless events are written
 	sum      Summary
 	cost     cost
+	report   *report.Builder // of the results written; nil without Report
 }
 
 // run streams the tasks in input through the pool to out.
@@ -330,6 +372,9 @@ func (r *run) write(out io.Writer, results <-chan job.Result) {
 			case failed:
 				res.Close()
 			default:
+				if r.report != nil {
+					r.report.AddResult(&res)
+				}
 				if err := r.writeResult(enc, &res, sameTerminal); err != nil {
 					fail(err)
 					continue

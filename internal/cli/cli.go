@@ -57,6 +57,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if f, ok := stdout.(*os.File); ok && closedAtStart(f) {
 		return usageError(errors.New("stdout is closed: nowhere to write the results"))
 	}
+	if len(args) > 0 && args[0] == "report" {
+		return runReport(args[1:], stdin, stdout, stderr)
+	}
 	var c cli
 	if i := slices.Index(args, "--"); i >= 0 {
 		args, c.template = args[:i], args[i+1:]

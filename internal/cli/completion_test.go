@@ -31,7 +31,7 @@ func TestCompletionCandidates(t *testing.T) {
 	longFlags := []string{"--binary", "--completion", "--dry-run", "--events", "--fail-fast", "--grace", "--heartbeat",
 		"--help", "--infile", "--limit-cpu", "--limit-files", "--limit-fsize", "--limit-memory", "--max-output",
 		"--max_threads", "--ndjson", "--null", "--ordered", "--outfile", "--progress", "--push", "--raw",
-		"--remote-path", "--resume", "--retries", "--slurm", "--slurm-alloc", "--ssh", "--sshlogin", "--sshloginfile", "--stderr", "--tag",
+		"--remote-path", "--report", "--resume", "--retries", "--slurm", "--slurm-alloc", "--ssh", "--sshlogin", "--sshloginfile", "--stderr", "--tag",
 		"--timeout", "--verbose", "--version"}
 	allFlags := append([]string{"-0", "-S", "-V", "-h", "-i", "-k", "-o", "-t", "-v"}, longFlags...)
 	here := []string{"./", ".hidden", "bin/", "empty/", "hosts.txt", "some dir/", "sub/", "tasks.json", "tasks.ndjson"}
@@ -57,7 +57,7 @@ func TestCompletionCandidates(t *testing.T) {
 		{"workerpool -t 4 --nd", []string{"--ndjson"}},
 		{"workerpool --ndjson -", allFlags},
 		{"workerpool --agent -", allFlags},
-		{"workerpool -i tasks.json --r", []string{"--raw", "--remote-path", "--resume", "--retries"}},
+		{"workerpool -i tasks.json --r", []string{"--raw", "--remote-path", "--report", "--resume", "--retries"}},
 		{"workerpool --stderr capture --st", []string{"--stderr"}},
 
 		// Nothing completes the name of the program, the tasks argument,

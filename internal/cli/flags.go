@@ -42,6 +42,7 @@ type cli struct {
 	Null        bool             `short:"0" name:"null" help:"With a command after --, read items separated by NUL bytes rather than lines (find -print0, xargs -0)."`
 	Infile      string           `short:"i" predictor:"file" placeholder:"PATH" help:"Read tasks from a file; - is stdin."`
 	Outfile     string           `short:"o" predictor:"file" placeholder:"PATH" help:"Write results to a file: the array atomically, NDJSON appended line by line."`
+	Report      string           `predictor:"file" placeholder:"PATH" help:"When the run ends, write an HTML report of it there: timeline, durations, failures, cost (see also: workerpool report FILE...)."`
 	Verbose     bool             `short:"v" help:"Log progress to stderr."`
 	Version     kong.VersionFlag `short:"V" help:"Print the version and exit."`
 	NDJSON      bool             `name:"ndjson" help:"Write one result per line as each task finishes."`
@@ -108,6 +109,8 @@ func (c *cli) Validate() error {
 		return fmt.Errorf("--%s writes no JSON: it goes with none of --ndjson, --events, --binary and --resume", mode)
 	case c.Heartbeat < duration(minHeartbeat) || c.Heartbeat > duration(maxHeartbeat):
 		return fmt.Errorf("--heartbeat must be from %s to %s, not %s", minHeartbeat, maxHeartbeat, time.Duration(c.Heartbeat))
+	case c.Report != "" && c.DryRun:
+		return errors.New("--report draws a run, and --dry-run runs nothing")
 	case c.Events && !c.NDJSON:
 		return errors.New("--events needs --ndjson: the array has no room for them")
 	case c.slurm() && (len(c.SSHLogin) > 0 || c.LoginFile != "" || c.SSH != ""):
@@ -139,7 +142,7 @@ func (c *cli) mode() encode.Mode {
 func (c *cli) config(stderr io.Writer) pipeline.Config {
 	process := c.process(nil)
 	return pipeline.Config{
-		Inline: c.Tasks, Infile: c.Infile, Template: c.template, Null: c.Null, Outfile: c.Outfile,
+		Inline: c.Tasks, Infile: c.Infile, Template: c.template, Null: c.Null, Outfile: c.Outfile, Report: c.Report,
 		Mode: c.mode(), Ordered: c.Ordered, Binary: c.Binary, Events: c.Events, Resume: c.Resume,
 		DryRun: c.DryRun, Progress: c.Progress,
 		Workers: int(c.MaxThreads), Retries: c.Retries, FailFast: c.FailFast,

@@ -23,21 +23,6 @@ func underLimit(t *testing.T, kib uint64, stdin string, bin string, args ...stri
 	return runWith(t, stdin, "sh", append([]string{"-c", `ulimit -v "$1" && shift && exec "$0" "$@"`, bin, strconv.FormatUint(kib, 10)}, args...)...)
 }
 
-// runWith runs name with args and stdin, and returns its exit status,
-// stdout and stderr.
-func runWith(t *testing.T, stdin string, name string, args ...string) (int, string, string) {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if _, exited := err.(*exec.ExitError); err != nil && !exited {
-		t.Fatal(err)
-	}
-	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
-}
-
 // requireLowerable skips the test when this process cannot be given an
 // address space limit of 4 GiB: its hard limit is lower already.
 func requireLowerable(t *testing.T) {
