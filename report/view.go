@@ -68,6 +68,7 @@ type bar struct {
 	Outcome string
 	Retried bool // its task ran more than once: a host lost, or retries
 	Title   string
+	task    *Task // whose title it is, worked out once the bars are merged
 }
 
 type tick struct {
@@ -220,7 +221,7 @@ func newTimeline(tasks []Task) (timeline, []hostIdle) {
 			}
 			lanes[k].free = t.EndedAt
 			lanes[k].bars = append(lanes[k].bars, bar{X: x(t.StartedAt), W: max(x(t.EndedAt)-x(t.StartedAt), 0.5),
-				Outcome: t.outcome(), Retried: t.Attempts > 1, Title: barTitle(t)})
+				Outcome: t.outcome(), Retried: t.Attempts > 1, task: t})
 		}
 		h := hostLanes{Name: hostName(tasks[start].Host), Y: y, Lanes: len(lanes)}
 		for k, l := range lanes {
@@ -237,6 +238,11 @@ func newTimeline(tasks []Task) (timeline, []hostIdle) {
 	}
 	tl.Height = y
 	tl.Bars, tl.Merged = mergeBars(tl.Bars, maxBars)
+	for i := range tl.Bars {
+		if b := &tl.Bars[i]; b.Title == "" {
+			b.Title = barTitle(b.task)
+		}
+	}
 	for _, f := range ticksOf(span) {
 		tl.Ticks = append(tl.Ticks, tick{X: labelWidth + chartWidth*f.at, Label: f.label})
 	}
