@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -88,14 +89,60 @@ func ScontrolHostnames(list string) ([]string, error) {
 }
 
 // Hosts returns the source of the job's nodes: each with slots CPUs of
-// its own when perNode is 0, perNode slots otherwise.
+// its own when perNode is 0, perNode slots otherwise. It follows the job
+// (see slurmPoll): a node that leaves it, failed under --no-kill, leaves
+// the hosts, rather than be tried again for ever.
 func (j *SlurmJob) Hosts(perNode int) HostSource {
-	logins := make(staticHosts, len(j.Nodes))
+	return &slurmHosts{perNode: perNode, logins: j.logins(perNode),
+		show: func() (*SlurmJob, error) { return ShowSlurmJob(j.ID, ScontrolHostnames) }}
+}
+
+// logins are the job's nodes as hosts of perNode slots, or of their CPUs.
+func (j *SlurmJob) logins(perNode int) []Login {
+	logins := make([]Login, len(j.Nodes))
 	for i, node := range j.Nodes {
 		slots := cmp.Or(perNode, j.CPUs[i])
 		logins[i] = Login{text: fmt.Sprintf("%d/%s", slots, node), dest: node, slots: slots}
 	}
 	return logins
+}
+
+// slurmPoll is how often the nodes of a job are looked at for a change.
+const slurmPoll = 5 * time.Second
+
+// slurmHosts are the nodes of a job, as show tells them.
+type slurmHosts struct {
+	perNode int
+	logins  []Login
+	show    func() (*SlurmJob, error)
+}
+
+func (s *slurmHosts) Logins() []Login { return s.logins }
+
+// Watch looks at the job every slurmPoll, and tells when its nodes
+// change. A job that cannot be read, or has ended, changes nothing: the
+// transport tells when the job has ended.
+func (s *slurmHosts) Watch(ctx context.Context, log *slog.Logger, changed func([]Login)) {
+	tick := time.NewTicker(slurmPoll)
+	defer tick.Stop()
+	last := s.logins
+	for {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		}
+		job, err := s.show()
+		if err != nil {
+			log.Debug("the Slurm job cannot be read", "error", err)
+			continue
+		}
+		now := job.logins(s.perNode)
+		if !slices.Equal(now, last) && len(now) > 0 {
+			last = now
+			changed(now)
+		}
+	}
 }
 
 // Allocate asks Slurm for an allocation of its own, as --slurm-alloc

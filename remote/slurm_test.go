@@ -3,8 +3,11 @@ package remote
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -114,4 +117,42 @@ func TestParseShowJob(t *testing.T) {
 	require.ErrorContains(t, err, "no CPUs in")
 	_, err = ParseSlurmJob(strings.Replace(show, "NumNodes=3", "NumNodes=4", 1), hostnames)
 	require.EqualError(t, err, "CPUs found for 3 nodes, NumNodes=4")
+}
+
+// TestSlurmHostsFollowTheJob: the job's nodes are looked at every
+// slurmPoll; a node that leaves the job leaves the hosts, once, and a job
+// that cannot be read changes nothing.
+func TestSlurmHostsFollowTheJob(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		job := &SlurmJob{ID: "7", Nodes: []string{"n1", "n2", "n3"}, CPUs: []int{4, 4, 2}}
+		answers := []func() (*SlurmJob, error){
+			func() (*SlurmJob, error) { return job, nil },
+			func() (*SlurmJob, error) { return nil, errors.New("slurm_load_jobs error: Socket timed out") },
+			func() (*SlurmJob, error) {
+				return &SlurmJob{ID: "7", Nodes: []string{"n1", "n2"}, CPUs: []int{4, 4}}, nil
+			},
+		}
+		src := job.Hosts(0).(*slurmHosts)
+		src.show = func() (*SlurmJob, error) {
+			a := answers[0]
+			if len(answers) > 1 {
+				answers = answers[1:]
+			}
+			return a()
+		}
+		var got [][]string
+		ctx, cancel := context.WithCancel(context.Background())
+		go src.Watch(ctx, slog.New(slog.DiscardHandler), func(l []Login) { got = append(got, texts(l)) })
+		time.Sleep(2*slurmPoll + slurmPoll/2)
+		synctest.Wait()
+		require.Empty(t, got, "the same nodes, then none read: no change")
+		time.Sleep(slurmPoll)
+		synctest.Wait()
+		require.Equal(t, [][]string{{"4/n1", "4/n2"}}, got, "n3 left the job")
+		time.Sleep(3 * slurmPoll)
+		synctest.Wait()
+		require.Len(t, got, 1, "told once")
+		cancel()
+		synctest.Wait()
+	})
 }

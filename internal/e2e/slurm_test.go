@@ -333,6 +333,9 @@ func TestSlurmNodeDown(t *testing.T) {
 	// job and ends its step, which the pool sees.
 	lab.Down(t, "n3")
 	waitUntil(t, 30*time.Second, "the pool loses n3", func() bool { return p.stderr.contains(`msg="host lost" host=n3`) })
+	// Slurm drops n3 from the job (--no-kill): the pool sees it leave,
+	// rather than try it again for ever.
+	waitUntil(t, 30*time.Second, "n3 leaves the hosts", func() bool { return p.stderr.contains(`msg="host removed" host=n3`) })
 	require.NoError(t, os.WriteFile(release, nil, 0o644))
 
 	code, results := p.wait()
