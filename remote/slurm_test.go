@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -140,18 +142,28 @@ func TestSlurmHostsFollowTheJob(t *testing.T) {
 			}
 			return a()
 		}
-		var got [][]string
+		var mu sync.Mutex
+		var changes [][]string
+		got := func() [][]string {
+			mu.Lock()
+			defer mu.Unlock()
+			return slices.Clone(changes)
+		}
 		ctx, cancel := context.WithCancel(context.Background())
-		go src.Watch(ctx, slog.New(slog.DiscardHandler), func(l []Login) { got = append(got, texts(l)) })
+		go src.Watch(ctx, slog.New(slog.DiscardHandler), func(l []Login) {
+			mu.Lock()
+			defer mu.Unlock()
+			changes = append(changes, texts(l))
+		})
 		time.Sleep(2*slurmPoll + slurmPoll/2)
 		synctest.Wait()
-		require.Empty(t, got, "the same nodes, then none read: no change")
+		require.Empty(t, got(), "the same nodes, then none read: no change")
 		time.Sleep(slurmPoll)
 		synctest.Wait()
-		require.Equal(t, [][]string{{"4/n1", "4/n2"}}, got, "n3 left the job")
+		require.Equal(t, [][]string{{"4/n1", "4/n2"}}, got(), "n3 left the job")
 		time.Sleep(3 * slurmPoll)
 		synctest.Wait()
-		require.Len(t, got, 1, "told once")
+		require.Len(t, got(), 1, "told once")
 		cancel()
 		synctest.Wait()
 	})
