@@ -132,7 +132,7 @@ func (b *Builder) AddResult(r *job.Result) {
 	if r.Usage != nil {
 		t.UserMS, t.SysMS, t.MaxRSSKB = ms(r.Usage.User), ms(r.Usage.System), r.Usage.MaxRSS
 	}
-	b.Add(t, func() string { return readTail(r.Stderr.Reader(), stderrTail) })
+	b.Add(t, func() string { return tailOf(r.Stderr, stderrTail) })
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -186,18 +186,22 @@ func lastBytes(s string, n int) string {
 	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
-// readTail returns the last n bytes that r gives.
-func readTail(r io.Reader, n int) string {
-	var ring []byte
-	buf := make([]byte, 32<<10)
-	for {
-		k, err := r.Read(buf)
-		ring = append(ring, buf[:k]...)
-		if len(ring) > 2*n {
-			ring = append(ring[:0], ring[len(ring)-n:]...)
-		}
-		if err != nil {
-			return lastBytes(string(ring), n)
-		}
+// tailOf returns the last n bytes of o, or fewer (see lastBytes), read
+// from the end of its spill, not through all of it.
+func tailOf(o job.Output, n int) string {
+	head, spill := o.Head(), o.Spill()
+	if spill == nil {
+		return lastBytes(string(head), n)
 	}
+	// A few bytes more, for lastBytes to find where a character starts.
+	want := n + utf8.UTFMax
+	size := spill.Size()
+	from := max(size-int64(want), 0)
+	buf := make([]byte, size-from)
+	k, _ := spill.ReadAt(buf, from)
+	buf = buf[:k]
+	if rest := want - len(buf); rest > 0 {
+		buf = append(slices.Clone(head[max(len(head)-rest, 0):]), buf...)
+	}
+	return lastBytes(string(buf), n)
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/workerpool/workerpool/job"
 )
 
 var t0 = time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
@@ -165,4 +167,23 @@ func TestRead(t *testing.T) {
 
 	err := b.Read(strings.NewReader("{\"seq\":1}\n{oops\n"), "r.ndjson")
 	require.ErrorContains(t, err, "r.ndjson:2: not a result")
+}
+
+// memSpill is a job.Spill in memory.
+type memSpill struct{ *bytes.Reader }
+
+func (memSpill) Close() error { return nil }
+
+// TestTailOf: the end of an output is its last bytes, whether they are
+// all in memory, all in its spill, or astride the two, and starts on a
+// character.
+func TestTailOf(t *testing.T) {
+	spill := func(s string) job.Spill { return memSpill{bytes.NewReader([]byte(s))} }
+	require.Equal(t, "6789", tailOf(job.BytesOutput([]byte("0123456789")), 4))
+	require.Equal(t, "short", tailOf(job.BytesOutput([]byte("short")), 40))
+	require.Equal(t, "wxyz", tailOf(job.NewOutput([]byte("head"), spill("abcdefwxyz")), 4))
+	require.Equal(t, "adabc", tailOf(job.NewOutput([]byte("head"), spill("abc")), 5))
+	require.Equal(t, "headabc", tailOf(job.NewOutput([]byte("head"), spill("abc")), 50))
+	require.Equal(t, "é!", tailOf(job.NewOutput(nil, spill("xé!")), 3))
+	require.Equal(t, "!", tailOf(job.NewOutput(nil, spill("xé!")), 2), "not half a character")
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -98,12 +97,10 @@ func (c *cli) slurmCluster(ctx context.Context, here *dispatch.Local, stderr io.
 		}
 	}()
 	agent := c.RemotePath
-	if agent == "" || c.Push {
-		self, err := os.Executable()
-		if err != nil {
+	if agent == "" || c.Push { // --push copies this very program, as with -S
+		if agent, err = os.Executable(); err != nil {
 			return nil, nil, fmt.Errorf("--slurm: cannot find this program to run it on the nodes: %w", err)
 		}
-		agent = cmp.Or(agent, self)
 	}
 	if c.Push {
 		path := fmt.Sprintf("/tmp/workerpool-%s.%d", job.ID, os.Getpid())
