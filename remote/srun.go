@@ -87,7 +87,7 @@ func (s *Srun) stepOf(pid int) string {
 	return stepOf(out, thisHost(), pid)
 }
 
-// stepOf finds, in the output of "scontrol -o show step", a line a step,
+// stepOf finds, in the output of "scontrol -o show step" (one line a step),
 // the step whose srun ran on host with pid.
 func stepOf(show, host string, pid int) string {
 	want := host + ":" + strconv.Itoa(pid)
