@@ -28,7 +28,7 @@ uninstall:
 	rm -f '$(DESTDIR)$(PREFIX)/bin/workerpool'
 
 # dist writes a release archive per platform to dist/, the binary with
-# README.md (and LICENSE, if there is one) in a folder of the same name:
+# README.md and LICENSE in a folder of the same name:
 # workerpool-$(VERSION)-OS-ARCH.tar.gz, or .zip with workerpool.exe for
 # windows; then dist/SHA256SUMS. internal/tools/pack writes them, so that
 # it takes no tar, zip or sha256sum, and the same tree and Go give the same
@@ -42,7 +42,7 @@ dist:
 		if [ $$os = windows ]; then exe=workerpool.exe; ext=zip; fi; \
 		echo "dist/$$name.$$ext"; \
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/$$name/$$exe . || exit 1; \
-		SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./internal/tools/pack dist/$$name.$$ext dist/$$name/$$exe README.md $$(ls LICENSE 2>/dev/null) || exit 1; \
+		SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./internal/tools/pack dist/$$name.$$ext dist/$$name/$$exe README.md LICENSE || exit 1; \
 		rm -rf dist/$$name; \
 	done
 	$(GO) run ./internal/tools/pack -sums dist/SHA256SUMS dist/*.tar.gz dist/*.zip

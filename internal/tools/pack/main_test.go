@@ -16,19 +16,28 @@ import (
 // folders and with different times on disk, and reads it back: the same
 // bytes, the files in a folder named after the archive, dated
 // SOURCE_DATE_EPOCH, 0755 or 0644; and SHA256SUMS as sha256sum writes it.
+// The files are those make dist packs beside the binary: the repository's
+// README.md and LICENSE.
 func TestPack(t *testing.T) {
 	t.Setenv("SOURCE_DATE_EPOCH", "1700000000")
 	want := time.Unix(1700000000, 0).UTC()
 	var archives [2]map[string][]byte
 	for i := range archives {
 		src, out := t.TempDir(), t.TempDir()
-		prog, doc := filepath.Join(src, "prog"), filepath.Join(src, "README.md")
+		prog := filepath.Join(src, "prog")
 		must(t, os.WriteFile(prog, []byte("#!/bin/sh\n"), 0o700))
-		must(t, os.WriteFile(doc, []byte("# doc\n"), 0o600))
-		must(t, os.Chtimes(doc, time.Now(), time.Now().Add(time.Duration(i)*time.Hour)))
+		files := []string{prog}
+		for _, name := range []string{"README.md", "LICENSE"} {
+			data, err := os.ReadFile(filepath.Join("..", "..", "..", name))
+			must(t, err)
+			doc := filepath.Join(src, name)
+			must(t, os.WriteFile(doc, data, 0o600))
+			must(t, os.Chtimes(doc, time.Now(), time.Now().Add(time.Duration(i)*time.Hour)))
+			files = append(files, doc)
+		}
 		archives[i] = map[string][]byte{}
 		for _, name := range []string{"w-1-linux-amd64.tar.gz", "w-1-windows-amd64.zip"} {
-			must(t, pack(filepath.Join(out, name), []string{prog, doc}))
+			must(t, pack(filepath.Join(out, name), files))
 			data, err := os.ReadFile(filepath.Join(out, name))
 			must(t, err)
 			archives[i][name] = data
@@ -64,14 +73,16 @@ func TestPack(t *testing.T) {
 		got["zip "+f.Name] = f.Mode().String()
 	}
 	for entry, mode := range map[string]string{
-		"tar w-1-linux-amd64/": "-rwxr-xr-x", "tar w-1-linux-amd64/prog": "-rwxr-xr-x", "tar w-1-linux-amd64/README.md": "-rw-r--r--",
-		"zip w-1-windows-amd64/": "drwxr-xr-x", "zip w-1-windows-amd64/prog": "-rwxr-xr-x", "zip w-1-windows-amd64/README.md": "-rw-r--r--",
+		"tar w-1-linux-amd64/": "-rwxr-xr-x", "tar w-1-linux-amd64/prog": "-rwxr-xr-x",
+		"tar w-1-linux-amd64/README.md": "-rw-r--r--", "tar w-1-linux-amd64/LICENSE": "-rw-r--r--",
+		"zip w-1-windows-amd64/": "drwxr-xr-x", "zip w-1-windows-amd64/prog": "-rwxr-xr-x",
+		"zip w-1-windows-amd64/README.md": "-rw-r--r--", "zip w-1-windows-amd64/LICENSE": "-rw-r--r--",
 	} {
 		if got[entry] != mode {
 			t.Errorf("%s: mode %q, want %q (entries: %v)", entry, got[entry], mode, got)
 		}
 	}
-	if len(got) != 6 {
+	if len(got) != 8 {
 		t.Errorf("entries: %v", got)
 	}
 
