@@ -242,12 +242,42 @@ func (m *memory) UnmarshalText(text []byte) error {
 // build time with -ldflags "-X main.version=...".
 var version string
 
+// versionString is what -V prints and an agent tells in its hello.
 func versionString() string {
-	if version != "" {
-		return version
+	info, _ := debug.ReadBuildInfo()
+	return chooseVersion(version, info)
+}
+
+// chooseVersion picks the version of a build: the one set with -ldflags
+// (make's git describe); else the main module's version as Go recorded
+// it, v1.2.3 after go install MODULE@v1.2.3 or the pseudo-version it
+// stamps from a checkout; else the VCS revision the build was made from,
+// with +dirty for a modified tree; else dev. info is nil when the binary
+// has no build information.
+func chooseVersion(ldflag string, info *debug.BuildInfo) string {
+	if ldflag != "" {
+		return ldflag
 	}
-	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
-		return info.Main.Version
+	if info == nil {
+		return "dev"
 	}
-	return "dev"
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var revision, modified string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			revision = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		}
+	}
+	if revision == "" {
+		return "dev"
+	}
+	if modified == "true" {
+		revision += "+dirty"
+	}
+	return revision
 }
