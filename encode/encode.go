@@ -3,7 +3,7 @@
 // task's stdout as it is (Raw). Each result is flushed as soon as it is
 // written. It writes results in the order it is given them; restoring input
 // order is its caller's concern. It also reads an NDJSON output back, as the
-// journal a resumed run skips the tasks of (see OpenJournal).
+// journal a resumed run skips the tasks of (see ReadJournal).
 package encode
 
 import (

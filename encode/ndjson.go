@@ -5,7 +5,7 @@ import "github.com/workerpool/workerpool/job"
 // NDJSON writes each result as one JSON line, in the order it is given
 // them, flushed as soon as it is written; event lines (Encoder.Event) go
 // between them. An output file is appended to, and is the journal a
-// resumed run reads back (OpenJournal).
+// resumed run reads back (ReadJournal).
 type NDJSON struct{}
 
 func (NDJSON) String() string { return "ndjson" }

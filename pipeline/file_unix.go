@@ -18,3 +18,7 @@ func lockFile(f *os.File) error {
 	}
 	return err
 }
+
+// replacesOpenFiles says that a file may be renamed over another while
+// both are open, as compacting a journal does.
+const replacesOpenFiles = true

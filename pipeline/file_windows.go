@@ -19,3 +19,9 @@ func lockFile(f *os.File) error {
 	}
 	return err
 }
+
+// replacesOpenFiles says that a file may be renamed over another while
+// both are open, as compacting a journal does: not on Windows, where a
+// file open without FILE_SHARE_DELETE, as os.OpenFile opens it, can be
+// neither renamed nor replaced, so a resumed journal is not compacted.
+const replacesOpenFiles = false

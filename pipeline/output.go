@@ -27,7 +27,10 @@ func (c *Config) openOutput(stdout io.Writer) (*output, error) {
 	var o *output
 	var err error
 	if c.mode().Traits().Appends {
-		o, err = openAppended(c.Outfile)
+		var f *os.File
+		if f, err = openLocked(c.Outfile, os.O_WRONLY|os.O_APPEND); err == nil {
+			o = &output{w: f, finish: func(bool) error { return f.Close() }}
+		}
 	} else {
 		o, err = openReplacement(c.Outfile, "--outfile")
 	}
@@ -46,21 +49,32 @@ func (c *Config) openReport() (*output, error) {
 	return o, nil
 }
 
-// openAppended opens path to append result lines to, creating it if need
-// be. A regular file is locked for the run, so that two pools never write
-// (or resume) one journal at once.
-func openAppended(path string) (*output, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if info, err := f.Stat(); err == nil && info.Mode().IsRegular() {
+// openLocked opens path to append result lines to, with flag
+// (os.O_WRONLY|os.O_APPEND, or os.O_RDWR to read it first), creating it if
+// need be. A regular file is locked for the run, so that two pools never
+// write (or resume) one journal at once.
+func openLocked(path string, flag int) (*os.File, error) {
+	for {
+		f, err := os.OpenFile(path, flag|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		info, err := f.Stat()
+		if err != nil || !info.Mode().IsRegular() {
+			return f, nil
+		}
 		if err := lockFile(f); err != nil {
 			f.Close()
 			return nil, err
 		}
+		// A pool that compacted the journal (compactJournal) may have put
+		// a new file in its place between the open and the lock: then
+		// this one is no longer the journal, and the new one is opened.
+		if now, err := os.Stat(path); err != nil || os.SameFile(info, now) {
+			return f, nil
+		}
+		f.Close()
 	}
-	return &output{w: f, finish: func(bool) error { return f.Close() }}, nil
 }
 
 // errLocked says that another pool holds the journal.

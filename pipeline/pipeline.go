@@ -212,28 +212,21 @@ func (c *Config) openFiles(stdin io.Reader, stdout io.Writer) (*files, error) {
 		closeInput()
 		return nil, fmt.Errorf("the input and --outfile %s are the same file", c.Outfile)
 	}
-	out, err := c.openOutput(stdout)
+	f := &files{input: input, closeInput: closeInput}
+	if c.Resume {
+		f.out, f.journal, err = c.openJournal()
+	} else {
+		f.out, err = c.openOutput(stdout)
+	}
 	if err != nil {
 		closeInput()
 		return nil, err
 	}
-	f := &files{input: input, closeInput: closeInput, out: out}
 	if c.Report != "" && !c.DryRun {
 		if f.report, err = c.openReport(); err != nil {
 			closeInput()
-			out.finish(false)
+			f.out.finish(false)
 			return nil, err
-		}
-	}
-	if c.Resume {
-		// Read only once the journal is locked, by openOutput.
-		if f.journal, err = encode.OpenJournal(c.Outfile); err != nil {
-			closeInput()
-			out.finish(false)
-			if f.report != nil {
-				f.report.finish(false)
-			}
-			return nil, fmt.Errorf("--resume: %w", err)
 		}
 	}
 	return f, nil
