@@ -43,7 +43,7 @@ func TestClusterFollowsTheLoginFile(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "hosts")
 		require.NoError(t, os.WriteFile(path, []byte("h1\n"), 0o644))
-		file, err := LoginFile(path)
+		file, err := LoginFile(path, 0)
 		require.NoError(t, err)
 		tr := &unreachable{}
 		start := time.Now()

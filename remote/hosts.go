@@ -26,10 +26,12 @@ type HostSource interface {
 }
 
 // StaticHosts returns the source of the hosts in logins, each of them a
-// comma-separated list of logins as -S takes them, which never changes.
-// An error is a login that cannot be read.
-func StaticHosts(logins []string) (HostSource, error) {
-	ls, err := parseLogins(logins)
+// comma-separated list of logins as -S takes them, which never changes. A
+// login that names no count of slots ("host", not "4/host") gets slots,
+// as GNU parallel's -j gives them; 0 leaves it as many as its host has
+// CPUs. An error is a login that cannot be read.
+func StaticHosts(logins []string, slots int) (HostSource, error) {
+	ls, err := parseLogins(logins, slots)
 	if err != nil {
 		return nil, err
 	}
@@ -48,20 +50,23 @@ const loginPoll = time.Second
 // LoginFile returns the source of the hosts in the file at path: logins
 // as -S takes them, one a line, where blank lines and lines that start
 // with # are skipped. It reads the file now, and again whenever it
-// changes, which it looks for every loginPoll. An error is a file that
-// cannot be read, or that holds a login that cannot.
-func LoginFile(path string) (HostSource, error) {
+// changes, which it looks for every loginPoll. A login that names no count
+// of slots gets slots, as StaticHosts says, when the file is read again
+// too. An error is a file that cannot be read, or that holds a login that
+// cannot.
+func LoginFile(path string, slots int) (HostSource, error) {
 	stamp := stampOf(path) // before the read: a change during it is seen
-	logins, err := readLoginFile(path)
+	logins, err := readLoginFile(path, slots)
 	if err != nil {
 		return nil, fmt.Errorf("--sshloginfile: %w", err)
 	}
-	return &loginFile{path: path, stamp: stamp, logins: logins}, nil
+	return &loginFile{path: path, slots: slots, stamp: stamp, logins: logins}, nil
 }
 
 // loginFile is a file of logins, as it was first read.
 type loginFile struct {
 	path   string
+	slots  int // of a login that names no count
 	stamp  fileStamp
 	logins []Login
 }
@@ -85,7 +90,7 @@ func (f *loginFile) Watch(ctx context.Context, log *slog.Logger, changed func([]
 			continue
 		}
 		last = stamp
-		logins, err := readLoginFile(f.path)
+		logins, err := readLoginFile(f.path, f.slots)
 		switch {
 		case err != nil:
 			log.Warn("login file not read again", "error", err)

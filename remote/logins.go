@@ -46,8 +46,9 @@ func ParseLogin(s string) (Login, error) {
 func (l Login) String() string { return l.text }
 
 // parseLogins reads logins, each of them a comma-separated list of logins
-// as -S takes them.
-func parseLogins(lists []string) ([]Login, error) {
+// as -S takes them. A login that names no count of slots gets slots; 0
+// leaves it as many as its host has CPUs.
+func parseLogins(lists []string, slots int) ([]Login, error) {
 	var out []Login
 	for _, list := range lists {
 		for s := range strings.SplitSeq(list, ",") {
@@ -59,6 +60,9 @@ func parseLogins(lists []string) ([]Login, error) {
 			if err != nil {
 				return nil, err
 			}
+			if l.slots == 0 {
+				l.slots = slots
+			}
 			out = append(out, l)
 		}
 	}
@@ -66,8 +70,9 @@ func parseLogins(lists []string) ([]Login, error) {
 }
 
 // readLoginFile reads a file of logins, one a line (or comma-separated);
-// blank lines and lines starting with # are skipped.
-func readLoginFile(path string) ([]Login, error) {
+// blank lines and lines starting with # are skipped. A login that names no
+// count of slots gets slots, as parseLogins says.
+func readLoginFile(path string, slots int) ([]Login, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -83,7 +88,7 @@ func readLoginFile(path string) ([]Login, error) {
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
-	logins, err := parseLogins(lines)
+	logins, err := parseLogins(lines, slots)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

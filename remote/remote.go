@@ -31,8 +31,9 @@ import (
 // Options configure a Cluster.
 type Options struct {
 	// Hosts names the hosts to run tasks on, and tells when they change.
-	// A host is a login, "[N/]HOST": N the slots on the host (default: its
-	// CPUs), ":" this machine.
+	// A host is a login, "[N/]HOST": N the slots on the host (default: as
+	// many as the source gives a login without N, or else its CPUs), ":"
+	// this machine.
 	Hosts HostSource
 	// Transport reaches the hosts, and is required. New takes it over:
 	// Close closes it, and so does New when it fails.

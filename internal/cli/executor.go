@@ -56,14 +56,16 @@ func (c *cli) executor(ctx context.Context, cfg *pipeline.Config, stderr io.Writ
 }
 
 // cluster returns the cluster of the hosts of -S and --sshloginfile,
-// reached through --ssh, which runs the tasks of ":" on here.
+// reached through --ssh, which runs the tasks of ":" on here. -j sets the
+// slots of each host whose login names none, as in GNU parallel.
 func (c *cli) cluster(here *dispatch.Local, stderr io.Writer, log *slog.Logger) (*remote.Cluster, error) {
-	hosts, err := remote.StaticHosts(c.SSHLogin)
+	slots := c.slotsPerHost()
+	hosts, err := remote.StaticHosts(c.SSHLogin, slots)
 	if err != nil {
 		return nil, err
 	}
 	if c.LoginFile != "" {
-		file, err := remote.LoginFile(c.LoginFile)
+		file, err := remote.LoginFile(c.LoginFile, slots)
 		if err != nil {
 			return nil, err
 		}
@@ -116,15 +118,21 @@ func (c *cli) slurmCluster(ctx context.Context, here *dispatch.Local, stderr io.
 			giveBack()
 		}
 	}
-	perNode := 0
-	if c.threadsSet {
-		perNode = int(c.MaxThreads)
-	}
 	cluster, err = remote.New(remote.Options{
-		Hosts: job.Hosts(perNode), Transport: remote.NewSrun(job.ID), RemotePath: agent,
+		Hosts: job.Hosts(c.slotsPerHost()), Transport: remote.NewSrun(job.ID), RemotePath: agent,
 		Here: here, ProcessOptions: c.process(stderr), Heartbeat: time.Duration(c.Heartbeat), Log: log,
 	})
 	return cluster, done, err
+}
+
+// slotsPerHost is the slots of a host (or node) whose login names none:
+// -j's, when it is given, and otherwise 0, as many as the host has CPUs
+// (which -j 0 asks for too).
+func (c *cli) slotsPerHost() int {
+	if c.threadsSet {
+		return int(c.MaxThreads)
+	}
+	return 0
 }
 
 // slurmJob returns the allocation to run in: the one of --slurm-alloc,

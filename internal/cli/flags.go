@@ -36,7 +36,7 @@ Exit status: 0 every task exited 0; 1 at least one task failed; 2 usage or input
 // cli is the command line.
 type cli struct {
 	Tasks       string           `arg:"" optional:"" name:"tasks" help:"Tasks as a JSON array (or NDJSON), inline."`
-	MaxThreads  threads          `short:"t" name:"max_threads" aliases:"jobs,max-threads" default:"2" placeholder:"N" help:"Tasks run at once (also -j, -P, --jobs); 0 means one per CPU core (default ${default})."`
+	MaxThreads  threads          `short:"t" name:"max_threads" aliases:"jobs,max-threads" default:"2" placeholder:"N" help:"Tasks run at once (also -j, -P, --jobs); 0 means one per CPU core (default ${default}); with hosts, when given, on each host whose login names no count."`
 	J           *threads         `short:"j" hidden:"" placeholder:"N" help:"Same as -t (GNU parallel's name)."`
 	P           *threads         `short:"P" hidden:"" placeholder:"N" help:"Same as -t (xargs's name)."`
 	Null        bool             `short:"0" name:"null" help:"With a command after --, read items separated by NUL bytes rather than lines (find -print0, xargs -0)."`
@@ -64,7 +64,7 @@ type cli struct {
 	LimitCPU    duration         `placeholder:"D" help:"Cap each task's CPU time, e.g. 30s (whole seconds, rounded up); past it the task gets SIGXCPU."`
 	LimitFiles  int64            `placeholder:"N" help:"Cap the files each task may have open."`
 	LimitFSize  size             `name:"limit-fsize" placeholder:"SIZE" help:"Cap the size of a file a task writes, e.g. 1G; past it the task gets SIGXFSZ."`
-	SSHLogin    []string         `short:"S" name:"sshlogin" sep:"none" placeholder:"[N/]HOST" help:"Run tasks on HOST over ssh, N at once (default: its CPUs); repeat, or separate with commas; : is this machine."`
+	SSHLogin    []string         `short:"S" name:"sshlogin" sep:"none" placeholder:"[N/]HOST" help:"Run tasks on HOST over ssh, N at once (default: -j if given, else its CPUs); repeat, or separate with commas; : is this machine."`
 	LoginFile   string           `name:"sshloginfile" predictor:"file" placeholder:"FILE" help:"Hosts as for -S, one a line; read again when the file changes."`
 	SSH         string           `name:"ssh" placeholder:"CMD" help:"The ssh command for -S, split into words like a shell does (default ssh)."`
 	RemotePath  string           `placeholder:"PATH" help:"The workerpool to run on the hosts (default workerpool, on the remote PATH)."`
@@ -76,7 +76,7 @@ type cli struct {
 	Completion  string           `enum:",bash,zsh,fish" default:"" placeholder:"SHELL" help:"Print the code that enables tab completion in bash, zsh or fish, e.g. eval \"$$(workerpool --completion bash)\", or workerpool --completion fish | source."`
 
 	template   []string // the words after --
-	threadsSet bool     // -t (or -j, -P, --jobs) was given: per node, with --slurm
+	threadsSet bool     // -t (or -j, -P, --jobs) was given: per host, with hosts
 }
 
 // The bounds of --heartbeat: often enough that a lost agent is noticed in

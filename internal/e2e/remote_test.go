@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -618,5 +619,59 @@ func TestRemoteUsage(t *testing.T) {
 		require.ErrorAs(t, err, &ee, "%v: %s", args, out)
 		require.Equal(t, 2, ee.ExitCode(), "%v: %s", args, out)
 		require.Equal(t, 1, bytes.Count(out, []byte("\n")), "one line: %s", out)
+	}
+}
+
+// peakTask is a task that prints how many tasks of its group ran at once
+// with it: it marks itself running in the folder $1, waits, a minute at
+// most, until $2 tasks have begun (so that the first $2 meet, however
+// slowly the host starts them), counts the tasks running, and lingers a
+// little before it unmarks itself and ends. A task that begins once $2
+// have begun meets at once. A task's mark is gone before its slot is free,
+// so no count is more than the slots, and the first $2 count $2 when there
+// are as many slots.
+const peakTask = `{"command":"sh","args":["-c",` +
+	`"d=$1 n=$2 id=$3; : > \"$d/run.$id\"; : > \"$d/begun.$id\"; i=0; ` +
+	`while set -- \"$d\"/begun.*; [ $# -lt $n ] && [ $i -lt 6000 ]; do i=$((i+1)); sleep 0.01; done; ` +
+	`set -- \"$d\"/run.*; c=$#; sleep 0.3; rm \"$d/run.$id\"; printf %%s $c","sh",%q,"%d","%d"]}`
+
+// TestRemoteJobsPerHost: -j gives its slots to each host whose login
+// names none (h1 reports fewer CPUs than that here, or as many), and a
+// login's own count wins over it.
+func TestRemoteJobsPerHost(t *testing.T) {
+	r := newRig(t, hostSpec{true})
+	for _, tc := range []struct {
+		name   string
+		logins []string
+		slots  int
+	}{
+		{"-j gives the slots", []string{"-S", "h1", "-j", "3"}, 3},
+		{"-j in a login file", []string{"--sshloginfile", "", "--jobs", "3"}, 3},
+		{"the login's own count wins", []string{"-S", "2/h1", "-j", "5"}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tc.logins[0] == "--sshloginfile" {
+				file := filepath.Join(t.TempDir(), "hosts")
+				require.NoError(t, os.WriteFile(file, []byte("h1\n"), 0o644))
+				tc.logins[1] = file
+			}
+			var input strings.Builder
+			for i := range 3 * tc.slots {
+				fmt.Fprintf(&input, peakTask+"\n", dir, tc.slots, i)
+			}
+			code, results, stderr := r.run(t, input.String(), append(tc.logins, "--ssh", r.ssh(), "--ndjson")...)
+			require.Equal(t, 0, code, stderr)
+			require.Len(t, results, 3*tc.slots)
+			peak := 0
+			for _, res := range results {
+				require.Equal(t, "h1", res.Host)
+				n, err := strconv.Atoi(res.Body)
+				require.NoError(t, err, "%+v", res)
+				require.LessOrEqual(t, n, tc.slots, "no more tasks run at once on h1 than its slots")
+				peak = max(peak, n)
+			}
+			require.Equal(t, tc.slots, peak, "as many tasks as its slots run at once on h1")
+		})
 	}
 }
