@@ -51,6 +51,9 @@ type Traits struct {
 	// JSON: results are written as JSON, so that the options of that form
 	// apply: Binary, Events, and reading the output back as a journal.
 	JSON bool
+	// Stderr: the mode writes to Options.RawStderr too, the run's stderr:
+	// the tasks' stderr, and why a task failed.
+	Stderr bool
 }
 
 // Options configure an Encoder.
@@ -65,8 +68,9 @@ type Options struct {
 	// OmitStderr leaves out the "stderr" field, for children whose stderr
 	// was inherited or discarded rather than captured.
 	OmitStderr bool
-	// RawStderr receives each task's captured stderr, whole, in a mode
-	// that does not write it in the result (Raw); nil drops it.
+	// RawStderr receives each task's captured stderr, whole, and a line
+	// that says why a task failed, in a mode that does not write them in
+	// the result (Raw); nil drops them.
 	RawStderr io.Writer
 }
 

@@ -24,7 +24,8 @@ import (
 // encoding/json decodes it), meta decodes to the same value as its input,
 // and in binary form the outputs decode to their exact bytes. And it checks
 // that the identifier is written byte for byte as the JSON encoder writes
-// any string, and reads back in the form the journal looks it up in.
+// any string, and reads back in the form the journal looks it up in; and
+// that the line Raw writes when a task fails is one line of valid UTF-8.
 func FuzzEncode(f *testing.F) {
 	for _, seed := range []struct {
 		id, stdout, stderr, meta, err string
@@ -70,6 +71,9 @@ func FuzzEncode(f *testing.F) {
 			checkLines(t, out.Bytes(), form.lines)
 		}
 		checkIdentifier(t, id)
+		if line := appendFailure(nil, id, errText); !utf8.Valid(line) || bytes.IndexByte(line, '\n') != len(line)-1 {
+			t.Fatalf("the line of a raw failure is not one line of valid UTF-8: %q", line)
+		}
 
 		var out bytes.Buffer
 		e := NewEncoder(&out, Options{Mode: NDJSON{}, Events: true})

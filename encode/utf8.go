@@ -2,6 +2,7 @@ package encode
 
 import (
 	"iter"
+	"strconv"
 	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
@@ -44,6 +45,22 @@ func appendValid(dst []byte, s string) []byte {
 		} else {
 			dst = utf8.AppendRune(dst, utf8.RuneError)
 		}
+	}
+	return dst
+}
+
+// appendLine appends s to dst as text on one line: valid UTF-8, as
+// appendValid makes it, with every character that strconv.IsPrint says is
+// not printable (a line break, a tab, an escape) written as Go quotes it
+// (\n, \t, \x1b).
+func appendLine(dst []byte, s string) []byte {
+	for _, r := range validString(s) {
+		if strconv.IsPrint(r) {
+			dst = utf8.AppendRune(dst, r)
+			continue
+		}
+		q := strconv.QuoteRune(r)
+		dst = append(dst, q[1:len(q)-1]...)
 	}
 	return dst
 }

@@ -343,8 +343,9 @@ func (r *run) Observe(ev job.Event) {
 func (r *run) write(out io.Writer, results <-chan job.Result) {
 	enc := encode.NewEncoder(out, encode.Options{Mode: r.cfg.mode(), Binary: r.cfg.Binary, Events: r.cfg.Events,
 		RawStderr: r.cfg.Stderr, OmitStderr: r.cfg.ChildStderr != dispatch.StderrCapture})
-	// Results on the terminal the progress line is drawn on make way for it.
-	sameTerminal := r.progress != nil && isTerminal(out)
+	// Results on the terminal the progress line is drawn on make way for
+	// it: on stdout, when it is that terminal, and on stderr, which is.
+	sameTerminal := r.progress != nil && (isTerminal(out) || r.cfg.mode().Traits().Stderr)
 	failed := false
 	fail := func(err error) {
 		if err != nil && !failed {

@@ -54,7 +54,7 @@ type cli struct {
 	Stderr      string           `enum:"capture,inherit,discard" default:"capture" placeholder:"MODE" help:"Children's stderr: capture, inherit or discard (default ${default})."`
 	MaxOutput   size             `placeholder:"SIZE" help:"Cap the captured bytes per stream, e.g. 1M; 0 means no cap (default ${default})." default:"0"`
 	Binary      bool             `help:"Send result_body and stderr base64-encoded, so no byte is lost."`
-	Raw         bool             `help:"Write each task's stdout as it is, whole, as the task ends (GNU parallel's --group), rather than JSON; its stderr goes to stderr."`
+	Raw         bool             `help:"Write each task's stdout as it is, whole, as the task ends (GNU parallel's --group), rather than JSON; its stderr goes to stderr, then why it failed, unless by its own exit status."`
 	Tag         bool             `help:"With --raw (which it implies), start each line with the task's identifier and a tab."`
 	Resume      bool             `help:"With --ndjson and --outfile: skip the tasks the file records as exited 0, run the rest, append."`
 	Events      bool             `help:"With --ndjson, also write a line when a task starts or is retried."`
