@@ -123,7 +123,6 @@ func (c *cli) parse(args []string, stdout, stderr io.Writer) (answered bool, err
 	if perr != nil {
 		return false, usageError(perr)
 	}
-	c.threadsSet = c.J != nil || c.P != nil
 	for _, f := range kctx.Flags() {
 		c.threadsSet = c.threadsSet || f.Name == "max_threads" && f.Set
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,6 +33,10 @@ func TestCommandLine(t *testing.T) {
 		{name: "timeout in seconds", args: []string{"--timeout", "0.1", `[{"command":"sleep","args":["5"]}]`}, code: ExitFailed, stdout: `"timed_out":true`},
 		{name: "help", args: []string{"-h"}, code: ExitOK, stdout: "Exit status"},
 		{name: "bad flag", args: []string{"--no-such-flag"}, code: ExitUsage, stderr: "workerpool: unknown flag --no-such-flag\n"},
+		{name: "a misspelt long flag", args: []string{"--jbos", "2", "[]"}, code: ExitUsage, stderr: "workerpool: unknown flag --jbos, did you mean \"--jobs\"?\n"},
+		// -j and -P have no long names to offer: --j and --p are none.
+		{name: "no --j to suggest", args: []string{"--jo", "2", "[]"}, code: ExitUsage, stderr: "workerpool: unknown flag --jo, did you mean one of \"--jobs\", \"-j\", \"-o\"?\n"},
+		{name: "no --p to suggest", args: []string{"--pus", "[]"}, code: ExitUsage, stderr: "workerpool: unknown flag --pus, did you mean \"--push\"?\n"},
 		{name: "negative threads", args: []string{"--jobs=-1", "[]"}, code: ExitUsage, stderr: "workerpool: --max_threads must be 0 or more, not -1\n"},
 		{name: "bad duration", args: []string{"--grace", "soon", "[]"}, code: ExitUsage, stderr: "workerpool: --grace: \"soon\" is not a duration such as \"30s\" or a number of seconds\n"},
 		{name: "a time limit that rounds to none", args: []string{"--timeout", "1e-12", "[]"}, code: ExitUsage,
@@ -57,6 +62,25 @@ func TestCommandLine(t *testing.T) {
 			require.Contains(t, stdout.String(), tt.stdout)
 			require.Equal(t, tt.stderr, stderr.String())
 		})
+	}
+}
+
+// TestThreadsFlags: -j (GNU parallel's), -P (xargs's), --jobs and
+// --max-threads are other names of -t, and --j and --p are no flags at all.
+func TestThreadsFlags(t *testing.T) {
+	for _, args := range [][]string{{"-t", "3"}, {"-j", "3"}, {"-P", "3"}, {"-j3"}, {"-kP3"}, {"-t", "1", "-j", "3"}, {"--jobs", "3"}, {"--max-threads=3"}} {
+		var c cli
+		answered, err := c.parse(args, io.Discard, io.Discard)
+		require.NoError(t, err, "%q", args)
+		require.False(t, answered)
+		require.Equal(t, threads(3), c.MaxThreads, "%q", args)
+		require.True(t, c.threadsSet, "%q", args)
+	}
+	for _, args := range [][]string{{"--j", "2"}, {"--p", "2"}, {"--j=2"}, {"--P", "2"}} {
+		var c cli
+		_, err := c.parse(args, io.Discard, io.Discard)
+		require.ErrorContains(t, err, "unknown flag "+strings.SplitN(args[0], "=", 2)[0], "%q", args)
+		require.NotRegexp(t, `"--[jpP]"`, err.Error())
 	}
 }
 

@@ -33,12 +33,11 @@ Ways to use it:
 
 Exit status: 0 every task exited 0; 1 at least one task failed; 2 usage or input error; 129, 130 or 143 interrupted by SIGHUP, SIGINT or SIGTERM; 141 the reader of the results went away.`
 
-// cli is the command line.
+// cli is the command line. kong takes an alias of one letter as a short
+// flag: -j and -P are other names of -t, and --j and --p are none.
 type cli struct {
 	Tasks       string           `arg:"" optional:"" name:"tasks" help:"Tasks as a JSON array (or NDJSON), inline."`
-	MaxThreads  threads          `short:"t" name:"max_threads" aliases:"jobs,max-threads" default:"2" placeholder:"N" help:"Tasks run at once (also -j, -P, --jobs); 0 means one per CPU core (default ${default}); with hosts, when given, on each host whose login names no count."`
-	J           *threads         `short:"j" hidden:"" placeholder:"N" help:"Same as -t (GNU parallel's name)."`
-	P           *threads         `short:"P" hidden:"" placeholder:"N" help:"Same as -t (xargs's name)."`
+	MaxThreads  threads          `short:"t" name:"max_threads" aliases:"jobs,max-threads,j,P" default:"2" placeholder:"N" help:"Tasks run at once (also -j, -P, --jobs); 0 means one per CPU core (default ${default}); with hosts, when given, on each host whose login names no count."`
 	Null        bool             `short:"0" name:"null" help:"With a command after --, read items separated by NUL bytes rather than lines (find -print0, xargs -0)."`
 	Infile      string           `short:"i" predictor:"file" placeholder:"PATH" help:"Read tasks from a file; - is stdin."`
 	Outfile     string           `short:"o" predictor:"file" placeholder:"PATH" help:"Write results to a file: the array atomically, NDJSON appended line by line."`
@@ -88,11 +87,6 @@ const (
 
 // Validate checks what the flags' types cannot; kong calls it after parsing.
 func (c *cli) Validate() error {
-	for _, alias := range []*threads{c.J, c.P} {
-		if alias != nil {
-			c.MaxThreads = *alias
-		}
-	}
 	mode := c.mode()
 	switch {
 	case c.MaxThreads < 0:
