@@ -126,8 +126,8 @@ func (c *cli) parse(args []string, stdout, stderr io.Writer) (answered bool, err
 	for _, f := range kctx.Flags() {
 		c.threadsSet = c.threadsSet || f.Name == "max_threads" && f.Set
 	}
-	if c.Completion != "" {
-		return true, printCompletion(stdout, c.Completion)
+	if c.Completion != nil {
+		return true, printCompletion(stdout, string(*c.Completion))
 	}
 	return false, nil
 }

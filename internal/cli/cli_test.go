@@ -32,6 +32,11 @@ func TestCommandLine(t *testing.T) {
 		{name: "template", args: []string{"--ndjson", "--", "echo", "x{}"}, stdin: "1\n", code: ExitOK, stdout: `"result_body":"x1\n"`},
 		{name: "timeout in seconds", args: []string{"--timeout", "0.1", `[{"command":"sleep","args":["5"]}]`}, code: ExitFailed, stdout: `"timed_out":true`},
 		{name: "help", args: []string{"-h"}, code: ExitOK, stdout: "Exit status"},
+		{name: "completion", args: []string{"--completion", "zsh"}, code: ExitOK, stdout: "complete -F _workerpool_complete workerpool\n"},
+		{name: "completion for no such shell", args: []string{"--completion", "tcsh"}, code: ExitUsage,
+			stderr: "workerpool: --completion must be one of \"bash\",\"zsh\",\"fish\" but got \"tcsh\"\n"},
+		{name: "completion for no shell", args: []string{"--completion"}, code: ExitUsage, stderr: "workerpool: --completion: expected a shell: bash, zsh or fish\n"},
+		{name: "completion before a flag", args: []string{"--completion", "--ndjson"}, code: ExitUsage, stderr: "workerpool: --completion: expected a shell: bash, zsh or fish\n"},
 		{name: "bad flag", args: []string{"--no-such-flag"}, code: ExitUsage, stderr: "workerpool: unknown flag --no-such-flag\n"},
 		{name: "a misspelt long flag", args: []string{"--jbos", "2", "[]"}, code: ExitUsage, stderr: "workerpool: unknown flag --jbos, did you mean \"--jobs\"?\n"},
 		// -j and -P have no long names to offer: --j and --p are none.

@@ -106,7 +106,8 @@ func flagNames(f *kong.Flag) []string {
 }
 
 // withPrefix returns the words of candidates that start with prefix, but
-// for the empty one (an enum may list "" as a value), reusing candidates.
+// for the empty one (kong gives a flag without an enum the enum [""]),
+// reusing candidates.
 func withPrefix(candidates []string, prefix string) []string {
 	return slices.DeleteFunc(candidates, func(c string) bool { return c == "" || !strings.HasPrefix(c, prefix) })
 }

@@ -85,7 +85,7 @@ func TestCompletionCandidates(t *testing.T) {
 		{"workerpool --stderr=", []string{"capture", "discard", "inherit"}},
 		{"workerpool --stderr=di", []string{"discard"}},
 		{"workerpool --stderr --", nil},
-		{"workerpool --completion ", []string{"bash", "fish", "zsh"}}, // and not "", which is none
+		{"workerpool --completion ", []string{"bash", "fish", "zsh"}},
 		{"workerpool --completion=", []string{"bash", "fish", "zsh"}},
 		{"workerpool --completion z", []string{"zsh"}},
 

@@ -72,7 +72,7 @@ type cli struct {
 	Slurm       bool             `name:"slurm" help:"Run tasks on the nodes of the Slurm allocation this runs in (salloc, sbatch), one agent per node through srun, as many at once on a node as it has CPUs in the allocation, or as -j says."`
 	SlurmAlloc  sallocArgs       `name:"slurm-alloc" placeholder:"'ARGS'" help:"As --slurm, in an allocation of its own: salloc --no-shell --no-kill ARGS (e.g. '-N 4 -c 8'), given back (scancel) when the run ends."`
 	Agent       bool             `hidden:"" help:"Serve a pool over stdin and stdout: what -S starts on each host."`
-	Completion  string           `enum:",bash,zsh,fish" default:"" placeholder:"SHELL" help:"Print the code that enables tab completion in bash, zsh or fish, e.g. eval \"$$(workerpool --completion bash)\", or workerpool --completion fish | source."`
+	Completion  *shell           `enum:"bash,zsh,fish" placeholder:"SHELL" help:"Print the code that enables tab completion in bash, zsh or fish, e.g. eval \"$$(workerpool --completion bash)\", or workerpool --completion fish | source."`
 
 	template   []string // the words after --
 	threadsSet bool     // -t (or -j, -P, --jobs) was given: per host, with hosts
@@ -186,6 +186,21 @@ func (t *threads) Decode(ctx *kong.DecodeContext) error {
 		return fmt.Errorf("expected a number of tasks, not %q", tok)
 	}
 	*t = threads(n)
+	return nil
+}
+
+// shell is the shell --completion prints code for, one of the flag's
+// enum (kong checks which). Unlike kong's string, it says which shells
+// there are when none is given.
+type shell string
+
+func (s *shell) Decode(ctx *kong.DecodeContext) error {
+	tok, err := ctx.Scan.PopValue("shell")
+	if err != nil {
+		shells := ctx.Value.EnumSlice()
+		return fmt.Errorf("expected a shell: %s or %s", strings.Join(shells[:len(shells)-1], ", "), shells[len(shells)-1])
+	}
+	*s = shell(tok.String())
 	return nil
 }
 
