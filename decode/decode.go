@@ -51,9 +51,33 @@ type Options struct {
 // line ends cannot make the pool hold it whole; its task reports it.
 const MaxItem = 1 << 20
 
+// Replacement is one of the template's replacement strings (see
+// Options.Template) and what it stands for.
+type Replacement struct {
+	String string // as written in a word of the template, e.g. "{/}"
+	Means  string // what it is replaced with, e.g. "its base name"
+}
+
+// Replacements are the template's replacement strings, GNU parallel's.
+var Replacements = []Replacement{
+	{"{}", "the line"},
+	{"{/}", "its base name"},
+	{"{//}", "its directory"},
+	{"{.}", "the line without its extension"},
+	{"{/.}", "the base name without its extension"},
+	{"{#}", "the task's number, from 1"},
+	{slotString, "the task's slot, from 1 to the number run at once"},
+}
+
 // replacementStrings are the template's strings that stand for something
-// of the task's.
-var replacementStrings = []string{"{}", "{/}", "{//}", "{.}", "{/.}", "{#}", slotString}
+// of the task's: the strings of Replacements.
+var replacementStrings = func() []string {
+	strs := make([]string, len(Replacements))
+	for i, r := range Replacements {
+		strs[i] = r.String
+	}
+	return strs
+}()
 
 // pathStrings are the replacement strings that take the item apart as a
 // path.

@@ -104,7 +104,8 @@ func (c *cli) parse(args []string, stdout, stderr io.Writer) (answered bool, err
 	}
 	parser, perr := kong.New(c,
 		kong.Name("workerpool"),
-		kong.Description(description),
+		kong.Description(helpDescription()),
+		kong.Help(printHelp),
 		kong.Vars{"version": versionString()},
 		kong.Writers(stdout, stderr),
 		kong.Exit(exit),

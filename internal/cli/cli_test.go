@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/workerpool/workerpool/decode"
 	"github.com/workerpool/workerpool/pipeline"
 )
 
@@ -86,6 +88,20 @@ func TestThreadsFlags(t *testing.T) {
 		_, err := c.parse(args, io.Discard, io.Discard)
 		require.ErrorContains(t, err, "unknown flag "+strings.SplitN(args[0], "=", 2)[0], "%q", args)
 		require.NotRegexp(t, `"--[jpP]"`, err.Error())
+	}
+}
+
+// TestHelp: --help shows both forms of the command line, and what each
+// replacement string of template mode stands for.
+func TestHelp(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	require.NoError(t, run(t.Context(), []string{"--help"}, strings.NewReader(""), &stdout, &stderr))
+	require.Empty(t, stderr.String())
+	require.True(t, strings.HasPrefix(stdout.String(),
+		"Usage: workerpool [flags] [<tasks>]\n       workerpool [flags] -- CMD [ARG...]\n\n"), "%s", stdout.String())
+	require.Equal(t, 1, strings.Count(stdout.String(), "Usage:"))
+	for _, r := range decode.Replacements {
+		require.Regexp(t, `(?m)^ +`+regexp.QuoteMeta(r.String)+` +`+regexp.QuoteMeta(r.Means)+`$`, stdout.String())
 	}
 }
 

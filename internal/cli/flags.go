@@ -12,6 +12,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/workerpool/workerpool/decode"
 	"github.com/workerpool/workerpool/dispatch"
 	"github.com/workerpool/workerpool/encode"
 	"github.com/workerpool/workerpool/job"
@@ -19,7 +20,8 @@ import (
 	"github.com/workerpool/workerpool/remote"
 )
 
-// description opens --help.
+// description opens --help, and descriptionEnd ends it, after the
+// replacement strings (see helpDescription).
 const description = `Run child processes in parallel and report one JSON result per task.
 
 A task is a JSON object: "command" (required; no shell is involved) and optional "identifier", "args", "env", "dir", "stdin", "timeout", "limits" and "meta". Its result has "identifier", "exit_code", "result_body" (stdout), "stderr", "seq", "duration_ms", "started_at" and "ended_at", what it cost ("user_ms", "sys_ms", "max_rss_kb"), and "error", "signal", "timed_out" or "limit" when they apply. Tasks come as a JSON array (inline, in --infile, or on stdin) or as NDJSON on stdin; every task read gets exactly one result.
@@ -31,7 +33,33 @@ Ways to use it:
   proc_open('workerpool --ndjson --events', ...) PHP: write task lines, read results while tasks run
   seq 10 | workerpool --ndjson -- echo {}        template: each input line is a task ({} the line, {#} its number)
 
-Exit status: 0 every task exited 0; 1 at least one task failed; 2 usage or input error; 129, 130 or 143 interrupted by SIGHUP, SIGINT or SIGTERM; 141 the reader of the results went away.`
+In a command after --, these strings (GNU parallel's) are replaced in each task's words; with none of them, the input line (the item, with -0) is the last argument:`
+
+const descriptionEnd = `Exit status: 0 every task exited 0; 1 at least one task failed; 2 usage or input error; 129, 130 or 143 interrupted by SIGHUP, SIGINT or SIGTERM; 141 the reader of the results went away.`
+
+// helpDescription is the text of --help between its usage and its
+// flags: description, a table of the replacement strings, descriptionEnd.
+func helpDescription() string {
+	var b strings.Builder
+	b.WriteString(description + "\n\n")
+	for _, r := range decode.Replacements {
+		fmt.Fprintf(&b, "  %-6s %s\n", r.String, r.Means)
+	}
+	b.WriteString("\n" + descriptionEnd)
+	return b.String()
+}
+
+// printHelp prints --help: a usage that shows template mode, which kong
+// cannot tell of (the words after -- never reach it), then kong's help
+// without its own usage.
+func printHelp(options kong.HelpOptions, ctx *kong.Context) error {
+	name := ctx.Model.Name
+	if _, err := fmt.Fprintf(ctx.Stdout, "Usage: %s [flags] [<tasks>]\n       %s [flags] -- CMD [ARG...]\n", name, name); err != nil {
+		return err
+	}
+	options.NoAppSummary = true
+	return kong.DefaultHelpPrinter(options, ctx)
+}
 
 // cli is the command line. kong takes an alias of one letter as a short
 // flag: -j and -P are other names of -t, and --j and --p are none.
