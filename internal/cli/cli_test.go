@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"regexp"
 	"strings"
 	"syscall"
@@ -105,6 +106,25 @@ func TestHelp(t *testing.T) {
 	}
 }
 
+// TestHelpReaderGone: --help, --completion and the report's --help,
+// written for a reader that went away, end as a run whose reader went away
+// does: 141, without a message.
+func TestHelpReaderGone(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"--completion", "fish"}, {"report", "--help"}} {
+		var stderr bytes.Buffer
+		code := exitCode(&stderr, run(t.Context(), args, strings.NewReader(""), goneReader{}, &stderr))
+		require.Equal(t, ExitBrokenPipe, code, "%q", args)
+		require.Empty(t, stderr.String(), "%q", args)
+	}
+}
+
+// goneReader is stdout when its reader went away.
+type goneReader struct{}
+
+func (goneReader) Write([]byte) (int, error) {
+	return 0, &fs.PathError{Op: "write", Path: "/dev/stdout", Err: syscall.EPIPE}
+}
+
 // TestExitCode: how each way a run ends maps to its exit status, and
 // which of them print a message.
 func TestExitCode(t *testing.T) {
@@ -120,6 +140,7 @@ func TestExitCode(t *testing.T) {
 		{"SIGTERM", fmt.Errorf("stopped: %w", signalError{syscall.SIGTERM}), ExitTerminated, ""},
 		{"cancelled", context.Canceled, ExitInterrupted, ""},
 		{"reader gone", pipeline.ErrReaderGone, ExitBrokenPipe, ""},
+		{"reader gone during --help", usageError(&fs.PathError{Op: "write", Path: "/dev/stdout", Err: syscall.EPIPE}), ExitBrokenPipe, ""},
 		{"tasks failed", errTasksFailed, ExitFailed, ""},
 		{"anything else", errors.New("cannot write results: disk full"), ExitUsage, "workerpool: cannot write results: disk full\n"},
 	}

@@ -50,17 +50,18 @@ var errTasksFailed = &Error{Code: ExitFailed, Err: errors.New("a task failed"), 
 // asError is the end err calls for. A run stopped by a signal (see
 // signalContext) ends with 128 plus its number, and one whose context was
 // cancelled otherwise as if by SIGINT; one whose reader went away with
-// 141; any other failure of the run with 2, and its message.
+// 141, whatever it was writing: results, --help, --completion's code, a
+// report; any other failure of the run with 2, and its message.
 func asError(err error) *Error {
 	var e *Error
 	var sig signalError
 	switch {
+	case errors.Is(err, pipeline.ErrReaderGone), errors.Is(err, syscall.EPIPE):
+		return &Error{Code: ExitBrokenPipe, Err: err, Quiet: true}
 	case errors.As(err, &e):
 		return e
 	case errors.As(err, &sig):
 		return &Error{Code: 128 + int(sig.sig), Err: err, Quiet: true}
-	case errors.Is(err, pipeline.ErrReaderGone):
-		return &Error{Code: ExitBrokenPipe, Err: err, Quiet: true}
 	case errors.Is(err, context.Canceled):
 		return &Error{Code: ExitInterrupted, Err: errors.New("interrupted"), Quiet: true}
 	}
