@@ -12,10 +12,16 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/alecthomas/kong"
+	"github.com/kballard/go-shellquote"
 
+	"github.com/workerpool/workerpool/decode"
 	"github.com/workerpool/workerpool/dispatch"
 	"github.com/workerpool/workerpool/pipeline"
 	"github.com/workerpool/workerpool/remote"
@@ -121,6 +127,13 @@ func (c *cli) parse(args []string, stdout, stderr io.Writer) (answered bool, err
 	if answered {
 		return true, err
 	}
+	if len(c.template) == 0 {
+		// Before kong's error: the command's own flags may be what kong
+		// failed on (-t {}).
+		if ferr := forgottenDashes(parser.Model.Node, args); ferr != nil {
+			return false, usageError(ferr)
+		}
+	}
 	if perr != nil {
 		return false, usageError(perr)
 	}
@@ -131,4 +144,106 @@ func (c *cli) parse(args []string, stdout, stderr io.Writer) (answered bool, err
 		return true, printCompletion(stdout, string(*c.Completion))
 	}
 	return false, nil
+}
+
+// forgottenDashes returns the error for a command line that holds a command
+// to run for each input line without the "--" before it, or nil: the first
+// of args that is neither a flag nor a flag's value is not JSON tasks (it
+// starts with neither "[" nor "{"), and words follow it or it names a
+// program. A file name on its own, such as tasks.json, is left to the
+// error that says to read a file with -i. The error gives the command line
+// with the "--" in place.
+func forgottenDashes(app *kong.Node, args []string) error {
+	i := firstArg(app, args)
+	if i == len(args) {
+		return nil
+	}
+	first := strings.TrimLeftFunc(args[i], func(r rune) bool { return unicode.IsSpace(r) || r == '\uFEFF' })
+	if first == "" || first[0] == '[' || first[0] == '{' {
+		return nil
+	}
+	if i == len(args)-1 {
+		if _, err := exec.LookPath(args[i]); err != nil {
+			return nil
+		}
+	}
+	line := slices.Concat(args[:i], []string{"--"}, args[i:])
+	return fmt.Errorf("to run a command for each input line, put it after --: workerpool %s", shellWords(line))
+}
+
+// firstArg returns the index in args of the first word that is neither a
+// flag of app nor a flag's value, as kong reads them, or len(args) when
+// there is none or a flag before it is unknown (whether it takes a value
+// cannot be told). A flag that takes a value takes the rest of its word
+// after "=", or after its letter in a cluster of short flags (-kt4), or
+// else the next word.
+func firstArg(app *kong.Node, args []string) int {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case strings.HasPrefix(a, "--"):
+			name, _, inWord := strings.Cut(a, "=")
+			f := flagNamed(app, name)
+			if f == nil {
+				return len(args)
+			}
+			if !inWord && !f.IsBool() {
+				i++
+			}
+		case len(a) > 1 && a[0] == '-':
+			for j, r := range a[1:] {
+				f := flagNamed(app, "-"+string(r))
+				if f == nil {
+					return len(args)
+				}
+				if !f.IsBool() {
+					if 1+j+utf8.RuneLen(r) == len(a) {
+						i++
+					}
+					break
+				}
+			}
+		default:
+			return i
+		}
+	}
+	return len(args)
+}
+
+// flagNamed returns the flag of app that word names, or nil: "--name",
+// "-s", or an alias ("--alias", or "-a" for one of one letter).
+func flagNamed(app *kong.Node, word string) *kong.Flag {
+	for _, f := range app.Flags {
+		names := flagNames(f)
+		for _, alias := range f.Aliases {
+			if utf8.RuneCountInString(alias) == 1 {
+				names = append(names, "-"+alias)
+			} else {
+				names = append(names, "--"+alias)
+			}
+		}
+		if slices.Contains(names, word) {
+			return f
+		}
+	}
+	return nil
+}
+
+// shellWords joins words as a shell splits them back, as shellquote.Join
+// does, but leaves bare a word that needs quoting only for its replacement
+// strings: {} rather than \{}.
+func shellWords(words []string) string {
+	var pairs []string
+	for _, r := range decode.Replacements {
+		pairs = append(pairs, r.String, "")
+	}
+	strip := strings.NewReplacer(pairs...)
+	quoted := make([]string, len(words))
+	for i, w := range words {
+		quoted[i] = shellquote.Join(w)
+		if rest := strip.Replace(w); w != "" && (rest == "" || shellquote.Join(rest) == rest) {
+			quoted[i] = w
+		}
+	}
+	return strings.Join(quoted, " ")
 }
