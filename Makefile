@@ -75,12 +75,12 @@ cross:
 
 # lint reports unused and dead code, and what staticcheck finds. Code only
 # tests reach is dead to the program, but for internal/sshtest,
-# internal/slurmtest, internal/browsertest and dispatch/dispatchtest, which
-# are there for the tests.
+# internal/slurmtest, internal/browsertest, internal/testlab and
+# dispatch/dispatchtest, which are there for the tests.
 lint:
 	$(GO) run $(STATICCHECK) ./...
 	$(GO) run $(DEADCODE) -test ./...
-	@dead="$$($(GO) run $(DEADCODE) ./... | grep -v -e '^internal/sshtest/' -e '^internal/slurmtest/' -e '^internal/browsertest/' -e '^dispatch/dispatchtest/')"; test -z "$$dead" || { echo "$$dead"; exit 1; }
+	@dead="$$($(GO) run $(DEADCODE) ./... | grep -v -e '^internal/sshtest/' -e '^internal/slurmtest/' -e '^internal/browsertest/' -e '^internal/testlab/' -e '^dispatch/dispatchtest/')"; test -z "$$dead" || { echo "$$dead"; exit 1; }
 
 # check is the fast loop while working: vet, and the tests of every
 # package but the end-to-end suite (internal/e2e), with the race detector.

@@ -25,6 +25,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/workerpool/workerpool/internal/testlab"
 )
 
 // BrowserVar is the name of the environment variable that, when set,
@@ -363,64 +365,14 @@ func reap(pgid int, mark string) []int {
 // processes returns the live processes, zombies excluded, that are in the
 // process group pgid or whose environment holds markVar=mark.
 func processes(pgid int, mark string) []int {
-	want := []byte(markVar + "=" + mark)
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
 	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		state, group, ok := readStat(pid)
-		if !ok || state == 'Z' || state == 'X' {
-			continue
-		}
-		if group == pgid || hasEnv(pid, want) {
+	for pid, p := range testlab.Procs() {
+		if p.Live() && (p.PGrp == pgid || testlab.HasEnv(pid, markVar+"="+mark)) {
 			pids = append(pids, pid)
 		}
 	}
 	sort.Ints(pids)
 	return pids
-}
-
-// readStat returns the state and process group of pid from
-// /proc/<pid>/stat.
-func readStat(pid int) (byte, int, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, 0, false
-	}
-	// pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, 0, false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 3 {
-		return 0, 0, false
-	}
-	pgrp, err := strconv.Atoi(f[2])
-	if err != nil || len(f[0]) != 1 {
-		return 0, 0, false
-	}
-	return f[0][0], pgrp, true
-}
-
-// hasEnv reports whether the initial environment of pid holds kv.
-func hasEnv(pid int, kv []byte) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
-	if err != nil {
-		return false
-	}
-	for _, e := range bytes.Split(b, []byte{0}) {
-		if bytes.Equal(e, kv) {
-			return true
-		}
-	}
-	return false
 }
 
 // Ink decodes a PNG and returns the share of its pixels whose colour

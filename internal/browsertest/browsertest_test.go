@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/workerpool/workerpool/internal/testlab"
 )
 
 // run is one start of Chromium, as onStart saw it.
@@ -83,17 +83,9 @@ func nothingLeft(t *testing.T) {
 	deadline := time.Now().Add(waitLimit)
 	for {
 		var kids []string
-		entries, err := os.ReadDir("/proc")
-		require.NoError(t, err)
-		for _, e := range entries {
-			b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-			if err != nil {
-				continue
-			}
-			i := bytes.LastIndexByte(b, ')')
-			f := strings.Fields(string(b[i+1:]))
-			if len(f) > 1 && f[1] == strconv.Itoa(self) {
-				kids = append(kids, e.Name()+" "+string(b[:i+1]))
+		for pid, p := range testlab.Procs() {
+			if p.PPid == self {
+				kids = append(kids, fmt.Sprintf("%d (%s)", pid, p.Comm))
 			}
 		}
 		if len(kids) == 0 {
@@ -267,7 +259,7 @@ func TestProcesses(t *testing.T) {
 				}
 				in, out := int32(0), int32(0)
 				for _, pid := range processes(r.pgid, r.mark) {
-					if _, g, ok := readStat(pid); ok && g == r.pgid {
+					if p, ok := testlab.Stat(pid); ok && p.PGrp == r.pgid {
 						in++
 					} else if ok {
 						out++

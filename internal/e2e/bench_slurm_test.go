@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/workerpool/workerpool/internal/slurmtest"
+	"github.com/workerpool/workerpool/internal/testlab"
 )
 
 // benchSlurmVar turns TestBenchSlurm on: make bench-slurm sets it.
@@ -178,15 +178,9 @@ func reapSteps(t *testing.T, file string) string {
 
 // scan reaps the slurmstepd zombies among the process's children.
 func (r *stepReaper) scan(t *testing.T) {
-	for _, dir := range procDirs() {
-		pid, err := strconv.Atoi(filepath.Base(dir))
-		if err != nil {
-			continue
-		}
-		// f.rest[0] is field 3 of proc(5), the state; f.rest[1] the
-		// parent's pid.
-		f, ok := statFields(pid)
-		if !ok || f.comm != "slurmstepd" || f.rest[0] != "Z" || f.rest[1] != strconv.Itoa(r.self) {
+	for _, pid := range testlab.Pids() {
+		f, ok := testlab.Stat(pid)
+		if !ok || f.Comm != "slurmstepd" || f.State != 'Z' || f.PPid != r.self {
 			continue
 		}
 		// A zombie stays until its parent, this process, waits for
@@ -204,17 +198,15 @@ func (r *stepReaper) scan(t *testing.T) {
 		if info.Signo != int32(unix.SIGCHLD) {
 			continue
 		}
-		// Read again now that every thread has ended: f.rest[13]
-		// and f.rest[14] are cutime and cstime.
-		if f, ok = statFields(pid); !ok {
+		// Read again now that every thread has ended, for cutime and
+		// cstime.
+		if f, ok = testlab.Stat(pid); !ok {
 			t.Errorf("slurmstepd %d: no /proc/%d/stat", pid, pid)
 			continue
 		}
-		cutime, _ := strconv.ParseInt(f.rest[13], 10, 64)
-		cstime, _ := strconv.ParseInt(f.rest[14], 10, 64)
 		r.steps++
 		r.totalUS += ru.Utime.Sec*1e6 + ru.Utime.Usec + ru.Stime.Sec*1e6 + ru.Stime.Usec
-		r.childTicks += cutime + cstime
+		r.childTicks += int64(f.CUTime + f.CSTime)
 		if err := r.write(); err != nil {
 			t.Error(err)
 		}
@@ -234,33 +226,4 @@ func (r *stepReaper) write() error {
 		return err
 	}
 	return os.Rename(tmp, r.file)
-}
-
-func procDirs() []string {
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	return dirs
-}
-
-// statLine is /proc/<pid>/stat split: the comm, and the fields after it.
-type statLine struct {
-	comm string
-	rest []string
-}
-
-// statFields reads /proc/<pid>/stat. The comm may hold spaces and
-// parentheses, so it ends at the last ')'.
-func statFields(pid int) (statLine, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return statLine{}, false
-	}
-	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
-	if open < 0 || end < open {
-		return statLine{}, false
-	}
-	rest := strings.Fields(string(b[end+1:]))
-	if len(rest) < 15 {
-		return statLine{}, false
-	}
-	return statLine{comm: string(b[open+1 : end]), rest: rest}, true
 }

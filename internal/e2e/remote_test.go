@@ -119,14 +119,21 @@ func (b *lockedBuffer) contains(s string) bool {
 // feeding it input; its NDJSON lines arrive on p.lines.
 func (r *rig) start(t *testing.T, input string, args ...string) *pool {
 	t.Helper()
-	cmd := exec.Command(r.bin, args...)
+	p := startPool(t, exec.Command(r.bin, args...), input)
+	t.Cleanup(func() { _ = p.cmd.Process.Kill(); <-p.done })
+	return p
+}
+
+// startPool starts cmd, the program, feeding it input; the lines it
+// writes arrive on p.lines, each result of an array as a line of its own.
+func startPool(t *testing.T, cmd *exec.Cmd, input string) *pool {
+	t.Helper()
 	cmd.Stdin = strings.NewReader(input)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	p := &pool{t: t, cmd: cmd, stdout: stdout, lines: make(chan remoteResult, 100000), stderr: new(lockedBuffer), done: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-p.done })
 	go func() {
 		defer close(p.done)
 		defer close(p.lines)

@@ -3,14 +3,12 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/workerpool/workerpool/internal/slurmtest"
+	"github.com/workerpool/workerpool/internal/testlab"
 )
 
 // These tests run the built program with --slurm inside allocations of a
@@ -66,12 +65,7 @@ func startInLab(t *testing.T, lab *slurmtest.Cluster, env []string, input string
 	t.Helper()
 	cmd := lab.Command(context.Background(), program, args...)
 	cmd.Env = append(cmd.Env, env...)
-	cmd.Stdin = strings.NewReader(input)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	p := &pool{t: t, cmd: cmd, stdout: stdout, lines: make(chan remoteResult, 100000), stderr: new(lockedBuffer), done: make(chan struct{})}
-	cmd.Stderr = p.stderr
-	require.NoError(t, cmd.Start())
+	p := startPool(t, cmd, input)
 	t.Cleanup(func() {
 		// A pool still running when the test ends is interrupted, so that
 		// it ends its steps while the cluster is up, and killed if it has
@@ -89,20 +83,6 @@ func startInLab(t *testing.T, lab *slurmtest.Cluster, env []string, input string
 		<-p.done
 		noClientLeft(t, lab)
 	})
-	go func() {
-		defer close(p.done)
-		defer close(p.lines)
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(nil, 64<<20)
-		for sc.Scan() {
-			var res remoteResult
-			if err := json.Unmarshal(sc.Bytes(), &res); err != nil {
-				t.Errorf("not JSON: %q", sc.Text())
-				continue
-			}
-			p.lines <- res
-		}
-	}()
 	return p
 }
 
@@ -114,23 +94,10 @@ func clientsLeft(lab *slurmtest.Cluster) []int {
 	for _, pid := range lab.Processes() {
 		own[pid] = true
 	}
-	want := []byte("SLURM_CONF=" + lab.Conf)
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	var pids []int
-	for _, dir := range dirs {
-		pid, err := strconv.Atoi(filepath.Base(dir))
-		if err != nil || own[pid] {
-			continue
-		}
-		if stat, err := os.ReadFile(dir + "/stat"); err != nil || bytes.Contains(stat, []byte(") Z ")) {
-			continue
-		}
-		environ, _ := os.ReadFile(dir + "/environ")
-		for _, kv := range bytes.Split(environ, []byte{0}) {
-			if bytes.Equal(kv, want) {
-				pids = append(pids, pid)
-				break
-			}
+	for pid, p := range testlab.Procs() {
+		if !own[pid] && p.Live() && testlab.HasEnv(pid, "SLURM_CONF="+lab.Conf) {
+			pids = append(pids, pid)
 		}
 	}
 	return pids
@@ -210,11 +177,9 @@ func noAgentStep(t *testing.T, lab *slurmtest.Cluster, job string) {
 
 // labProc is a live process of the cluster, as /proc shows it.
 type labProc struct {
-	pid   int
-	argv  []string
-	node  string // its $SLURMD_NODENAME, if any
-	comm  string
-	state byte // R, S, T, ...
+	testlab.Proc
+	argv []string
+	node string // its $SLURMD_NODENAME, if any
 }
 
 // labProcs returns the live processes of the cluster that /proc still
@@ -222,24 +187,14 @@ type labProc struct {
 func labProcs(lab *slurmtest.Cluster) []labProc {
 	var procs []labProc
 	for _, pid := range lab.Processes() {
-		dir := fmt.Sprintf("/proc/%d", pid)
-		stat, err := os.ReadFile(dir + "/stat")
-		if err != nil {
+		stat, ok := testlab.Stat(pid)
+		if !ok {
 			continue
 		}
-		open, end := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
-		if open < 0 || end < 0 || end+2 >= len(stat) {
-			continue
-		}
-		p := labProc{pid: pid, comm: string(stat[open+1 : end]), state: stat[end+2]}
-		cmdline, _ := os.ReadFile(dir + "/cmdline")
-		for _, a := range bytes.Split(bytes.TrimSuffix(cmdline, []byte{0}), []byte{0}) {
-			p.argv = append(p.argv, string(a))
-		}
-		environ, _ := os.ReadFile(dir + "/environ")
-		for _, kv := range bytes.Split(environ, []byte{0}) {
-			if v, ok := bytes.CutPrefix(kv, []byte("SLURMD_NODENAME=")); ok {
-				p.node = string(v)
+		p := labProc{Proc: stat, argv: testlab.Cmdline(pid)}
+		for _, kv := range testlab.Environ(pid) {
+			if v, ok := strings.CutPrefix(kv, "SLURMD_NODENAME="); ok {
+				p.node = v
 			}
 		}
 		procs = append(procs, p)
@@ -253,7 +208,7 @@ func agentsOn(lab *slurmtest.Cluster, node string) []int {
 	var pids []int
 	for _, p := range labProcs(lab) {
 		if p.node == node && len(p.argv) > 1 && p.argv[0] == program && p.argv[1] == "--agent" {
-			pids = append(pids, p.pid)
+			pids = append(pids, p.Pid)
 		}
 	}
 	return pids
@@ -415,7 +370,7 @@ func TestSlurmFrozenAgent(t *testing.T) {
 	stopped := func() []labProc {
 		var found []labProc
 		for _, p := range labProcs(lab) {
-			if p.state == 'T' {
+			if p.State == 'T' {
 				found = append(found, p)
 			}
 		}
@@ -442,7 +397,7 @@ func TestSlurmInterrupt(t *testing.T) {
 	sleeps := func() int {
 		n := 0
 		for _, p := range labProcs(lab) {
-			if p.comm == "sleep" {
+			if p.Comm == "sleep" {
 				n++
 			}
 		}

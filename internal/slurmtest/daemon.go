@@ -3,7 +3,6 @@
 package slurmtest
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -11,12 +10,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/workerpool/workerpool/internal/testlab"
 	"golang.org/x/sys/unix"
 )
 
@@ -288,11 +287,11 @@ func (d *daemon) wait() bool {
 func (c *Cluster) Processes() []int {
 	self := os.Getpid()
 	var pids []int
-	for _, pid := range listPids() {
+	for _, pid := range testlab.Pids() {
 		if pid == self {
 			continue
 		}
-		if p, ok := readStat(pid); !ok || p.state == 'Z' || p.state == 'X' {
+		if p, ok := testlab.Stat(pid); !ok || !p.Live() {
 			continue
 		}
 		if c.owns(pid) {
@@ -314,17 +313,7 @@ func (c *Cluster) owns(pid int) bool {
 			}
 		}
 	}
-	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-	if err != nil {
-		return false
-	}
-	want := []byte(MarkerVar + "=" + c.Marker)
-	for _, kv := range bytes.Split(env, []byte{0}) {
-		if bytes.Equal(kv, want) {
-			return true
-		}
-	}
-	return false
+	return testlab.HasEnv(pid, MarkerVar+"="+c.Marker)
 }
 
 // sweep kills, with SIGKILL, every process of the cluster but munged, and
@@ -381,51 +370,6 @@ func (c *Cluster) killOwned(pid int) error {
 		return nil
 	}
 	return err
-}
-
-// proc is what slurmtest needs from /proc/<pid>/stat.
-type proc struct {
-	comm  string
-	state byte
-	start uint64 // start time, in clock ticks after boot
-}
-
-func listPids() []int {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var pids []int
-	for _, e := range ents {
-		if pid, err := strconv.Atoi(e.Name()); err == nil {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
-// readStat parses /proc/<pid>/stat: "pid (comm) state ppid ...". The comm
-// may itself hold spaces and parentheses, so it ends at the last ')'.
-func readStat(pid int) (proc, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return proc{}, false
-	}
-	open := bytes.IndexByte(b, '(')
-	end := bytes.LastIndexByte(b, ')')
-	if open < 0 || end < open {
-		return proc{}, false
-	}
-	// fields[0] is field 3 of proc(5), state; starttime is field 22.
-	fields := strings.Fields(string(b[end+1:]))
-	if len(fields) < 20 || len(fields[0]) != 1 {
-		return proc{}, false
-	}
-	start, err := strconv.ParseUint(fields[19], 10, 64)
-	if err != nil {
-		return proc{}, false
-	}
-	return proc{comm: string(b[open+1 : end]), state: fields[0][0], start: start}, true
 }
 
 // cleanEnviron returns os.Environ() without the variables through which

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/workerpool/workerpool/internal/testlab"
 )
 
 // MarkerVar is the name of the environment variable that every daemon of
@@ -124,7 +126,8 @@ func Start(t testing.TB, nodes int) *Cluster {
 		t.Skip("slurmtest: the Slurm daemons must run as root, in mount namespaces of their own: run the test as root")
 	}
 
-	dir := tempDir(t)
+	// Short, for the sockets in it, and of characters slurm.conf takes as they are.
+	dir := testlab.TempDir(t, "slurmtest", maxDirLen)
 	c := &Cluster{
 		Dir:    dir,
 		Conf:   filepath.Join(dir, "slurm.conf"),
@@ -405,34 +408,6 @@ func lookProgram(name string) string {
 		}
 	}
 	return ""
-}
-
-// tempDir returns t.TempDir(), or when its path is too long for the Unix
-// sockets in it or holds characters that slurm.conf would split or take
-// for a comment, a directory under /tmp removed at cleanup.
-func tempDir(t testing.TB) string {
-	dir := t.TempDir()
-	if len(dir) <= maxDirLen && safePath(dir) {
-		return dir
-	}
-	dir, err := os.MkdirTemp("/tmp", "slurmtest")
-	if err != nil {
-		t.Fatalf("slurmtest: %v", err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
-func safePath(p string) bool {
-	for _, r := range p {
-		switch {
-		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
-		case strings.ContainsRune("/._-+", r):
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // pickPorts is freePorts, but for a test that gives Start a port in use.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/workerpool/workerpool/internal/testlab"
 )
 
 // waitFor polls cond every 50 ms for up to limit.
@@ -33,8 +34,8 @@ func waitFor(limit time.Duration, cond func() bool) bool {
 func comms(pids []int) []string {
 	var names []string
 	for _, pid := range pids {
-		if p, ok := readStat(pid); ok {
-			names = append(names, p.comm)
+		if p, ok := testlab.Stat(pid); ok {
+			names = append(names, p.Comm)
 		}
 	}
 	return names
@@ -156,7 +157,7 @@ func TestCluster(t *testing.T) {
 // TestCleanup checks that nothing of a cluster survives the test that
 // started it: not the daemons, not slurmstepd, not a batch job's task.
 func TestCleanup(t *testing.T) {
-	recorded := map[int]proc{}
+	recorded := map[int]testlab.Proc{}
 	skipped := false
 	t.Run("cluster", func(t *testing.T) {
 		defer func() { skipped = t.Skipped() }()
@@ -170,7 +171,7 @@ func TestCleanup(t *testing.T) {
 		}), "processes: %v", comms(c.Processes()))
 		pids := c.Processes()
 		for _, pid := range pids {
-			if p, ok := readStat(pid); ok {
+			if p, ok := testlab.Stat(pid); ok {
 				recorded[pid] = p
 			}
 		}
@@ -188,9 +189,9 @@ func TestCleanup(t *testing.T) {
 	}
 	require.NotEmpty(t, recorded)
 	for pid, was := range recorded {
-		p, ok := readStat(pid)
-		alive := ok && p.start == was.start && p.state != 'Z' && p.state != 'X'
-		assert.False(t, alive, "pid %d (%s) left running", pid, was.comm)
+		p, ok := testlab.Stat(pid)
+		alive := ok && p.Start == was.Start && p.Live()
+		assert.False(t, alive, "pid %d (%s) left running", pid, was.Comm)
 	}
 }
 

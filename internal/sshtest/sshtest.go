@@ -3,7 +3,6 @@
 package sshtest
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -20,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/workerpool/workerpool/internal/testlab"
 )
 
 // MarkerVar is the name of the environment variable that every session on
@@ -133,7 +134,7 @@ func Start(t testing.TB, specs ...Spec) *Hosts {
 		t.Fatalf("sshtest: privilege separation directory: %v", err)
 	}
 
-	dir := tempDir(t)
+	dir := testlab.TempDir(t, "sshtest", 0) // paths ssh and sshd configurations can hold
 	hs := &Hosts{
 		Dir:    dir,
 		Config: filepath.Join(dir, "ssh_config"),
@@ -370,7 +371,7 @@ func (h *Host) Freeze() {
 func (h *Host) Thaw() {
 	h.t.Helper()
 	h.whileUp("Thaw", func() {
-		for _, pid := range sshdTree(h.Pid, readProcs()) {
+		for _, pid := range sshdTree(h.Pid, testlab.Procs()) {
 			h.signal(pid, syscall.SIGCONT)
 		}
 	})
@@ -382,22 +383,12 @@ func (h *Host) Thaw() {
 // environment after it started is still found by its initial environment,
 // which is what /proc/<pid>/environ shows.
 func (h *Host) Processes() []int {
-	want := []byte(MarkerVar + "=" + h.Marker)
+	want := MarkerVar + "=" + h.Marker
 	self := os.Getpid()
 	var pids []int
-	for pid, p := range readProcs() {
-		if pid == self || p.state == 'Z' || p.state == 'X' {
-			continue
-		}
-		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-		if err != nil {
-			continue
-		}
-		for _, kv := range bytes.Split(env, []byte{0}) {
-			if bytes.Equal(kv, want) {
-				pids = append(pids, pid)
-				break
-			}
+	for pid, p := range testlab.Procs() {
+		if pid != self && p.Live() && testlab.HasEnv(pid, want) {
+			pids = append(pids, pid)
 		}
 	}
 	sort.Ints(pids)
@@ -436,7 +427,7 @@ func (h *Host) stopTree() ([]int, bool) {
 	stopped := map[int]bool{}
 	stopNew := func() bool {
 		fresh := false
-		for _, pid := range sshdTree(h.Pid, readProcs()) {
+		for _, pid := range sshdTree(h.Pid, testlab.Procs()) {
 			if !stopped[pid] {
 				stopped[pid] = true
 				h.signal(pid, syscall.SIGSTOP)
@@ -547,63 +538,13 @@ func (h *Host) readLog() string {
 	return string(b)
 }
 
-// proc is what sshtest needs from /proc/<pid>/stat.
-type proc struct {
-	comm  string
-	state byte
-	ppid  int
-}
-
-// readProcs reads /proc/<pid>/stat of every process. Processes that exit
-// while it reads are left out.
-func readProcs() map[int]proc {
-	procs := map[int]proc{}
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return procs
-	}
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if p, ok := readStat(pid); ok {
-			procs[pid] = p
-		}
-	}
-	return procs
-}
-
-// readStat parses /proc/<pid>/stat: "pid (comm) state ppid ...". The comm
-// may itself hold spaces and parentheses, so it ends at the last ')'.
-func readStat(pid int) (proc, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return proc{}, false
-	}
-	open := bytes.IndexByte(b, '(')
-	end := bytes.LastIndexByte(b, ')')
-	if open < 0 || end < open {
-		return proc{}, false
-	}
-	fields := strings.Fields(string(b[end+1:]))
-	if len(fields) < 2 || len(fields[0]) != 1 {
-		return proc{}, false
-	}
-	ppid, err := strconv.Atoi(fields[1])
-	if err != nil {
-		return proc{}, false
-	}
-	return proc{comm: string(b[open+1 : end]), state: fields[0][0], ppid: ppid}, true
-}
-
 // sshdTree returns root followed by every process named sshd descended
 // from it through processes named sshd.
-func sshdTree(root int, procs map[int]proc) []int {
+func sshdTree(root int, procs map[int]testlab.Proc) []int {
 	children := map[int][]int{}
 	for pid, p := range procs {
-		if p.comm == "sshd" {
-			children[p.ppid] = append(children[p.ppid], pid)
+		if p.Comm == "sshd" {
+			children[p.PPid] = append(children[p.PPid], pid)
 		}
 	}
 	tree := []int{root}
@@ -616,11 +557,11 @@ func sshdTree(root int, procs map[int]proc) []int {
 // allStopped reports whether every pid is stopped, a zombie, or gone.
 func allStopped(pids map[int]bool) bool {
 	for pid := range pids {
-		p, ok := readStat(pid)
+		p, ok := testlab.Stat(pid)
 		if !ok {
 			continue
 		}
-		switch p.state {
+		switch p.State {
 		case 'T', 't', 'Z', 'X':
 		default:
 			return false
@@ -644,34 +585,6 @@ func findSSHD() string {
 		return ""
 	}
 	return p
-}
-
-// tempDir returns t.TempDir(), or when its path holds characters that ssh
-// and sshd configurations would split or expand (space, '%', '#', quotes,
-// ...), a directory under /tmp removed at cleanup.
-func tempDir(t testing.TB) string {
-	dir := t.TempDir()
-	if safePath(dir) {
-		return dir
-	}
-	dir, err := os.MkdirTemp("/tmp", "sshtest")
-	if err != nil {
-		t.Fatalf("sshtest: %v", err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
-func safePath(p string) bool {
-	for _, r := range p {
-		switch {
-		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
-		case strings.ContainsRune("/._-+", r):
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // checkEnv rejects what cannot be written into a SetEnv directive.

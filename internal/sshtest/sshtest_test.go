@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/workerpool/workerpool/internal/testlab"
 )
 
 // ssh runs the hosts' ssh command with args and returns its standard output
@@ -76,15 +77,15 @@ func waitFor(limit time.Duration, cond func() bool) bool {
 
 // alive reports whether pid exists and is not a zombie.
 func alive(pid int) bool {
-	p, ok := readStat(pid)
-	return ok && p.state != 'Z' && p.state != 'X'
+	p, ok := testlab.Stat(pid)
+	return ok && p.Live()
 }
 
 // withComm returns the pids among pids whose comm is name.
 func withComm(pids []int, name string) []int {
 	var out []int
 	for _, pid := range pids {
-		if p, ok := readStat(pid); ok && p.comm == name {
+		if p, ok := testlab.Stat(pid); ok && p.Comm == name {
 			out = append(out, pid)
 		}
 	}
@@ -186,10 +187,10 @@ func TestHosts(t *testing.T) {
 
 	t.Run("FreezeThaw", func(t *testing.T) {
 		h2.Freeze()
-		for _, pid := range sshdTree(h2.Pid, readProcs()) {
-			p, ok := readStat(pid)
+		for _, pid := range sshdTree(h2.Pid, testlab.Procs()) {
+			p, ok := testlab.Stat(pid)
 			if ok {
-				assert.Equal(t, byte('T'), p.state, "pid %d (%s) not stopped", pid, p.comm)
+				assert.Equal(t, byte('T'), p.State, "pid %d (%s) not stopped", pid, p.Comm)
 			}
 		}
 		start := time.Now()
@@ -216,7 +217,7 @@ func TestCleanup(t *testing.T) {
 			return len(withComm(h.Processes(), "sleep")) == 1
 		}))
 		h.Freeze() // cleanup must also kill stopped processes
-		pids = append(sshdTree(h.Pid, readProcs()), h.Processes()...)
+		pids = append(sshdTree(h.Pid, testlab.Procs()), h.Processes()...)
 		t.Logf("processes: %v", pids)
 		require.Greater(t, len(pids), 2)
 	})
