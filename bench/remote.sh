@@ -218,15 +218,8 @@ wait_sessions() {
 : >"$tmp/times.tsv"
 lingering=()
 for ((round = 1; round <= runs; round++)); do
-	names=()
-	for name in "${contenders[@]}"; do
-		[[ $name == parallel && $round -gt $par_runs ]] && continue
-		names+=("$name")
-	done
-	# Round r starts with the (r-1)th contender, so that no contender
-	# always runs right after the same one.
-	for ((i = 0; i < ${#names[@]}; i++)); do
-		name=${names[(i + round - 1) % ${#names[@]}]}
+	mapfile -t names < <(round_order "$round" "$par_runs" "${contenders[@]}")
+	for name in "${names[@]}"; do
 		log "round $round/$runs: $name (${ntasks[$name]} tasks)"
 		wait_sessions || true
 		before=$(sshd_cpu)

@@ -197,15 +197,8 @@ ntasks=([local]=$tasks [slurm]=$tasks [setup]=1 [parallel]=$par_tasks)
 : >"$tmp/times.tsv"
 lingering=()
 for ((round = 1; round <= runs; round++)); do
-	names=()
-	for name in "${contenders[@]}"; do
-		[[ $name == parallel && $round -gt $par_runs ]] && continue
-		names+=("$name")
-	done
-	# Round r starts with the (r-1)th contender, so that no contender
-	# always runs right after the same one.
-	for ((i = 0; i < ${#names[@]}; i++)); do
-		name=${names[(i + round - 1) % ${#names[@]}]}
+	mapfile -t names < <(round_order "$round" "$par_runs" "${contenders[@]}")
+	for name in "${names[@]}"; do
 		log "round $round/$runs: $name (${ntasks[$name]} tasks)"
 		wait_steps || true
 		before=$(cpu_now)

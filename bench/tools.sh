@@ -45,3 +45,19 @@ replace_section() {
 	cat "$new.out" >"$file"
 	rm -f "$new.out"
 }
+
+# round_order ROUND PAR_RUNS NAME... prints the contenders of round ROUND,
+# one a line: every NAME but parallel, which runs in the first PAR_RUNS
+# rounds only, in turn, round r starting with the (r-1)th, so that no
+# contender always runs right after the same one.
+round_order() {
+	local round=$1 par_runs=$2 names=() name i
+	shift 2
+	for name in "$@"; do
+		[[ $name == parallel && $round -gt $par_runs ]] && continue
+		names+=("$name")
+	done
+	for ((i = 0; i < ${#names[@]}; i++)); do
+		echo "${names[(i + round - 1) % ${#names[@]}]}"
+	done
+}

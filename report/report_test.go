@@ -66,6 +66,9 @@ func TestOneTask(t *testing.T) {
 	require.Contains(t, page, "<b>250 ms</b>wall time")
 	require.Contains(t, page, `<td class="id">t1 <span class="note">#1</span></td>`)
 	require.Contains(t, page, "No task failed.")
+	// Its CPU (125 + 25 ms) and peak RSS (1001 KiB) against its duration.
+	require.Contains(t, page, `class="ok"><title>t1: 250 ms, 150 ms</title></circle>`)
+	require.Contains(t, page, `class="ok"><title>t1: 250 ms, 1001 KiB</title></circle>`)
 }
 
 // TestLanes: tasks that overlap on a host take lanes of their own, as
