@@ -44,6 +44,9 @@ type Task struct {
 	// Limits caps what the task may take; the run's defaults fill in
 	// those it does not set (Defaults.Apply).
 	Limits Limits
+	// Request is the room the task takes while it runs; the run's defaults
+	// fill in what it does not ask for (Defaults.Apply).
+	Request Request
 	// Meta is copied verbatim into the result.
 	Meta json.RawMessage
 	// Err is set when the task could not be read; such a task is never run
@@ -135,6 +138,10 @@ const (
 	Started  EventKind = "started"
 	Retrying EventKind = "retrying"
 	Finished EventKind = "finished"
+	// Waiting tells, once, of a task that has waited more than a second
+	// for room to start in, before its Started; Resource names what it
+	// waits for.
+	Waiting EventKind = "waiting"
 )
 
 // Event is one moment of a task's life, as told to an Observer.
@@ -152,6 +159,9 @@ type Event struct {
 	// one machine: for Started, the first attempt's; for the others, the
 	// Result's.
 	Host string
+	// Resource names what a Waiting task waits for: ResourceCPUs or
+	// ResourceMemory.
+	Resource string
 }
 
 // Observer is told of every task's life as it happens. Observe is called

@@ -45,7 +45,8 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, opts AgentOptions) 
 	a.heard.Store(time.Now().UnixNano())
 	a.wrote.Store(time.Now().UnixNano())
 	w := bufio.NewWriterSize(agentOutput{out, a}, 64<<10)
-	if err := writeLine(w, hello{Agent: opts.Version, Protocol: Protocol, OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU()}); err != nil {
+	memory, _ := dispatch.AvailableMemory()
+	if err := writeLine(w, hello{Agent: opts.Version, Protocol: Protocol, OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), Memory: memory}); err != nil {
 		return err
 	}
 	if err := w.Flush(); err != nil {

@@ -29,7 +29,8 @@ import (
 // Version 3 ends a reply's outputs with a line break, so that a transport
 // that passes output on line by line (srun) passes on the whole reply at
 // once, rather than holding its last bytes until the next line.
-const Protocol = 3
+// Version 4 adds the host's memory to the hello, for the tasks' "memory".
+const Protocol = 4
 
 // The conversation, over the agent's standard input and output:
 //
@@ -60,6 +61,9 @@ type hello struct {
 	OS       string `json:"os"`
 	Arch     string `json:"arch"`
 	CPUs     int    `json:"cpus"`
+	// Memory is the memory the host has available for tasks, in bytes,
+	// as the agent found it when it started; 0 when it cannot tell.
+	Memory int64 `json:"memory,omitempty"`
 }
 
 // helloMarker starts every hello: the pool looks for it in what a login

@@ -28,9 +28,9 @@ func TestCompletionCandidates(t *testing.T) {
 	t.Chdir(dir)
 	t.Setenv("PATH", filepath.Join(dir, "bin"))
 
-	longFlags := []string{"--binary", "--completion", "--dry-run", "--events", "--fail-fast", "--grace", "--heartbeat",
+	longFlags := []string{"--binary", "--completion", "--cpus", "--dry-run", "--events", "--fail-fast", "--grace", "--heartbeat",
 		"--help", "--infile", "--limit-cpu", "--limit-files", "--limit-fsize", "--limit-memory", "--max-output",
-		"--max_threads", "--ndjson", "--null", "--ordered", "--outfile", "--progress", "--push", "--raw",
+		"--max_threads", "--mem-capacity", "--memory", "--ndjson", "--null", "--ordered", "--outfile", "--progress", "--push", "--raw",
 		"--remote-path", "--report", "--resume", "--retries", "--slurm", "--slurm-alloc", "--ssh", "--sshlogin", "--sshloginfile", "--stderr", "--tag",
 		"--timeout", "--verbose", "--version"}
 	allFlags := append([]string{"-0", "-S", "-V", "-h", "-i", "-k", "-o", "-t", "-v"}, longFlags...)
