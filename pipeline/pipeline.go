@@ -38,6 +38,9 @@ type Config struct {
 	Template []string
 	// Null splits template input at NUL bytes (see decode.Options).
 	Null bool
+	// Pipe, with a template, cuts the input into chunks, each the stdin
+	// of one task (see decode.Pipe).
+	Pipe *decode.Pipe
 	// Outfile, when set, receives the results instead of stdout.
 	Outfile string
 	// Report, when set, is the file that receives an HTML report of the
@@ -87,7 +90,7 @@ type Config struct {
 }
 
 func (c *Config) decodeOptions() decode.Options {
-	return decode.Options{Template: c.Template, Null: c.Null, Defaults: c.Defaults}
+	return decode.Options{Template: c.Template, Null: c.Null, Pipe: c.Pipe, Defaults: c.Defaults}
 }
 
 // mode is the form of the output.
