@@ -33,6 +33,9 @@ type Config struct {
 	// Inline holds tasks given on the command line; Infile names a file of
 	// tasks ("-" is stdin). With neither, tasks come from stdin.
 	Inline, Infile string
+	// InfileFlag is the flag that named Infile, for messages; empty means
+	// --infile.
+	InfileFlag string
 	// Template, when not empty, makes each input line a task (see
 	// decode.Options).
 	Template []string
