@@ -230,3 +230,18 @@ func (r *lines) Read(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// TestArgFileSameAsParallel reads the input lines of a command from the
+// file -a names, as GNU parallel does, rather than from stdin.
+func TestArgFileSameAsParallel(t *testing.T) {
+	parallel, err := exec.LookPath("parallel")
+	if err != nil {
+		t.Skip("GNU parallel is not installed")
+	}
+	path := filepath.Join(t.TempDir(), "args")
+	require.NoError(t, os.WriteFile(path, []byte("a b\nc\nd.txt\n"), 0o644))
+	theirs := runFile(t, os.DevNull, parallel, "-q", "-k", "-a", path, "echo", "{#}", "{}", "{.}")
+	ours := runFile(t, os.DevNull, program, "--raw", "-k", "-a", path, "--", "echo", "{#}", "{}", "{.}")
+	require.Equal(t, "1 a b a b\n2 c c\n3 d.txt d\n", ours)
+	require.Equal(t, theirs, ours)
+}
