@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/workerpool/workerpool/internal/shorten"
 	"github.com/workerpool/workerpool/job"
 )
 
@@ -135,13 +136,14 @@ type feeder struct {
 func newFeeder(t *job.Task) (*feeder, error) {
 	f := &feeder{src: strings.NewReader(t.Stdin)}
 	if c := t.Chunk; c != nil && c.Path != "" {
+		// %v, not %w: the file missing is not the command missing.
 		file, err := os.Open(c.Path)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("cannot read its chunk of %s: %v", c.Path, shorten.Error(err))
 		}
 		if _, err := file.Seek(c.Offset, io.SeekStart); err != nil {
 			file.Close()
-			return nil, err
+			return nil, fmt.Errorf("cannot read its chunk of %s: %v", c.Path, shorten.Error(err))
 		}
 		f.file, f.src = file, &io.LimitedReader{R: file, N: c.Length}
 	}
