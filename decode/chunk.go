@@ -236,12 +236,14 @@ func (c *cutter) next() (start, end int64, err error) {
 	if c.start >= c.size {
 		return 0, 0, io.EOF
 	}
+	// Without a boundary past the block, there is none further on: the
+	// chunk goes to the end.
 	end = c.size
-	for from := c.start + c.block; from < c.size; from += c.block {
-		if len(c.sep) == 0 {
-			end = from
-			break
-		}
+	switch from := c.start + c.block; {
+	case from >= c.size:
+	case len(c.sep) == 0:
+		end = from
+	default:
 		at, found, err := c.find(from)
 		if err != nil {
 			return 0, 0, err
@@ -249,7 +251,6 @@ func (c *cutter) next() (start, end int64, err error) {
 		if found {
 			end = at + int64(c.endLen)
 		}
-		break // without a boundary past from, there is none further on
 	}
 	start, c.start = c.start, end
 	return start, end, nil
