@@ -178,7 +178,7 @@ func (c *cli) validatePipe() error {
 		return fmt.Errorf("-L must be more than 0, not %d", c.MaxLines)
 	case c.Null:
 		return errors.New("--null (-0) splits the input into arguments, and --pipe into chunks at --recend and --recstart: give one of them")
-	case c.PipePart && c.infile() == "" || c.PipePart && c.infile() == "-":
+	case c.PipePart && (c.infile() == "" || c.infile() == "-"):
 		return errors.New("--pipepart cuts a file it can seek in: name it with -a FILE")
 	case c.PipePart && c.MaxLines != 0:
 		return errors.New("-L goes with --pipe, not --pipepart, which cuts at --recend and --recstart")
@@ -246,7 +246,8 @@ func (c *cli) mode() encode.Mode {
 func (c *cli) config(stderr io.Writer) pipeline.Config {
 	process := c.process(nil)
 	return pipeline.Config{
-		Inline: c.Tasks, Infile: c.infile(), InfileFlag: c.infileFlag(), Template: c.template, Null: c.Null, Pipe: c.pipe(), Outfile: c.Outfile, Report: c.Report,
+		Inline: c.Tasks, Infile: c.infile(), Template: c.template, Null: c.Null, Outfile: c.Outfile, Report: c.Report,
+		InfileFlag: c.infileFlag(), Pipe: c.pipe(),
 		Mode: c.mode(), Ordered: c.Ordered, Binary: c.Binary, Events: c.Events, Resume: c.Resume,
 		DryRun: c.DryRun, Progress: c.Progress,
 		Workers: int(c.MaxThreads), Retries: c.Retries, FailFast: c.FailFast,
