@@ -124,21 +124,24 @@ func (g *grouper) add(ctx context.Context, out chan<- job.Task, rec record) erro
 		}
 		return g.sendBad(ctx, out, rec)
 	}
+	had := len(g.args)
+	g.args = append(g.args, rec.values...)
 	if g.z != nil {
 		for _, v := range rec.values {
 			g.z.add(v)
 		}
-		if len(g.pending) > 0 && g.z.size(append(g.args[:len(g.args):len(g.args)], rec.values...), g.d.seq+1) > MaxCommandLine {
+		if len(g.pending) > 0 && g.z.size(g.args, g.d.seq+1) > MaxCommandLine {
+			g.args = g.args[:had]
 			if err := g.flush(ctx, out, false); err != nil {
 				return err
 			}
+			g.args = append(g.args, rec.values...)
 			for _, v := range rec.values {
 				g.z.add(v)
 			}
 		}
 	}
 	g.pending = append(g.pending, rec)
-	g.args = append(g.args, rec.values...)
 	if most := g.most(); most > 0 && len(g.pending) >= most {
 		return g.flush(ctx, out, false)
 	}

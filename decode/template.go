@@ -176,11 +176,11 @@ func cutArg(arg string, cut pathCut) string {
 // for: the n-th from the start, or from the end when n is negative, or ""
 // when there is none, as in GNU parallel.
 func positionalArg(args []string, n int) string {
-	if n < 0 {
-		n += len(args) + 1
-	}
-	if n < 1 || n > len(args) {
+	switch {
+	case !inRange(args, n):
 		return ""
+	case n < 0:
+		return args[len(args)+n]
 	}
 	return args[n-1]
 }
@@ -203,6 +203,9 @@ func (tp *template) expand(args []string, seq int64, context bool) (words []stri
 		for _, s := range segs {
 			hasAll = hasAll || s.kind == allArgs
 		}
+		if missing(segs, args) {
+			continue
+		}
 		if hasAll && context && len(args) > 1 {
 			for i := range args {
 				b.newWord()
@@ -220,6 +223,22 @@ func (tp *template) expand(args []string, seq int64, context bool) (words []stri
 		}
 	}
 	return b.finish()
+}
+
+// missing reports whether a word is made only of positional strings past
+// the last argument: GNU parallel's shell drops such a word, rather than
+// passing it as an empty argument.
+func missing(segs []segment, args []string) bool {
+	for _, s := range segs {
+		if s.kind != positional || inRange(args, s.n) {
+			return false
+		}
+	}
+	return len(segs) > 0
+}
+
+func inRange(args []string, n int) bool {
+	return n >= 1 && n <= len(args) || n <= -1 && -n <= len(args)
 }
 
 // fill writes a word's segments: all are the arguments that {} stands for,
