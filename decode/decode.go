@@ -23,7 +23,7 @@ import (
 // Options configure a Decoder.
 type Options struct {
 	// Template, when not empty, makes every item of input one task, or
-	// with MaxArgs or Fit several items one task: the template's words
+	// with Args.MaxArgs or Args.Fit several items one task: the template's words
 	// with GNU parallel's replacement strings replaced (see Replacements):
 	// "{}" the item, "{/}" its base name, "{//}" its directory, "{.}" the
 	// item without its extension, "{/.}" the base name without it, "{#}"
@@ -60,7 +60,7 @@ type Options struct {
 // Args say how the items of template mode become the arguments of tasks,
 // as GNU parallel's options of the same names do.
 type Args struct {
-	// Link makes every one of the Sources linked to the one before (GNU
+	// Link makes every one of Options.Sources linked to the one before (GNU
 	// parallel's --link): the task's items go side by side, as far as the
 	// longest source goes, the shorter ones starting over.
 	Link bool
@@ -111,7 +111,7 @@ var Replacements = []Replacement{
 	{"{/.}", "the base name without its extension"},
 	{"{#}", "the task's number, from 1"},
 	{slotString, "the task's slot, from 1 to the number run at once"},
-	{"{1}", "the first input source's item, or column (--colsep), or item (-N); {2} the second, and so on; {-1} the last"},
+	{"{1}", "the first argument: the first input source's item, or the first column (--colsep), or item (-n, -N); {2} the second, and so on; {-1} the last"},
 	{"{1/}", "with /, //, . and /.: its base name, directory, and so on"},
 	{"{name}", "with --header :, the column so named (also {name/} and the rest)"},
 }

@@ -33,8 +33,9 @@ Ways to use it:
   generate | workerpool --ndjson | jq .          pipe: one result line per task as each finishes
   proc_open('workerpool --ndjson --events', ...) PHP: write task lines, read results while tasks run
   seq 10 | workerpool --ndjson -- echo {}        template: each input line is a task ({} the line, {#} its number)
+  workerpool --raw -- echo {1}{2} ::: a b ::: 1 2 template with input sources (GNU parallel's): every value with every value
 
-In a command after --, these strings (GNU parallel's) are replaced in each task's words; with none of them, the input line (the item, with -0) is the last argument:`
+In a command after --, these strings (GNU parallel's) are replaced in each task's words; with none of them, the input line (the item, with -0; the arguments, with input sources) is appended:`
 
 const descriptionEnd = `Exit status: 0 every task exited 0; 1 at least one task failed; 2 usage or input error; 129, 130 or 143 interrupted by SIGHUP, SIGINT or SIGTERM; 141 the reader of the results went away.`
 
@@ -55,7 +56,7 @@ func helpDescription() string {
 // without its own usage.
 func printHelp(options kong.HelpOptions, ctx *kong.Context) error {
 	name := ctx.Model.Name
-	if _, err := fmt.Fprintf(ctx.Stdout, "Usage: %s [flags] [<tasks>]\n       %s [flags] -- CMD [ARG...]\n", name, name); err != nil {
+	if _, err := fmt.Fprintf(ctx.Stdout, "Usage: %s [flags] [<tasks>]\n       %s [flags] -- CMD [ARG...] [::: VALUE... | :::: FILE...]...\n", name, name); err != nil {
 		return err
 	}
 	options.NoAppSummary = true
