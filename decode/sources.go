@@ -145,10 +145,9 @@ type itemReader struct {
 	r *itemStream
 	// of, when not empty, is appended to where: " of FILE".
 	of string
-	// n counts the lines or items read, blank ones included; it starts at
-	// the blank lines the decoder skipped before the first.
+	// n counts the lines or items read, blank ones included.
 	n       int
-	at      bool // the stream has ended
+	ended   bool // the stream has ended
 	started bool // its byte-order mark, if any, is skipped
 }
 
@@ -160,13 +159,13 @@ func (it *itemReader) next() (record, error) {
 		}
 	}
 	unit := it.r.unit()
-	for !it.at {
+	for !it.ended {
 		item, long, err := it.r.read()
 		if err != nil && err != io.EOF {
 			return record{}, err
 		}
 		it.n++
-		it.at = err == io.EOF
+		it.ended = err == io.EOF
 		if !long && it.r.blank(item) {
 			continue
 		}
