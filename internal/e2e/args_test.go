@@ -43,6 +43,7 @@ var argsCases = []struct {
 	{name: "product appended as words", args: []string{"printf", "[%s].", ":::", "a", "b", ":::", "1 x", "2"}},
 	{name: "{} of several as words of their own", args: []string{"printf", "[%s]", "x{}y", "{/}", ":::", "d/a", ":::", "e/1"}},
 	{name: "::::", args: []string{"echo", "{1}", "{2}", "::::", "f1", "f2"}},
+	{name: "-a FILE is the first source", flags: []string{"-a", "f1"}, args: []string{"echo", ":::", "x", "y"}},
 	{name: ":::: - is stdin", args: []string{"echo", "{1}", "{2}", "::::", "-", ":::", "x", "y"}, stdin: "s1\ns2\n"},
 	{name: ":::+ pairs, shortest wins", args: []string{"echo", "{1}", "{2}", "{3}", ":::", "a", "b", "c", ":::+", "1", "2", ":::", "x", "y"}},
 	{name: "::::+", args: []string{"echo", "::::", "f1", "::::+", "f2"}},
@@ -142,6 +143,9 @@ func TestArgsUsageErrors(t *testing.T) {
 		{[]string{"--header", "1", "--", "echo", ":::", "a"}, "workerpool: --header takes : (the first item names the columns), not \"1\"\n"},
 		{[]string{"-N", "0", "--", "echo", ":::", "a"}, "workerpool: -n and -N take a number of items, 1 or more, and cannot go together\n"},
 		{[]string{"-n", "2", "-N", "2", "--", "echo", ":::", "a"}, "workerpool: -n and -N take a number of items, 1 or more, and cannot go together\n"},
+		{[]string{"--pipe", "--", "cat", ":::", "a"}, "workerpool: --pipe cuts stdin into chunks: it takes no input sources (::: and ::::); name a file with -a\n"},
+		{[]string{"--pipe", "-N", "2", "--", "cat"}, "workerpool: --colsep, --header, --link, -n, -N and -X make arguments of items, and --pipe gives no item as an argument: give one or the other\n"},
+		{[]string{"-a", "-", "--", "echo", "::::", "-"}, "workerpool: the input file - and :::: - both name stdin, which can be read once\n"},
 		{[]string{"-X"}, "workerpool: --colsep, --header, --link, -n, -N and -X say how items become a command's arguments: give the command after --\n"},
 	}
 	for _, tt := range tests {
