@@ -290,3 +290,41 @@ func TestSlotWordsOfSeveralArguments(t *testing.T) {
 	require.Equal(t, []string{"1:a", "b"}, tasks[0].Args)
 	require.Equal(t, [][]string{nil, {"", ":a"}, nil}, tasks[0].SlotWords)
 }
+
+// FuzzArgs checks, for any input lines, template word and way of making
+// arguments, that decoding never panics and ends; that tasks are numbered
+// 1..n; that without --colsep and --header every item read is in exactly
+// one task, in order (the identifiers, joined, are the items).
+func FuzzArgs(f *testing.F) {
+	f.Add([]byte("a\nb\nc\n"), "x{}y", byte(0))
+	f.Add([]byte("a,b\n\n1,2\n"), "{2}{-1/.}{name}", byte(0x0f))
+	f.Add([]byte("d/a.x\ne\n"), "{1//}{%}{#}{", byte(0x12))
+	f.Fuzz(func(t *testing.T, input []byte, word string, how byte) {
+		args := Args{MaxArgs: int(how & 3), Context: how&4 != 0, Fit: how&8 != 0, Slots: int(how>>6) + 1}
+		if how&16 != 0 {
+			args.Colsep = ","
+		}
+		args.Header = how&32 != 0
+		template := []string{"echo", word}
+		tasks, err := fuzzDecode(t, input, Options{Template: template, Args: args})
+		if err != nil {
+			t.Fatalf("Err: %v", err)
+		}
+		var items []string
+		for _, line := range strings.Split(strings.TrimPrefix(string(input), bom), "\n") {
+			if line = strings.TrimRight(line, "\r"); strings.TrimSpace(line) != "" {
+				items = append(items, line)
+			}
+		}
+		var ids []string
+		for i, task := range tasks {
+			if task.Seq != int64(i+1) {
+				t.Fatalf("task %d has Seq %d", i+1, task.Seq)
+			}
+			ids = append(ids, task.Identifier)
+		}
+		if args.Colsep == "" && !args.Header && strings.Join(ids, " ") != strings.Join(items, " ") {
+			t.Fatalf("items %q, tasks %q", items, ids)
+		}
+	})
+}
