@@ -39,7 +39,7 @@ func (d *Decoder) items(ctx context.Context, out chan<- job.Task) error {
 }
 
 // records returns the reader of the records of the input sources, and the
-// columns' names of the header (Options.Header): the first record of each
+// columns' names of the header (Args.Header): the first record of each
 // source, each name standing for its column's number, from 1, counted over
 // the sources in order.
 func (d *Decoder) records() (recordReader, map[string]int, error) {
@@ -93,7 +93,7 @@ func (d *Decoder) records() (recordReader, map[string]int, error) {
 }
 
 // grouper puts records into tasks: one record a task, or as many as
-// Options.MaxArgs and Options.Fit allow.
+// Args.MaxArgs and Args.Fit allow.
 type grouper struct {
 	d *Decoder
 	z *sizer // with Fit
@@ -150,7 +150,7 @@ func (g *grouper) add(ctx context.Context, out chan<- job.Task, rec record) erro
 
 // flush sends the task being filled, if it holds a record. At the end of
 // the input (end) with Fit, the records not yet sent are spread evenly
-// over Options.Slots tasks the first time, as GNU parallel spreads them
+// over Args.Slots tasks the first time, as GNU parallel spreads them
 // over its job slots.
 func (g *grouper) flush(ctx context.Context, out chan<- job.Task, end bool) error {
 	recs := g.pending

@@ -7,7 +7,7 @@ package decode
 var hostPaths = unixPaths
 
 // MaxCommandLine is the most bytes that -X puts in a task's command line,
-// each argument counted with the NUL that ends it (see Options.Fit): 128
+// each argument counted with the NUL that ends it (see Args.Fit): 128
 // KiB, as xargs uses by default. Every system the pool runs on takes that
 // much, beside an environment of ordinary size.
 const MaxCommandLine = 128 << 10

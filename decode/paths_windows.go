@@ -8,7 +8,7 @@ package decode
 var hostPaths = windowsPaths
 
 // MaxCommandLine is the most bytes that -X puts in a task's command line
-// (see Options.Fit). Windows takes a command line of 32,767 UTF-16 code
+// (see Args.Fit). Windows takes a command line of 32,767 UTF-16 code
 // units, with each argument quoted; half of that leaves room for the
 // quotes and for escaped quotes in the arguments.
 const MaxCommandLine = 16 << 10

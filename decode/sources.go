@@ -99,7 +99,7 @@ func isMark(w string) bool {
 }
 
 // record is one set of values read for a task: one item of each input
-// source combined, each item split into columns by Options.Colsep.
+// source combined, each item split into columns by Args.Colsep.
 type record struct {
 	values []string
 	// where names the item of the first source, for messages.
@@ -180,7 +180,7 @@ func (it *itemReader) next() (record, error) {
 	return record{}, io.EOF
 }
 
-// columns splits an item into its values: at each match of Options.Colsep,
+// columns splits an item into its values: at each match of Args.Colsep,
 // or at tabs with a header and no Colsep, as GNU parallel does; otherwise
 // it is one value.
 func (d *Decoder) columns(item string) []string {
