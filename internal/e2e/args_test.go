@@ -5,12 +5,15 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -214,4 +217,40 @@ func TestArgsFitManyItems(t *testing.T) {
 	// The input takes about 590 KB: a handful of tasks, not one per item.
 	require.GreaterOrEqual(t, tasks, 5)
 	require.Less(t, tasks, 10)
+}
+
+// TestArgsInterruptedWhileReadingSource: SIGINT stops a run that waits for
+// the next line of an input source (:::: -) that never ends: it exits
+// with 130, having written the result of the task it ran.
+func TestArgsInterruptedWhileReadingSource(t *testing.T) {
+	cmd := exec.Command(program, "--ndjson", "--", "echo", "{1}{2}", "::::", "-", ":::", "1")
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	_, err = stdin.Write([]byte("x\n"))
+	require.NoError(t, err)
+	// The result of the first line says the pool is running, and waits
+	// for the next line.
+	var r struct {
+		Identifier string `json:"identifier"`
+		ResultBody string `json:"result_body"`
+	}
+	require.NoError(t, json.NewDecoder(stdout).Decode(&r))
+	require.Equal(t, "x 1", r.Identifier)
+	require.Equal(t, "x1\n", r.ResultBody)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	done := make(chan error, 1)
+	go func() {
+		_, _ = io.Copy(io.Discard, stdout) // before Wait, which closes it
+		done <- cmd.Wait()
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the pool did not end after SIGINT while stdin stayed open")
+	}
+	require.Equal(t, 130, cmd.ProcessState.ExitCode())
 }
