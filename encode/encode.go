@@ -128,6 +128,7 @@ type event struct {
 	ExitCode   *int            `json:"exit_code,omitempty"`
 	Error      string          `json:"error,omitempty"`
 	Host       string          `json:"host,omitempty"`
+	Resource   string          `json:"resource,omitempty"`
 	Meta       json.RawMessage `json:"meta,omitempty"`
 }
 
@@ -136,7 +137,7 @@ type event struct {
 // a result, the line is valid UTF-8: invalid bytes become U+FFFD.
 func (e *Encoder) Event(ev job.Event) error {
 	t := ev.Task
-	line := event{Event: ev.Kind, Identifier: t.Identifier, Seq: t.Seq, Attempt: ev.Attempt, Host: ev.Host, Meta: validMeta(t.Meta)}
+	line := event{Event: ev.Kind, Identifier: t.Identifier, Seq: t.Seq, Attempt: ev.Attempt, Host: ev.Host, Resource: ev.Resource, Meta: validMeta(t.Meta)}
 	if r := ev.Result; r != nil {
 		line.ExitCode = &r.ExitCode
 		if r.Err != nil {

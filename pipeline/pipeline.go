@@ -78,6 +78,8 @@ type Config struct {
 	Workers  int // tasks at once; 0 means one per CPU core
 	Retries  int
 	FailFast bool
+	// Gates hold back the starts of tasks (see dispatch.Options.Gates).
+	Gates dispatch.Gates
 	// Defaults are the time limit and limits of every task that sets none
 	// of its own. They are applied as each task is read, before the
 	// executor or the dry run sees it.
@@ -289,7 +291,7 @@ func (r *run) decodeOptions(workers int) decode.Options {
 
 // run streams the tasks in input through the pool to out.
 func (r *run) run(input io.Reader, out io.Writer) error {
-	pool := dispatch.NewPool(r.cfg.Executor, dispatch.Options{Workers: r.cfg.Workers, Retries: r.cfg.Retries, Observer: r, Log: r.log})
+	pool := dispatch.NewPool(r.cfg.Executor, dispatch.Options{Workers: r.cfg.Workers, Retries: r.cfg.Retries, Observer: r, Log: r.log, Gates: r.cfg.Gates})
 	if r.cfg.ordered() {
 		// The reorder buffer holds at most this many results.
 		r.seq = newSequencer(max(128, 16*pool.Workers()), r.cfg.TempDir)
