@@ -10,15 +10,20 @@ import (
 	"github.com/workerpool/workerpool/internal/sysstat"
 )
 
+// memSettle is how long the guard lets the memory settle after a stopped
+// attempt has ended before it stops another.
+const memSettle = time.Second
+
 // errMemoryLow is the cause of an attempt stopped to free memory.
 var errMemoryLow = errors.New("stopped to free memory (--memfree)")
 
 // memGuard stops the youngest attempt running whenever the memory
 // available falls below its floor, half of Gates.MemFree, as GNU parallel's
 // --memfree does: the task runs again later, once its gate lets it. One
-// attempt at a time is stopped: the next only once that one has ended and
-// the memory is still low. Its methods may be called from many goroutines
-// at once.
+// attempt at a time is stopped: the next only once that one has ended, and
+// memSettle has passed for the memory it held to come back, and the
+// memory is still low. Its methods may be called from many goroutines at
+// once.
 type memGuard struct {
 	floor  int64
 	memory func() (sysstat.Memory, error)
@@ -26,6 +31,7 @@ type memGuard struct {
 	mu       sync.Mutex
 	running  []*watched // in the order they started
 	stopping *watched   // stopped, and not yet ended
+	calm     time.Time  // no attempt is stopped before then
 }
 
 // watched is an attempt the guard may stop.
@@ -68,6 +74,7 @@ func (g *memGuard) end(w *watched) bool {
 	}
 	if g.stopping == w {
 		g.stopping = nil
+		g.calm = time.Now().Add(memSettle)
 	}
 	w.cancel(nil)
 	return w.stopped
@@ -99,7 +106,7 @@ func (g *memGuard) check() {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.stopping != nil || len(g.running) == 0 {
+	if g.stopping != nil || len(g.running) == 0 || time.Now().Before(g.calm) {
 		return
 	}
 	w := g.running[len(g.running)-1]
