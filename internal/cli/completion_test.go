@@ -34,6 +34,7 @@ func TestCompletionCandidates(t *testing.T) {
 		"--remote-path", "--report", "--resume", "--retries", "--slurm", "--slurm-alloc", "--ssh", "--sshlogin", "--sshloginfile", "--stderr", "--tag",
 		"--timeout", "--verbose", "--version"}
 	longFlags = append(longFlags, "--arg-file", "--block", "--max-lines", "--pipe", "--pipepart", "--recend", "--recstart")
+	longFlags = append(longFlags, "--memfree", "--load", "--delay", "--rate")
 	allFlags := append([]string{"-0", "-S", "-V", "-h", "-i", "-k", "-o", "-t", "-v"}, longFlags...)
 	allFlags = append(allFlags, "-L", "-a")
 	longFlags = append(longFlags, "--colsep", "--context-replace", "--header", "--link", "--max-args", "--max-replace-args")
@@ -61,7 +62,7 @@ func TestCompletionCandidates(t *testing.T) {
 		{"workerpool -t 4 --nd", []string{"--ndjson"}},
 		{"workerpool --ndjson -", allFlags},
 		{"workerpool --agent -", allFlags},
-		{"workerpool -i tasks.json --r", []string{"--raw", "--recend", "--recstart", "--remote-path", "--report", "--resume", "--retries"}},
+		{"workerpool -i tasks.json --r", []string{"--rate", "--raw", "--recend", "--recstart", "--remote-path", "--report", "--resume", "--retries"}},
 		{"workerpool --stderr capture --st", []string{"--stderr"}},
 
 		// Nothing completes the name of the program, the tasks argument,

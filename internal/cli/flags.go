@@ -92,7 +92,7 @@ type cli struct {
 	Raw         bool             `help:"Write each task's stdout as it is, whole, as the task ends (GNU parallel's --group), rather than JSON; its stderr goes to stderr, then why it failed, unless by its own exit status."`
 	Tag         bool             `help:"With --raw (which it implies), start each line with the task's identifier and a tab."`
 	Resume      bool             `help:"With --ndjson and --outfile: skip the tasks the file records as exited 0, run the rest, append."`
-	Events      bool             `help:"With --ndjson, also write a line when a task starts or is retried."`
+	Events      bool             `help:"With --ndjson, also write a line when a task starts or is retried, waits at a gate (--memfree, --load, --delay, --rate) for more than a second, or is requeued by --memfree."`
 	Progress    bool             `help:"Show a live progress line on stderr, when it is a terminal."`
 	DryRun      bool             `help:"Check the tasks and print how each would run (command path included); run nothing."`
 	LimitMemory memory           `placeholder:"SIZE" help:"Cap each task's memory (address space), e.g. 512M, at least 4M; a task's \"limits\" overrides it."`

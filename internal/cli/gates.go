@@ -18,7 +18,7 @@ import (
 func (c *cli) validateGates() error {
 	switch {
 	case c.Load < 0 || math.IsNaN(c.Load) || math.IsInf(c.Load, 0):
-		return fmt.Errorf("--load must be a number above 0, not %v", c.Load)
+		return fmt.Errorf("--load must be a load average, 0 (none) or more, not %v", c.Load)
 	case c.Agent || c.remote() || c.DryRun:
 		return nil
 	}

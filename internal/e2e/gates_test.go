@@ -276,3 +276,12 @@ func TestDelayAsParallel(t *testing.T) {
 		require.GreaterOrEqual(t, time.Since(begin), 600*time.Millisecond, run.name)
 	}
 }
+
+// TestProgressHeldByGate: while a task waits at a gate for more than a
+// second, the progress line names the gate.
+func TestProgressHeldByGate(t *testing.T) {
+	tasks := `[{"command":"true"},{"command":"true"},{"command":"true"}]`
+	_, screen, code := runWithTerminalStderr(t, "", "--progress", "-t", "2", "--delay", "1.5", tasks)
+	require.Equal(t, 0, code)
+	require.Contains(t, screen, "held by --delay")
+}
