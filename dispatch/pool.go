@@ -245,8 +245,12 @@ func (r *run) work(number int) {
 // while it fails in a way that another run might change and the intake is
 // open. An attempt whose host was lost runs again in another slot, without
 // counting against Retries, up to maxHostLosses times, with its "{%}"
-// naming the number of its new slot. The slot is given back before
-// attempt returns.
+// naming the number of its new slot. An attempt the memory guard stopped
+// runs again, without counting against Retries, and without bound: it is
+// stopped only while memory is short. Each attempt first waits at the
+// gate, when there is one; a task that never passes it is answered as not
+// run, and a retry that does not pass it leaves the last attempt's result
+// as the task's. The slot is given back before attempt returns.
 func (r *run) attempt(t *job.Task, slot *numberedSlot) job.Result {
 	if r.gate != nil {
 		if err := r.pass(t, 1); err != nil {

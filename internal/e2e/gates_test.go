@@ -285,3 +285,29 @@ func TestProgressHeldByGate(t *testing.T) {
 	require.Equal(t, 0, code)
 	require.Contains(t, screen, "held by --delay")
 }
+
+// TestRemoteGates: with hosts, --memfree goes to each agent, which holds
+// back its own starts (a host with less memory than asked answers each
+// task with why, rather than holding it for ever), and --delay spaces the
+// starts of the whole pool.
+func TestRemoteGates(t *testing.T) {
+	r := newRig(t, hostSpec{true})
+	code, out, stderr := runWith(t, "a\nb\n", r.bin, "--ndjson", "-S", "2/h1", "--ssh", r.ssh(), "--memfree", "1P", "--", "true")
+	require.Equal(t, 1, code, stderr)
+	results := gateResults(t, out)
+	require.Len(t, results, 2)
+	for _, res := range results {
+		require.Equal(t, -1, res.ExitCode)
+		require.Regexp(t, `^--memfree 1P is more than the memory of the machine, [\d.]+[KMGT]$`, res.Error)
+	}
+
+	begin := time.Now()
+	code, out, stderr = runWith(t, "a\nb\nc\n", r.bin, "--ndjson", "-S", "2/h1,1/:", "--ssh", r.ssh(), "--delay", "0.5", "--", "true")
+	require.Equal(t, 0, code, stderr)
+	require.GreaterOrEqual(t, time.Since(begin), time.Second)
+	starts := startTimes(t, gateResults(t, out))
+	require.Len(t, starts, 3)
+	for i := 1; i < len(starts); i++ {
+		require.Greater(t, starts[i].Sub(starts[i-1]), 400*time.Millisecond, "starts %d and %d, on two hosts", i, i+1)
+	}
+}
