@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -170,7 +171,8 @@ type waiter struct {
 }
 
 // sleep waits for d, or until ctx is done, and calls waiting when the
-// wait as a whole passes waitNotice meanwhile.
+// wait as a whole passes waitNotice meanwhile. When ctx is done first, it
+// fails with a heldError.
 func (w *waiter) sleep(d time.Duration, resource string) error {
 	if d <= 0 {
 		return nil
@@ -181,14 +183,28 @@ func (w *waiter) sleep(d time.Duration, resource string) error {
 	}
 	if left := waitNotice - now.Sub(w.start); !w.told && left < d {
 		if err := sleep(w.ctx, left); err != nil {
-			return err
+			return &heldError{resource, err}
 		}
 		w.told = true
 		w.waiting(resource)
 		d -= max(left, 0)
 	}
-	return sleep(w.ctx, d)
+	if err := sleep(w.ctx, d); err != nil {
+		return &heldError{resource, err}
+	}
+	return nil
 }
+
+// heldError is a wait at a gate cut short: Err, ctx's error, came while
+// resource held the task back.
+type heldError struct {
+	resource string
+	err      error
+}
+
+func (e *heldError) Error() string { return "held back by --" + e.resource + ": " + e.err.Error() }
+
+func (e *heldError) Unwrap() error { return e.err }
 
 // sleep waits for d, or until ctx is done, and then fails with its error.
 func sleep(ctx context.Context, d time.Duration) error {
@@ -213,9 +229,13 @@ type gated struct {
 
 // Gated returns exec with each task held back until gates let it start.
 // It is how a host that runs the tasks a pool gives it keeps its own
-// gates (Gates.Host). A task whose wait ctx cuts short has
-// job.ErrCancelled as its Err; one whose gate cannot open, say because
-// MemFree is more than the machine has, says why. Waits are not told.
+// gates (Gates.Host). A task's time limit counts from the start of its
+// wait, so that the host answers within it as the pool expects: a task
+// still held back when it runs out has timed out without starting, and
+// one that starts runs for what is left of it. A task whose wait ctx cuts
+// short has job.ErrCancelled as its Err; one whose gate cannot open, say
+// because MemFree is more than the machine has, says why. Waits are not
+// told.
 func Gated(exec Executor, gates Gates) Executor {
 	g := newGate(gates)
 	if g == nil {
@@ -225,11 +245,29 @@ func Gated(exec Executor, gates Gates) Executor {
 }
 
 func (g *gated) Execute(ctx context.Context, t *job.Task) job.Result {
-	if err := g.gate.wait(ctx, func(string) {}); err != nil {
-		if ctx.Err() != nil {
-			err = job.ErrCancelled
+	waitCtx := ctx
+	if t.Timeout > 0 {
+		var cancel context.CancelFunc
+		waitCtx, cancel = context.WithTimeout(ctx, t.Timeout)
+		defer cancel()
+	}
+	begin := time.Now()
+	if err := g.gate.wait(waitCtx, func(string) {}); err != nil {
+		res := job.NotRun(t, err)
+		var held *heldError
+		switch {
+		case ctx.Err() != nil:
+			res.Err = job.ErrCancelled
+		case errors.As(err, &held):
+			res.ExitCode, res.TimedOut = job.ExitTimedOut, true
+			res.Err = fmt.Errorf("timed out after %s without starting: --%s held it back", t.Timeout, held.resource)
 		}
-		return job.NotRun(t, err)
+		return res
+	}
+	if t.Timeout > 0 {
+		rest := *t
+		rest.Timeout = max(t.Timeout-time.Since(begin), time.Millisecond)
+		t = &rest
 	}
 	return g.Executor.Execute(ctx, t)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/workerpool/workerpool/dispatch"
 	"github.com/workerpool/workerpool/internal/sysstat"
+	"github.com/workerpool/workerpool/job"
 )
 
 // TestAgentArgvGates: the agents are given the gates of their hosts,
@@ -79,6 +80,24 @@ func TestAgentMemFreeAboveTotal(t *testing.T) {
 	rep, _, _ := receiveReply(t, out)
 	require.False(t, rep.Started)
 	require.Contains(t, rep.Error, "--memfree 8G is more than the memory of the machine, 4G")
+	in.Close()
+	require.NoError(t, <-done)
+}
+
+// TestAgentHeldPastTimeLimit: a task's time limit counts from its arrival
+// at the host, its wait at the host's gates included, so that the host
+// answers within it, as the pool expects: one held back for all of it has
+// timed out without starting.
+func TestAgentHeldPastTimeLimit(t *testing.T) {
+	in, out, done := agentPipeWith(t, dispatch.Gates{Load: 2, LoadAverage: func() (float64, error) { return 4, nil }})
+	start := time.Now()
+	require.NoError(t, writeLine(in, request{ID: 1, Command: "true", Timeout: int64(300 * time.Millisecond)}))
+	rep, _, _ := receiveReply(t, out)
+	require.Less(t, time.Since(start), 10*time.Second)
+	require.False(t, rep.Started)
+	require.True(t, rep.TimedOut)
+	require.Equal(t, job.ExitTimedOut, rep.ExitCode)
+	require.EqualValues(t, "timed out after 300ms without starting: --load held it back", rep.Error)
 	in.Close()
 	require.NoError(t, <-done)
 }
