@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -312,4 +313,21 @@ func TestRemoteGates(t *testing.T) {
 	for i := 1; i < len(starts); i++ {
 		require.Greater(t, starts[i].Sub(starts[i-1]), 400*time.Millisecond, "starts %d and %d, on two hosts", i, i+1)
 	}
+}
+
+// TestGatesKeepSlotNumbers: with the starts paced by --rate and --delay,
+// {%} still names the slot a task runs in, from 1 to -t.
+func TestGatesKeepSlotNumbers(t *testing.T) {
+	code, out, stderr := runWith(t, strings.Repeat("x\n", 8), program, "--ndjson", "-t", "2", "--rate", "20/s", "--delay", "0.05", "--", "sh", "-c", "echo {%}; sleep 0.2")
+	require.Equal(t, 0, code, stderr)
+	slots := map[string]int{} // the tasks that printed each slot number
+	for line := range strings.Lines(out) {
+		var res struct {
+			Body string `json:"result_body"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(line), &res))
+		slots[res.Body]++
+	}
+	require.Equal(t, 8, slots["1\n"]+slots["2\n"], "slots: %v", slots)
+	require.ElementsMatch(t, []string{"1\n", "2\n"}, slices.Collect(maps.Keys(slots)), "slots: %v", slots)
 }
