@@ -70,7 +70,7 @@ func (c *Cluster) connect(h *host) {
 	var cn *conn
 	if err == nil {
 		opts := connOptions{grace: c.opts.Grace, beat: c.opts.Heartbeat,
-			tempDir: c.opts.TempDir, inherit: c.inherit()}
+			tempDir: c.opts.TempDir, inherit: c.inherit(), cleanup: c.opts.Cleanup}
 		cn, err = dial(c.ctx, c.transport, h.name, h.dest, c.agentArgv(path), opts, func(cn *conn) { c.lost(h, cn) })
 	}
 	if e, ok := c.transport.(ender); ok && err != nil {

@@ -43,6 +43,9 @@ type Options struct {
 	RemotePath string
 	// Push copies this very program to each host that lacks it.
 	Push bool
+	// Cleanup removes the files a task stages on its host (its Transfer
+	// and Return) once they are returned.
+	Cleanup bool
 	// Here runs the tasks given slots on this machine (":").
 	Here dispatch.Executor
 	// ProcessOptions are passed on to the agents, which run tasks as Local

@@ -29,7 +29,9 @@ import (
 // Version 3 ends a reply's outputs with a line break, so that a transport
 // that passes output on line by line (srun) passes on the whole reply at
 // once, rather than holding its last bytes until the next line.
-const Protocol = 3
+// Version 4 stages files: a task's files go to the host before it, in
+// lines of their own, and those it returns come back before its reply.
+const Protocol = 4
 
 // The conversation, over the agent's standard input and output:
 //
@@ -41,6 +43,10 @@ const Protocol = 3
 //     task's stdout and then its stderr, raw, as many bytes of each as the
 //     reply says, and a line break. Replies come in the order the tasks end; heartbeats come
 //     between them.
+//     Files staged for a task (--transferfile) go before it: a line that
+//     puts a file, then lines of its data, in chunks of at most chunkSize
+//     bytes, between which the lines of other tasks may come. The files
+//     a task returns (--return) come the same way before its reply.
 //  4. Each side writes a heartbeat every interval the pool names in its
 //     own, and takes the other for lost when it has heard nothing for
 //     livenessBeats intervals: the pool kills the connection and runs the
@@ -86,7 +92,27 @@ type request struct {
 	// writes its own at that interval, and gives the pool up after
 	// livenessBeats of them without a word from it.
 	Heartbeat int64 `json:"heartbeat,omitempty"`
+	// Put starts a file staged for task ID, which is sent after it: its
+	// path in the task's directory on the host, with "/" between its
+	// names, and its mode's permission bits (Mode). The lines that follow
+	// for the same ID with Data hold its bytes, in order, up to the next
+	// Put or the task.
+	Put  wireString `json:"put,omitempty"`
+	Mode uint32     `json:"mode,omitempty"`
+	Data []byte     `json:"data,omitempty"`
+	// Staged runs the task in a directory of its own on the host, which
+	// holds the files put for it. Once the task has ended, the files of
+	// Return go back to the pool, and Cleanup removes them, the files put
+	// and the directory.
+	Staged  bool     `json:"staged,omitempty"`
+	Return  wireList `json:"return,omitempty"`
+	Cleanup bool     `json:"cleanup,omitempty"`
 }
+
+// chunkSize is the most bytes of a staged file one line carries, so that
+// a file of any size travels in bounded memory, and the lines of other
+// tasks (a cancel, a reply) are not held up behind it.
+const chunkSize = 128 << 10
 
 // limits are job.Limits on the wire, the CPU time in nanoseconds.
 type limits struct {
@@ -142,6 +168,13 @@ type reply struct {
 	Stdout    int64      `json:"stdout"`
 	Stderr    int64      `json:"stderr"`
 	Heartbeat bool       `json:"heartbeat,omitempty"`
+	// File starts a file that task ID returns, which is still pending:
+	// its path as the request's Return names it, and its mode's
+	// permission bits (Mode). The lines that follow for the same ID with
+	// Data hold its bytes, in order, up to the next File or the reply.
+	File wireString `json:"file,omitempty"`
+	Mode uint32     `json:"mode,omitempty"`
+	Data []byte     `json:"data,omitempty"`
 }
 
 func replyOf(id uint64, r *job.Result) reply {
