@@ -65,7 +65,7 @@ func (c *Cluster) connect(h *host) {
 	path := c.opts.RemotePath
 	var err error
 	if c.opts.Push {
-		path, err = push(c.ctx, c.transport, h.dest)
+		path, err = push(c.ctx, c.transport, h.dest, c.opts.PushKeep)
 	}
 	var cn *conn
 	if err == nil {

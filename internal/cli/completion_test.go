@@ -30,7 +30,7 @@ func TestCompletionCandidates(t *testing.T) {
 
 	longFlags := []string{"--binary", "--cleanup", "--completion", "--dry-run", "--events", "--fail-fast", "--grace", "--heartbeat",
 		"--help", "--infile", "--limit-cpu", "--limit-files", "--limit-fsize", "--limit-memory", "--max-output",
-		"--max_threads", "--ndjson", "--null", "--ordered", "--outfile", "--progress", "--push", "--raw",
+		"--max_threads", "--ndjson", "--null", "--ordered", "--outfile", "--progress", "--push", "--push-clean", "--raw",
 		"--remote-path", "--report", "--resume", "--retries", "--return", "--slurm", "--slurm-alloc", "--ssh", "--sshlogin", "--sshloginfile", "--stderr", "--tag",
 		"--timeout", "--transfer", "--transferfile", "--trc", "--verbose", "--version"}
 	longFlags = append(longFlags, "--arg-file", "--block", "--max-lines", "--pipe", "--pipepart", "--recend", "--recstart")

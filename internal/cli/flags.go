@@ -104,7 +104,8 @@ type cli struct {
 	LoginFile   string           `name:"sshloginfile" predictor:"file" placeholder:"FILE" help:"Hosts as for -S, one a line; read again when the file changes."`
 	SSH         string           `name:"ssh" placeholder:"CMD" help:"The ssh command for -S, split into words like a shell does (default ssh)."`
 	RemotePath  string           `placeholder:"PATH" help:"The workerpool to run on the hosts (default workerpool, on the remote PATH)."`
-	Push        bool             `help:"Copy this workerpool to each host that lacks it (same OS and architecture), under ~/.cache/workerpool; with --slurm, to each node's /tmp with sbcast."`
+	Push        bool             `help:"Copy this workerpool to each host that lacks it (same OS and architecture), under ~/.cache/workerpool, where the 3 versions used last are kept; with --slurm, to each node's /tmp with sbcast."`
+	PushClean   bool             `help:"As --push, and remove every other version from ~/.cache/workerpool on each host."`
 	SendFile    []string         `name:"transferfile" aliases:"tf" sep:"none" placeholder:"FILE" help:"With hosts (-S, --slurm): send FILE, relative to the task's dir, to the task's own directory on its host before it runs there; replacement strings such as {} work in it; repeatable."`
 	Transfer    bool             `help:"Send each task's input file: --transferfile {}."`
 	Return      []string         `sep:"none" placeholder:"FILE" help:"With hosts: bring FILE back from the task's directory on its host once it has ended, to the same path relative to the task's dir here; repeatable."`
@@ -182,8 +183,8 @@ func (c *cli) Validate() error {
 	case c.SlurmAlloc != "" && strings.TrimSpace(string(c.SlurmAlloc)) == "":
 		return errors.New("--slurm-alloc needs salloc's arguments, such as '-N 2'")
 	case c.SSH != "" && len(c.SSHLogin) == 0 && c.LoginFile == "",
-		(c.Push || c.RemotePath != "") && len(c.SSHLogin) == 0 && c.LoginFile == "" && !c.slurm():
-		return errors.New("--push, --remote-path and --ssh need hosts: -S HOST, --sshloginfile FILE or --slurm")
+		(c.Push || c.PushClean || c.RemotePath != "") && len(c.SSHLogin) == 0 && c.LoginFile == "" && !c.slurm():
+		return errors.New("--push, --push-clean, --remote-path and --ssh need hosts: -S HOST, --sshloginfile FILE or --slurm")
 	case len(c.SendFile) > 0 || c.Transfer || len(c.Return) > 0 || c.Cleanup || len(c.TRC) > 0:
 		return c.validateStaging()
 	}
