@@ -156,11 +156,12 @@ func (a *agent) watch(ctx context.Context, stop context.CancelCauseFunc) {
 }
 
 // answer is a task's result, to be written as a reply, or with line a
-// line of a file it returns.
+// line of a file it returns, and the data that follows it.
 type answer struct {
 	id   uint64
 	res  job.Result
 	line *reply
+	data []byte
 }
 
 // read starts each task requested on r and cancels those asked, until r
@@ -185,8 +186,10 @@ func (a *agent) read(ctx context.Context, r *bufio.Reader) error {
 		case q.Cancel:
 			a.cancel(q.ID)
 			a.stage.drop(q.ID) // files put for a task not sent
-		case q.Put != "" || len(q.Data) > 0:
-			a.stage.put(&q)
+		case q.Put != "" || q.Data > 0:
+			if err := a.stage.put(&q, r); err != nil {
+				return fmt.Errorf("reading requests: %w", err)
+			}
 		default:
 			a.start(ctx, &q)
 		}
@@ -262,7 +265,7 @@ func (a *agent) write(w *bufio.Writer, stop func()) error {
 			try(func() error {
 				write := writeReply
 				if ans.line != nil {
-					write = func(w *bufio.Writer, ans *answer) error { return writeLine(w, ans.line) }
+					write = writeFileLine
 				}
 				if err := write(w, &ans); err != nil || len(a.replies) > 0 {
 					return err
@@ -272,6 +275,14 @@ func (a *agent) write(w *bufio.Writer, stop func()) error {
 			ans.res.Close()
 		}
 	}
+}
+
+// writeFileLine writes a line of a returned file, and its data.
+func writeFileLine(w *bufio.Writer, ans *answer) error {
+	if ans.line.Data > 0 {
+		return writeData(w, ans.line, ans.data)
+	}
+	return writeLine(w, ans.line)
 }
 
 func writeReply(w *bufio.Writer, ans *answer) error {

@@ -189,6 +189,18 @@ func (c *conn) send(q request) error {
 	return c.w.Flush()
 }
 
+// sendData writes q, the line of a chunk of data, followed by data, and
+// flushes them, as send does.
+func (c *conn) sendData(q request, data []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.stdin.SetWriteDeadline(time.Now().Add(livenessBeats * c.beat))
+	if err := writeData(c.w, q, data); err != nil {
+		return err
+	}
+	return c.w.Flush()
+}
+
 // read reads replies and delivers each to its task, until the agent's
 // output ends or breaks the protocol, which ends the connection; then it
 // records why, closes dead and calls gone.
@@ -221,7 +233,7 @@ func (c *conn) readReplies() error {
 		if rep.Heartbeat {
 			continue
 		}
-		if rep.File != "" || len(rep.Data) > 0 {
+		if rep.File != "" || rep.Data > 0 {
 			if err := c.receiveFile(&rep); err != nil {
 				return err
 			}

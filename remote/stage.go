@@ -126,7 +126,7 @@ func (c *conn) sendFiles(id uint64, s *staging) (local, sending error) {
 		for {
 			n, err := io.ReadFull(sf.f, buf)
 			if n > 0 {
-				if err := c.send(request{ID: id, Data: buf[:n]}); err != nil {
+				if err := c.sendData(request{ID: id, Data: int64(n)}, buf[:n]); err != nil {
 					return nil, err
 				}
 			}
@@ -186,8 +186,8 @@ func (c *conn) takeIncoming(id uint64) *incoming {
 }
 
 // receiveFile handles a line of a returned file: the start of one, or its
-// data. A file the task was not asked to return, or data for none, is a
-// protocol error.
+// data, which it reads. A file the task was not asked to return, or data
+// for none, is a protocol error.
 func (c *conn) receiveFile(rep *reply) error {
 	in := c.incomingOf(rep.ID)
 	if in == nil {
@@ -197,8 +197,14 @@ func (c *conn) receiveFile(rep *reply) error {
 		if in.tmp == nil && in.failed == nil {
 			return fmt.Errorf("data for task %d before any file", rep.ID)
 		}
-		in.write(rep.Data)
-		return nil
+		var w io.Writer
+		if in.failed == nil {
+			w = in.tmp
+		}
+		fw := &failWriter{w: w}
+		err := readData(c.stdout, rep.Data, fw)
+		in.failed = cmp.Or(in.failed, fw.err)
+		return err
 	}
 	dest, ok := in.files[string(rep.File)]
 	if !ok {
@@ -222,15 +228,6 @@ func (in *incoming) begin(dest string, mode fs.FileMode) {
 		return
 	}
 	in.tmp, in.failed = os.CreateTemp(dir, ".workerpool-return-*")
-}
-
-func (in *incoming) write(data []byte) {
-	if in.failed != nil {
-		return // the rest of it is dropped
-	}
-	if _, err := in.tmp.Write(data); err != nil {
-		in.failed = err
-	}
 }
 
 // finish puts the file being received in its place, with its mode, or

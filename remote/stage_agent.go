@@ -1,6 +1,8 @@
 package remote
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +34,7 @@ type stageRoot struct {
 	dir    string
 	tasks  map[uint64]*stagedTask // files being put, for tasks not yet started
 	closed bool                   // the agent is ending: nothing more is staged
+	buf    bytes.Buffer           // the chunk being read, by the agent's reader alone
 }
 
 // stagedTask is the directory of one task on the host, and the files put
@@ -73,19 +76,32 @@ func (r *stageRoot) taskLocked(id uint64) *stagedTask {
 	return st
 }
 
-// put handles a line that puts a file for a task, or holds its data.
-func (r *stageRoot) put(q *request) {
+// put handles a line that puts a file for a task, or says that its data
+// follows, which it reads from in first, into buf, so that no wait on
+// the pool holds mu. An error is in's, or one of framing.
+func (r *stageRoot) put(q *request, in *bufio.Reader) error {
+	var chunk []byte
+	if q.Put == "" {
+		r.buf.Reset()
+		if err := readData(in, q.Data, &r.buf); err != nil {
+			return err
+		}
+		chunk = r.buf.Bytes()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := r.taskLocked(q.ID)
-	if q.Put == "" {
-		if st.file != nil && st.err == nil {
-			if _, err := st.file.Write(q.Data); err != nil {
-				st.err = err
-			}
-		}
-		return
+	switch {
+	case q.Put != "":
+		st.open(q)
+	case st.err == nil && st.file != nil:
+		_, st.err = st.file.Write(chunk)
 	}
+	return nil
+}
+
+// open starts the file q puts.
+func (st *stagedTask) open(q *request) {
 	st.closeFile()
 	if st.err != nil {
 		return
@@ -164,7 +180,7 @@ func (st *stagedTask) closeFile() {
 // sendBack sends the files of paths, relative to the task's directory,
 // to the pool as lines through send, each in chunks, and returns what
 // went wrong: files that are missing or cannot be read.
-func (st *stagedTask) sendBack(id uint64, paths []string, send func(reply)) error {
+func (st *stagedTask) sendBack(id uint64, paths []string, send func(reply, []byte)) error {
 	var errs []error
 	for _, rel := range paths {
 		if !filepath.IsLocal(filepath.FromSlash(rel)) {
@@ -176,12 +192,12 @@ func (st *stagedTask) sendBack(id uint64, paths []string, send func(reply)) erro
 			errs = append(errs, fmt.Errorf("--return: %w", err))
 			continue
 		}
-		send(reply{ID: id, File: wireString(rel), Mode: uint32(mode.Perm())})
+		send(reply{ID: id, File: wireString(rel), Mode: uint32(mode.Perm())}, nil)
 		for {
 			buf := make([]byte, chunkSize) // each chunk is the writer's until written
 			n, err := io.ReadFull(f, buf)
 			if n > 0 {
-				send(reply{ID: id, Data: buf[:n]})
+				send(reply{ID: id, Data: int64(n)}, buf[:n])
 			}
 			if err == io.EOF || err == io.ErrUnexpectedEOF {
 				break
@@ -228,7 +244,7 @@ func (a *agent) runStaged(run func(*job.Task) job.Result, t *job.Task, q *reques
 	t.Dir = st.dir
 	res := run(t)
 	if !errors.Is(res.Err, job.ErrCancelled) {
-		send := func(rep reply) { a.replies <- answer{id: q.ID, line: &rep} }
+		send := func(rep reply, data []byte) { a.replies <- answer{id: q.ID, line: &rep, data: data} }
 		if err := st.sendBack(q.ID, q.Return, send); err != nil {
 			res.Err = errors.Join(res.Err, err)
 		}

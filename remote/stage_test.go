@@ -4,9 +4,11 @@ package remote
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -56,9 +58,11 @@ func readStaged(t *testing.T, r *bufio.Reader) (reply, map[string][]byte, map[st
 		case rep.File != "":
 			current = string(rep.File)
 			files[current], modes[current] = []byte{}, rep.Mode
-		case len(rep.Data) > 0:
+		case rep.Data > 0:
 			require.NotEmpty(t, current, "data before a file")
-			files[current] = append(files[current], rep.Data...)
+			var data bytes.Buffer
+			require.NoError(t, readData(r, rep.Data, &data))
+			files[current] = append(files[current], data.Bytes()...)
 		default:
 			out := make([]byte, rep.Stdout+rep.Stderr+1)
 			_, err := io.ReadFull(r, out)
@@ -83,11 +87,15 @@ func TestAgentStagesFiles(t *testing.T) {
 		big[i] = byte(i * 7)
 	}
 	send := func(q request) { require.NoError(t, writeLine(in, q)) }
+	sendData := func(id uint64, data []byte) {
+		require.NoError(t, writeData(in, request{ID: id, Data: int64(len(data))}, data))
+	}
 	send(request{ID: 1, Put: "sub/in.bin", Mode: 0o640})
-	send(request{ID: 1, Data: big[:chunkSize]})
-	send(request{ID: 1, Data: big[chunkSize:]})
-	send(request{ID: 2, Put: "other.txt", Mode: 0o600, Data: nil})
-	send(request{ID: 2, Data: []byte("never run")})
+	sendData(1, big[:chunkSize])
+	sendData(1, big[chunkSize:2*chunkSize])
+	send(request{ID: 2, Put: "other.txt", Mode: 0o600})
+	sendData(2, []byte("never run"))
+	sendData(1, big[2*chunkSize:])
 	send(request{ID: 2, Cancel: true})
 	send(request{ID: 1, Command: "sh", Args: []string{"-c", `test -n "$(find sub/in.bin -perm 640)" && cat sub/in.bin sub/in.bin > out.bin && chmod 751 out.bin`},
 		Staged: true, Return: []string{"out.bin", "none.txt"}, Cleanup: true})
@@ -106,4 +114,15 @@ func TestAgentStagesFiles(t *testing.T) {
 	left, err := os.ReadDir(tmp)
 	require.NoError(t, err)
 	require.Empty(t, left, "the run's directory goes with the agent")
+}
+
+// TestReadDataFraming: a chunk longer than chunkSize, one cut short, and
+// one not ended by a line break are errors of the stream.
+func TestReadDataFraming(t *testing.T) {
+	var sink bytes.Buffer
+	require.NoError(t, readData(bufio.NewReader(strings.NewReader("abc\n")), 3, &sink))
+	require.Equal(t, "abc", sink.String())
+	require.ErrorContains(t, readData(bufio.NewReader(strings.NewReader("")), chunkSize+1, &sink), "past the most")
+	require.ErrorIs(t, readData(bufio.NewReader(strings.NewReader("ab")), 3, &sink), io.ErrUnexpectedEOF)
+	require.ErrorContains(t, readData(bufio.NewReader(strings.NewReader("abcd")), 3, &sink), "not a line break")
 }

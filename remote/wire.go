@@ -44,9 +44,10 @@ const Protocol = 4
 //     reply says, and a line break. Replies come in the order the tasks end; heartbeats come
 //     between them.
 //     Files staged for a task (--transferfile) go before it: a line that
-//     puts a file, then lines of its data, in chunks of at most chunkSize
-//     bytes, between which the lines of other tasks may come. The files
-//     a task returns (--return) come the same way before its reply.
+//     puts a file, then for each chunk of its data (chunkSize bytes at
+//     most) a line that gives its length, the bytes, raw, and a line
+//     break; the lines of other tasks may come between them. The files a
+//     task returns (--return) come the same way before its reply.
 //  4. Each side writes a heartbeat every interval the pool names in its
 //     own, and takes the other for lost when it has heard nothing for
 //     livenessBeats intervals: the pool kills the connection and runs the
@@ -96,10 +97,11 @@ type request struct {
 	// path in the task's directory on the host, with "/" between its
 	// names, and its mode's permission bits (Mode). The lines that follow
 	// for the same ID with Data hold its bytes, in order, up to the next
-	// Put or the task.
+	// Put or the task: Data bytes of it (at most chunkSize), raw, follow
+	// such a line, and a line break.
 	Put  wireString `json:"put,omitempty"`
 	Mode uint32     `json:"mode,omitempty"`
-	Data []byte     `json:"data,omitempty"`
+	Data int64      `json:"data,omitempty"`
 	// Staged runs the task in a directory of its own on the host, which
 	// holds the files put for it. Once the task has ended, the files of
 	// Return go back to the pool, and Cleanup removes them, the files put
@@ -171,10 +173,11 @@ type reply struct {
 	// File starts a file that task ID returns, which is still pending:
 	// its path as the request's Return names it, and its mode's
 	// permission bits (Mode). The lines that follow for the same ID with
-	// Data hold its bytes, in order, up to the next File or the reply.
+	// Data hold its bytes, in order, up to the next File or the reply,
+	// framed as a request's are.
 	File wireString `json:"file,omitempty"`
 	Mode uint32     `json:"mode,omitempty"`
-	Data []byte     `json:"data,omitempty"`
+	Data int64      `json:"data,omitempty"`
 }
 
 func replyOf(id uint64, r *job.Result) reply {
@@ -328,6 +331,59 @@ func (c *clamped) UnmarshalJSON(b []byte) error {
 		*c = clamped(f)
 	}
 	return nil
+}
+
+// writeData writes a line that says data follows, then data, raw, and a
+// line break.
+func writeData(w io.Writer, line any, data []byte) error {
+	if err := writeLine(w, line); err != nil {
+		return err
+	}
+	if _, err := w.Write(data); err != nil {
+		return err
+	}
+	_, err := w.Write([]byte{'\n'})
+	return err
+}
+
+// readData copies the n bytes of data that follow a line from r to w,
+// and reads the line break after them. An error is the stream's: a
+// length that cannot be, or a stream that ends or breaks the framing; w's
+// own errors are its own to record (see failWriter).
+func readData(r *bufio.Reader, n int64, w io.Writer) error {
+	if n < 0 || n > chunkSize {
+		return fmt.Errorf("a chunk of %d bytes, past the most, %d", n, chunkSize)
+	}
+	if _, err := io.CopyN(w, r, n); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	switch end, err := r.ReadByte(); {
+	case err == io.EOF:
+		return io.ErrUnexpectedEOF
+	case err != nil:
+		return err
+	case end != '\n':
+		return fmt.Errorf("a chunk ends in %q, not a line break", end)
+	}
+	return nil
+}
+
+// failWriter writes to w until a write fails, and then drops the rest,
+// keeping the first error: a chunk that cannot be kept is still read
+// whole, so that the stream keeps its framing.
+type failWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (f *failWriter) Write(p []byte) (int, error) {
+	if f.err == nil && f.w != nil {
+		_, f.err = f.w.Write(p)
+	}
+	return len(p), nil
 }
 
 // remoteError is an error reported by an agent, as text.
