@@ -212,7 +212,7 @@ func (a *agent) start(ctx context.Context, q *request) {
 		run := func(t *job.Task) job.Result { return a.local.Execute(tctx, t) }
 		var res job.Result
 		if st != nil {
-			res = a.runStaged(run, t, q, st)
+			res = a.runStaged(tctx, run, t, q, st)
 		} else {
 			res = run(t)
 		}

@@ -33,7 +33,7 @@ func (c *conn) run(ctx context.Context, t *job.Task) job.Result {
 		c.expect(id, stage)
 		defer c.dropIncoming(id)
 		q.Staged, q.Return, q.Cleanup = true, stage.order, c.cleanup
-		local, err := c.sendFiles(id, stage)
+		local, err := c.sendFiles(ctx, id, stage)
 		if local != nil {
 			// The agent drops the files put for a task that is cancelled
 			// before it is sent.

@@ -2,6 +2,7 @@ package remote
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +32,7 @@ type sendFile struct {
 	f     *os.File
 	there string
 	mode  fs.FileMode
+	size  int64
 }
 
 // stageOf opens the files t sends and maps those it returns; nil when it
@@ -47,12 +49,12 @@ func stageOf(t *job.Task) (*staging, error) {
 			s.close()
 			return nil, fmt.Errorf("--transferfile %q: %w", p, err)
 		}
-		f, mode, err := openRegular(here)
+		f, info, err := openRegular(here)
 		if err != nil {
 			s.close()
 			return nil, fmt.Errorf("--transferfile: %w", err)
 		}
-		s.sends = append(s.sends, sendFile{f: f, there: there, mode: mode})
+		s.sends = append(s.sends, sendFile{f: f, there: there, mode: info.Mode(), size: info.Size()})
 	}
 	for _, p := range t.Return {
 		here, there, err := stagedPath(t.Dir, p)
@@ -68,11 +70,11 @@ func stageOf(t *job.Task) (*staging, error) {
 	return s, nil
 }
 
-// openRegular opens the regular file at path, and returns its mode.
-func openRegular(path string) (*os.File, fs.FileMode, error) {
+// openRegular opens the regular file at path, and returns what it is.
+func openRegular(path string) (*os.File, fs.FileInfo, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	info, err := f.Stat()
 	if err == nil && !info.Mode().IsRegular() {
@@ -80,9 +82,9 @@ func openRegular(path string) (*os.File, fs.FileMode, error) {
 	}
 	if err != nil {
 		f.Close()
-		return nil, 0, err
+		return nil, nil, err
 	}
-	return f, info.Mode(), nil
+	return f, info, nil
 }
 
 // close closes the files to send.
@@ -116,14 +118,19 @@ func stagedPath(dir, p string) (here, there string, err error) {
 }
 
 // sendFiles sends s's files for task id, each in chunks. An error reading
-// a file here is the task's (local); one sending is the connection's.
-func (c *conn) sendFiles(id uint64, s *staging) (local, sending error) {
+// a file here is the task's (local), and so is ctx done between two
+// chunks (job.ErrCancelled); one sending is the connection's. A file that
+// changes size as it is read fails on the host.
+func (c *conn) sendFiles(ctx context.Context, id uint64, s *staging) (local, sending error) {
 	buf := make([]byte, chunkSize)
 	for _, sf := range s.sends {
-		if err := c.send(request{ID: id, Put: wireString(sf.there), Mode: uint32(sf.mode.Perm())}); err != nil {
+		if err := c.send(request{ID: id, Put: wireString(sf.there), Mode: uint32(sf.mode.Perm()), Size: sf.size}); err != nil {
 			return nil, err
 		}
 		for {
+			if ctx.Err() != nil {
+				return job.ErrCancelled, nil
+			}
 			n, err := io.ReadFull(sf.f, buf)
 			if n > 0 {
 				if err := c.sendData(request{ID: id, Data: int64(n)}, buf[:n]); err != nil {
@@ -148,6 +155,7 @@ type incoming struct {
 	tmp       *os.File          // the file being received, beside its place
 	dest      string
 	mode      fs.FileMode
+	size, got int64 // the bytes the file has, and those that came
 	failed    error // writing the file being received
 	errs      []error
 	returning bool // a file has come: the task has ended on the host
@@ -204,6 +212,7 @@ func (c *conn) receiveFile(rep *reply) error {
 		fw := &failWriter{w: w}
 		err := readData(c.stdout, rep.Data, fw)
 		in.failed = cmp.Or(in.failed, fw.err)
+		in.got += rep.Data
 		return err
 	}
 	dest, ok := in.files[string(rep.File)]
@@ -214,14 +223,14 @@ func (c *conn) receiveFile(rep *reply) error {
 	in.returning = true
 	c.mu.Unlock()
 	in.finish()
-	in.begin(dest, fs.FileMode(rep.Mode).Perm())
+	in.begin(dest, fs.FileMode(rep.Mode).Perm(), rep.Size)
 	return nil
 }
 
 // begin starts receiving the file to be written at dest, into a temporary
 // file beside it, made with its directories.
-func (in *incoming) begin(dest string, mode fs.FileMode) {
-	in.dest, in.mode, in.failed = dest, mode, nil
+func (in *incoming) begin(dest string, mode fs.FileMode, size int64) {
+	in.dest, in.mode, in.failed, in.size, in.got = dest, mode, nil, size, 0
 	dir := filepath.Dir(dest)
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		in.failed = err
@@ -230,14 +239,20 @@ func (in *incoming) begin(dest string, mode fs.FileMode) {
 	in.tmp, in.failed = os.CreateTemp(dir, ".workerpool-return-*")
 }
 
-// finish puts the file being received in its place, with its mode, or
-// removes it when it could not be written whole.
+// finish puts the file being received in its place, with its mode, once
+// it has come whole; otherwise it removes it, and notes why.
 func (in *incoming) finish() {
 	if in.tmp == nil && in.failed == nil {
 		return
 	}
 	if in.tmp != nil {
-		err := in.tmp.Chmod(in.mode)
+		err := in.failed
+		if err == nil && in.got != in.size {
+			err = fmt.Errorf("%d of its %d bytes came (it changed on the host, or the task was stopped)", in.got, in.size)
+		}
+		if err == nil {
+			err = in.tmp.Chmod(in.mode)
+		}
 		if cerr := in.tmp.Close(); err == nil {
 			err = cerr
 		}
@@ -247,7 +262,7 @@ func (in *incoming) finish() {
 		if err != nil {
 			os.Remove(in.tmp.Name())
 		}
-		in.failed = cmp.Or(in.failed, err)
+		in.failed = err
 	}
 	if in.failed != nil {
 		in.errs = append(in.errs, fmt.Errorf("--return: cannot write %s: %w", in.dest, in.failed))

@@ -3,6 +3,7 @@ package remote
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -40,10 +41,11 @@ type stageRoot struct {
 // stagedTask is the directory of one task on the host, and the files put
 // there.
 type stagedTask struct {
-	dir  string
-	put  []string // paths relative to dir, with "/" between names
-	file *os.File // the file being written
-	err  error    // the first error putting files
+	dir       string
+	put       []string // paths relative to dir, with "/" between names
+	file      *os.File // the file being written
+	size, got int64    // the bytes the file has, and those that came
+	err       error    // the first error putting files
 }
 
 // taskLocked returns the staged task of id, making its directory (and
@@ -96,6 +98,7 @@ func (r *stageRoot) put(q *request, in *bufio.Reader) error {
 		st.open(q)
 	case st.err == nil && st.file != nil:
 		_, st.err = st.file.Write(chunk)
+		st.got += int64(len(chunk))
 	}
 	return nil
 }
@@ -122,7 +125,7 @@ func (st *stagedTask) open(q *request) {
 		return
 	}
 	st.put = append(st.put, rel)
-	st.file = f
+	st.file, st.size, st.got = f, q.Size, 0
 	if err := f.Chmod(fs.FileMode(q.Mode).Perm()); err != nil { // past the umask
 		st.err = err
 	}
@@ -168,10 +171,15 @@ func (r *stageRoot) close() {
 	}
 }
 
+// closeFile closes the file being written, which must have come whole.
 func (st *stagedTask) closeFile() {
 	if st.file != nil {
 		if err := st.file.Close(); err != nil && st.err == nil {
 			st.err = err
+		}
+		if st.got != st.size && st.err == nil {
+			st.err = fmt.Errorf("--transferfile %s: %d of its %d bytes came: it changed as it was sent",
+				st.put[len(st.put)-1], st.got, st.size)
 		}
 		st.file = nil
 	}
@@ -179,21 +187,23 @@ func (st *stagedTask) closeFile() {
 
 // sendBack sends the files of paths, relative to the task's directory,
 // to the pool as lines through send, each in chunks, and returns what
-// went wrong: files that are missing or cannot be read.
-func (st *stagedTask) sendBack(id uint64, paths []string, send func(reply, []byte)) error {
+// went wrong: files that are missing or cannot be read. When ctx is done
+// it sends no more: the pool, which stopped the task, takes a file cut
+// short for none.
+func (st *stagedTask) sendBack(ctx context.Context, id uint64, paths []string, send func(reply, []byte)) error {
 	var errs []error
 	for _, rel := range paths {
 		if !filepath.IsLocal(filepath.FromSlash(rel)) {
 			errs = append(errs, fmt.Errorf("--return: %q is not a path within the task's directory", rel))
 			continue
 		}
-		f, mode, err := openRegular(filepath.Join(st.dir, filepath.FromSlash(rel)))
+		f, info, err := openRegular(filepath.Join(st.dir, filepath.FromSlash(rel)))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("--return: %w", err))
 			continue
 		}
-		send(reply{ID: id, File: wireString(rel), Mode: uint32(mode.Perm())}, nil)
-		for {
+		send(reply{ID: id, File: wireString(rel), Mode: uint32(info.Mode().Perm()), Size: info.Size()}, nil)
+		for ctx.Err() == nil {
 			buf := make([]byte, chunkSize) // each chunk is the writer's until written
 			n, err := io.ReadFull(f, buf)
 			if n > 0 {
@@ -236,7 +246,7 @@ func (st *stagedTask) clean(returned []string) {
 // runStaged runs t in st's directory, then sends back the files of q's
 // Return and, with q's Cleanup, removes the files. Staging errors are the
 // task's: one whose files could not be put does not start.
-func (a *agent) runStaged(run func(*job.Task) job.Result, t *job.Task, q *request, st *stagedTask) job.Result {
+func (a *agent) runStaged(ctx context.Context, run func(*job.Task) job.Result, t *job.Task, q *request, st *stagedTask) job.Result {
 	if st.err != nil {
 		st.clean(nil)
 		return job.NotRun(t, st.err)
@@ -245,7 +255,7 @@ func (a *agent) runStaged(run func(*job.Task) job.Result, t *job.Task, q *reques
 	res := run(t)
 	if !errors.Is(res.Err, job.ErrCancelled) {
 		send := func(rep reply, data []byte) { a.replies <- answer{id: q.ID, line: &rep, data: data} }
-		if err := st.sendBack(q.ID, q.Return, send); err != nil {
+		if err := st.sendBack(ctx, q.ID, q.Return, send); err != nil {
 			res.Err = errors.Join(res.Err, err)
 		}
 	}

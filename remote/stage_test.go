@@ -90,10 +90,10 @@ func TestAgentStagesFiles(t *testing.T) {
 	sendData := func(id uint64, data []byte) {
 		require.NoError(t, writeData(in, request{ID: id, Data: int64(len(data))}, data))
 	}
-	send(request{ID: 1, Put: "sub/in.bin", Mode: 0o640})
+	send(request{ID: 1, Put: "sub/in.bin", Mode: 0o640, Size: int64(len(big))})
 	sendData(1, big[:chunkSize])
 	sendData(1, big[chunkSize:2*chunkSize])
-	send(request{ID: 2, Put: "other.txt", Mode: 0o600})
+	send(request{ID: 2, Put: "other.txt", Mode: 0o600, Size: 9})
 	sendData(2, []byte("never run"))
 	sendData(1, big[2*chunkSize:])
 	send(request{ID: 2, Cancel: true})
@@ -125,4 +125,41 @@ func TestReadDataFraming(t *testing.T) {
 	require.ErrorContains(t, readData(bufio.NewReader(strings.NewReader("")), chunkSize+1, &sink), "past the most")
 	require.ErrorIs(t, readData(bufio.NewReader(strings.NewReader("ab")), 3, &sink), io.ErrUnexpectedEOF)
 	require.ErrorContains(t, readData(bufio.NewReader(strings.NewReader("abcd")), 3, &sink), "not a line break")
+}
+
+// TestAgentStagedFileCutShort: a file whose bytes do not make up the size
+// its put gave fails its task, which does not start.
+func TestAgentStagedFileCutShort(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	in, out, _ := agentPipe(t)
+	require.NoError(t, writeLine(in, request{ID: 1, Put: "a.txt", Size: 10}))
+	require.NoError(t, writeData(in, request{ID: 1, Data: 5}, []byte("12345")))
+	require.NoError(t, writeLine(in, request{ID: 1, Command: "true", Staged: true}))
+	rep, _, _ := readStaged(t, out)
+	require.Equal(t, -1, rep.ExitCode)
+	require.False(t, rep.Started)
+	require.Contains(t, string(rep.Error), "5 of its 10 bytes came")
+}
+
+// TestReturnedFileCutShort: a returned file that does not come whole is
+// not put in place, and its error says so; one that does is.
+func TestReturnedFileCutShort(t *testing.T) {
+	dir := t.TempDir()
+	in := &incoming{}
+	in.begin(filepath.Join(dir, "short"), 0o640, 10)
+	_, err := in.tmp.Write([]byte("12345"))
+	require.NoError(t, err)
+	in.got = 5
+	in.finish()
+	in.begin(filepath.Join(dir, "sub", "whole"), 0o640, 0)
+	in.finish()
+	require.NoFileExists(t, filepath.Join(dir, "short"))
+	require.Len(t, in.errs, 1)
+	require.ErrorContains(t, in.errs[0], "5 of its 10 bytes came")
+	info, err := os.Stat(filepath.Join(dir, "sub", "whole"))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o640), info.Mode().Perm())
+	left, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, left, 1, "no temporary file is left: %v", left)
 }

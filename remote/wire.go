@@ -95,12 +95,14 @@ type request struct {
 	Heartbeat int64 `json:"heartbeat,omitempty"`
 	// Put starts a file staged for task ID, which is sent after it: its
 	// path in the task's directory on the host, with "/" between its
-	// names, and its mode's permission bits (Mode). The lines that follow
+	// names, its mode's permission bits (Mode), and its size (Size), which
+	// the bytes that come must make up. The lines that follow
 	// for the same ID with Data hold its bytes, in order, up to the next
 	// Put or the task: Data bytes of it (at most chunkSize), raw, follow
 	// such a line, and a line break.
 	Put  wireString `json:"put,omitempty"`
 	Mode uint32     `json:"mode,omitempty"`
+	Size int64      `json:"size,omitempty"`
 	Data int64      `json:"data,omitempty"`
 	// Staged runs the task in a directory of its own on the host, which
 	// holds the files put for it. Once the task has ended, the files of
@@ -171,12 +173,13 @@ type reply struct {
 	Stderr    int64      `json:"stderr"`
 	Heartbeat bool       `json:"heartbeat,omitempty"`
 	// File starts a file that task ID returns, which is still pending:
-	// its path as the request's Return names it, and its mode's
-	// permission bits (Mode). The lines that follow for the same ID with
+	// its path as the request's Return names it, its mode's permission
+	// bits (Mode), and its size (Size), as a Put's. The lines that follow for the same ID with
 	// Data hold its bytes, in order, up to the next File or the reply,
 	// framed as a request's are.
 	File wireString `json:"file,omitempty"`
 	Mode uint32     `json:"mode,omitempty"`
+	Size int64      `json:"size,omitempty"`
 	Data int64      `json:"data,omitempty"`
 }
 
