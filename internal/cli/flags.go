@@ -220,13 +220,17 @@ func (c *cli) validatePipe() error {
 // validateStaging checks the flags that stage files: they need hosts,
 // and replacement strings in them need a command after --.
 func (c *cli) validateStaging() error {
-	if !c.remote() {
+	sendsInput := c.Transfer || len(c.TRC) > 0 && len(c.SendFile) == 0
+	switch {
+	case !c.remote():
 		return errors.New("--transferfile, --transfer, --return, --cleanup and --trc stage files on hosts: give -S HOST, --sshloginfile FILE or --slurm")
+	case sendsInput && c.Pipe:
+		return errors.New("--transfer and --trc send each task's input file ({}), and --pipe gives a task its input on stdin: name the files to send with --transferfile")
 	}
 	if len(c.template) > 0 {
 		return nil
 	}
-	if c.Transfer || len(c.TRC) > 0 && len(c.SendFile) == 0 {
+	if sendsInput {
 		return errors.New("--transfer and --trc send each task's input file ({}): give a command after --")
 	}
 	for _, f := range slices.Concat(c.SendFile, c.Return, c.TRC) {

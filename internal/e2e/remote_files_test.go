@@ -171,6 +171,7 @@ func TestStagingNeedsHosts(t *testing.T) {
 	for _, args := range [][]string{
 		{"--trc", "{}.gz", "--", "gzip", "{}"},
 		{"-S", "h1", "--tf", "{}", "[]"},
+		{"-S", "h1", "--pipe", "--trc", "{}.gz", "--", "gzip"},
 	} {
 		cmd := exec.Command(program, args...)
 		var stderr bytes.Buffer
