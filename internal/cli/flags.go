@@ -106,7 +106,7 @@ type cli struct {
 	RemotePath  string           `placeholder:"PATH" help:"The workerpool to run on the hosts (default workerpool, on the remote PATH)."`
 	Push        bool             `help:"Copy this workerpool to each host that lacks it (same OS and architecture), under ~/.cache/workerpool, where the 3 versions used last are kept; with --slurm, to each node's /tmp with sbcast."`
 	PushClean   bool             `help:"As --push, and remove every other version from ~/.cache/workerpool on each host."`
-	SendFile    []string         `name:"transferfile" aliases:"tf" sep:"none" placeholder:"FILE" help:"With hosts (-S, --slurm): send FILE, relative to the task's dir, to the task's own directory on its host before it runs there; replacement strings such as {} work in it; repeatable."`
+	SendFile    []string         `name:"transferfile" aliases:"tf" sep:"none" placeholder:"FILE" help:"With hosts (-S, --slurm): send FILE (also --tf), relative to the task's dir, to the task's own directory on its host before it runs there; replacement strings such as {} work in it; repeatable."`
 	Transfer    bool             `help:"Send each task's input file: --transferfile {}."`
 	Return      []string         `sep:"none" placeholder:"FILE" help:"With hosts: bring FILE back from the task's directory on its host once it has ended, to the same path relative to the task's dir here; repeatable."`
 	Cleanup     bool             `help:"With hosts: remove the files sent and returned, and the task's directory, from the host once the task has ended."`
