@@ -10,7 +10,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -182,4 +184,50 @@ func TestStagingNeedsHosts(t *testing.T) {
 		require.Equal(t, 2, exit.ExitCode(), "%v: %s", args, stderr.String())
 		require.Equal(t, 1, strings.Count(stderr.String(), "\n"), "%v: one line: %s", args, stderr.String())
 	}
+}
+
+// TestRemoteReturnStopped: SIGINT while a large file comes back (64 GiB,
+// sparse on the host, which would take minutes) ends the run within
+// seconds: the task's result is written, the file cut short is not put in
+// place, and no temporary file is left here.
+func TestRemoteReturnStopped(t *testing.T) {
+	if _, err := exec.LookPath("truncate"); err != nil {
+		t.Skip("no truncate")
+	}
+	r := newStagingRig(t)
+	cmd := exec.Command(r.bin, "-S", "h1", "--ssh", r.ssh(), "--ndjson", "--return", "{}.out", "--cleanup", "--",
+		"truncate", "-s", "64G", "{}.out")
+	cmd.Dir = r.work
+	p := startPool(t, cmd, "big\n")
+	t.Cleanup(func() { _ = p.cmd.Process.Kill(); <-p.done })
+	deadline := time.Now().Add(60 * time.Second)
+	for !returning(t, r.work) {
+		require.True(t, time.Now().Before(deadline), "no file came back within a minute; stderr: %s", p.stderr)
+		time.Sleep(20 * time.Millisecond)
+	}
+	stopped := time.Now()
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGINT))
+	code, results := p.wait()
+	require.Less(t, time.Since(stopped), 15*time.Second, "the run ends within seconds of the signal")
+	require.Equal(t, 130, code, "stderr: %s", p.stderr)
+	require.Len(t, results, 1)
+	require.Contains(t, results[0].Error, "big.out")
+	left, err := os.ReadDir(r.work)
+	require.NoError(t, err)
+	require.Empty(t, left, "neither big.out nor its temporary file is here")
+	noneLeft(t, r.hosts.List[0])
+}
+
+// returning reports whether a returned file is being written in dir, past
+// its first MiB.
+func returning(t *testing.T, dir string) bool {
+	t.Helper()
+	tmps, err := filepath.Glob(filepath.Join(dir, ".workerpool-return-*"))
+	require.NoError(t, err)
+	for _, tmp := range tmps {
+		if info, err := os.Stat(tmp); err == nil && info.Size() > 1<<20 {
+			return true
+		}
+	}
+	return false
 }
