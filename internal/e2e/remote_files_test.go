@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/workerpool/workerpool/internal/slurmtest"
 	"github.com/workerpool/workerpool/internal/sshtest"
 )
 
@@ -230,4 +232,43 @@ func returning(t *testing.T, dir string) bool {
 		}
 	}
 	return false
+}
+
+// TestSlurmTransferReturn: --trc works through srun as through ssh: each
+// file goes to a node, is compressed there, and comes back byte for byte
+// what gzip makes here; the nodes' staging directories are gone.
+func TestSlurmTransferReturn(t *testing.T) {
+	if _, err := exec.LookPath("gzip"); err != nil {
+		t.Skip("no gzip")
+	}
+	lab := slurmtest.Start(t, 2)
+	logOnFailure(t, lab)
+	job := lab.Alloc(t, 2)
+	work, nodeTmp := t.TempDir(), t.TempDir()
+	names := []string{"a.txt", "b.bin", "c.txt", "d.bin"}
+	for i, name := range names {
+		require.NoError(t, os.WriteFile(filepath.Join(work, name), randomBytes(300_000, uint64(i)), 0o644))
+	}
+	cmd := lab.Command(context.Background(), program, "--ndjson", "--slurm", "--trc", "{}.gz", "--", "gzip", "-n", "-k", "{}")
+	cmd.Env = append(cmd.Env, lab.JobEnv(t, job)...)
+	cmd.Env = append(cmd.Env, "TMPDIR="+nodeTmp) // srun passes the environment on to the agents
+	cmd.Dir = work
+	p := startPool(t, cmd, strings.Join(names, "\n")+"\n")
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-p.done; noClientLeft(t, lab) })
+	code, results := p.wait()
+	require.Equal(t, 0, code, "stderr: %s; results: %+v", p.stderr, results)
+	require.Len(t, results, len(names))
+	for _, res := range results {
+		require.Contains(t, lab.Nodes(), res.Host, "a node ran it: %+v", res)
+	}
+	for _, name := range names {
+		want, err := exec.Command("gzip", "-n", "-c", filepath.Join(work, name)).Output()
+		require.NoError(t, err)
+		got, err := os.ReadFile(filepath.Join(work, name+".gz"))
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(want, got), "%s.gz is what gzip makes here", name)
+	}
+	left, err := os.ReadDir(nodeTmp)
+	require.NoError(t, err)
+	require.Empty(t, left, "--cleanup leaves nothing on the nodes")
 }
