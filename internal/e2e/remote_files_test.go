@@ -272,3 +272,57 @@ func TestSlurmTransferReturn(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, left, "--cleanup leaves nothing on the nodes")
 }
+
+// TestRemoteTransferStopped: SIGINT while a large file is sent (64 GiB,
+// sparse here, which would take minutes) ends the run within seconds,
+// with the task cancelled, and the agent removes what came of the file.
+func TestRemoteTransferStopped(t *testing.T) {
+	if _, err := exec.LookPath("truncate"); err != nil {
+		t.Skip("no truncate")
+	}
+	r := newStagingRig(t)
+	require.NoError(t, exec.Command("truncate", "-s", "64G", filepath.Join(r.work, "big")).Run())
+	cmd := exec.Command(r.bin, "-S", "h1", "--ssh", r.ssh(), "--ndjson", "--transfer", "--", "true")
+	cmd.Dir = r.work
+	p := startPool(t, cmd, "big\n")
+	t.Cleanup(func() { _ = p.cmd.Process.Kill(); <-p.done })
+	deadline := time.Now().Add(60 * time.Second)
+	for r.hostBytes() < 1<<20 {
+		require.True(t, time.Now().Before(deadline), "no file reached the host within a minute; stderr: %s", p.stderr)
+		time.Sleep(20 * time.Millisecond)
+	}
+	stopped := time.Now()
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGINT))
+	go func() { // a stop that fails must not fill the disk: 4 GiB at most
+		for r.hostBytes() < 4<<30 {
+			select {
+			case <-p.done:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		_ = p.cmd.Process.Kill()
+	}()
+	code, results := p.wait()
+	require.Less(t, time.Since(stopped), 15*time.Second, "the run ends within seconds of the signal")
+	require.Equal(t, 130, code, "stderr: %s", p.stderr)
+	require.Len(t, results, 1)
+	require.Equal(t, -1, results[0].ExitCode, "%+v", results[0])
+	require.Contains(t, results[0].Error, "cancelled")
+	noneLeft(t, r.hosts.List[0])
+	require.Empty(t, r.hostFiles(t), "what came of the file is removed from the host")
+}
+
+// hostBytes is the size of the largest file under the host's TMPDIR.
+func (r *stagingRig) hostBytes() int64 {
+	var most int64
+	_ = filepath.WalkDir(r.hostTmp, func(path string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				most = max(most, info.Size())
+			}
+		}
+		return nil
+	})
+	return most
+}
