@@ -326,3 +326,19 @@ func (r *stagingRig) hostBytes() int64 {
 	})
 	return most
 }
+
+// TestRemoteTransferSeveralItems: with -N 2, --tf {} sends both items'
+// files to the task that takes them.
+func TestRemoteTransferSeveralItems(t *testing.T) {
+	r := newStagingRig(t)
+	require.NoError(t, os.WriteFile(filepath.Join(r.work, "x"), []byte("one\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(r.work, "y"), []byte("two\n"), 0o644))
+	code, results, stderr := r.run(t, "x\ny\n", "-N", "2", "--tf", "{}", "--return", "all.txt", "--cleanup", "--",
+		"sh", "-c", `cat "$@" > all.txt`, "sh", "{}")
+	require.Equal(t, 0, code, "stderr: %s; results: %+v", stderr, results)
+	require.Len(t, results, 1)
+	all, err := os.ReadFile(filepath.Join(r.work, "all.txt"))
+	require.NoError(t, err)
+	require.Equal(t, "one\ntwo\n", string(all))
+	require.Empty(t, r.hostFiles(t))
+}
