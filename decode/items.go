@@ -20,6 +20,7 @@ func (d *Decoder) items(ctx context.Context, out chan<- job.Task) error {
 		return err
 	}
 	d.tp = parseTemplate(d.opts.Template, names)
+	d.files = parseFileNames(d.opts, names)
 	g := &grouper{d: d}
 	if d.opts.Args.Fit {
 		g.z = &sizer{tp: d.tp, context: d.opts.Args.Context, slotDigits: len(fmt.Sprint(max(d.opts.Args.Slots, 1)))}
@@ -195,10 +196,11 @@ func (g *grouper) send(ctx context.Context, out chan<- job.Task, recs []record) 
 // nothing).
 func (d *Decoder) templateTask(args []string, t *job.Task) error {
 	if d.tp == nil {
-		d.tp = parseTemplate(d.opts.Template, nil)
+		d.tp, d.files = parseTemplate(d.opts.Template, nil), parseFileNames(d.opts, nil)
 	}
 	words, slotted := d.tp.expand(args, t.Seq, d.opts.Args.Context)
 	t.Command, t.Args, t.SlotWords = words[0], words[1:], slotted
+	t.Transfer, t.Return = d.files.expand(args, t.Seq)
 	return checkNUL(t)
 }
 

@@ -49,6 +49,14 @@ type Task struct {
 	// Limits caps what the task may take; the run's defaults fill in
 	// those it does not set (Defaults.Apply).
 	Limits Limits
+	// Transfer names the files sent to the host that runs the task before
+	// it starts, and Return those brought back once it has ended, as
+	// relative paths, read and written relative to Dir (or the pool's
+	// working directory) here: --transferfile and --return, their
+	// replacement strings filled in. A task run on this machine ignores
+	// them, since its files are already in place.
+	Transfer []string
+	Return   []string
 	// Meta is copied verbatim into the result.
 	Meta json.RawMessage
 	// Err is set when the task could not be read; such a task is never run

@@ -50,6 +50,9 @@ type Config struct {
 	Sources []decode.Source
 	// Args say how items become the arguments of tasks (see decode.Args).
 	Args decode.Args
+	// Transfer and Return name each task's files to stage on the host
+	// that runs it (see decode.Options).
+	Transfer, Return []string
 	// Outfile, when set, receives the results instead of stdout.
 	Outfile string
 	// Report, when set, is the file that receives an HTML report of the
@@ -99,7 +102,8 @@ type Config struct {
 }
 
 func (c *Config) decodeOptions() decode.Options {
-	return decode.Options{Template: c.Template, Null: c.Null, Pipe: c.Pipe, Sources: c.Sources, Args: c.Args, Defaults: c.Defaults}
+	return decode.Options{Template: c.Template, Null: c.Null, Pipe: c.Pipe, Sources: c.Sources, Args: c.Args, Defaults: c.Defaults,
+		Transfer: c.Transfer, Return: c.Return}
 }
 
 // mode is the form of the output.

@@ -43,6 +43,12 @@ type Options struct {
 	RemotePath string
 	// Push copies this very program to each host that lacks it.
 	Push bool
+	// PushKeep is how many versions Push keeps on each host, the one it
+	// uses among them; zero means DefaultPushKeep.
+	PushKeep int
+	// Cleanup removes the files a task stages on its host (its Transfer
+	// and Return) once they are returned.
+	Cleanup bool
 	// Here runs the tasks given slots on this machine (":").
 	Here dispatch.Executor
 	// ProcessOptions are passed on to the agents, which run tasks as Local
@@ -93,6 +99,9 @@ func New(opts Options) (*Cluster, error) {
 	}
 	if opts.RemotePath == "" {
 		opts.RemotePath = "workerpool"
+	}
+	if opts.PushKeep <= 0 {
+		opts.PushKeep = DefaultPushKeep
 	}
 	c := &Cluster{opts: opts, log: opts.Log, transport: opts.Transport, changed: make(chan struct{})}
 	if c.log == nil {

@@ -43,8 +43,8 @@ func TestCommandLine(t *testing.T) {
 		{name: "bad flag", args: []string{"--no-such-flag"}, code: ExitUsage, stderr: "workerpool: unknown flag --no-such-flag\n"},
 		{name: "a misspelt long flag", args: []string{"--jbos", "2", "[]"}, code: ExitUsage, stderr: "workerpool: unknown flag --jbos, did you mean \"--jobs\"?\n"},
 		// -j and -P have no long names to offer: --j and --p are none.
-		{name: "no --j to suggest", args: []string{"--jo", "2", "[]"}, code: ExitUsage, stderr: "workerpool: unknown flag --jo, did you mean one of \"--jobs\", \"-j\", \"-o\"?\n"},
-		{name: "no --p to suggest", args: []string{"--pus", "[]"}, code: ExitUsage, stderr: "workerpool: unknown flag --pus, did you mean \"--push\"?\n"},
+		{name: "no --j to suggest", args: []string{"--jo", "2", "[]"}, code: ExitUsage, stderr: "workerpool: unknown flag --jo, did you mean one of \"--jobs\", \"-j\", \"-o\", \"--tf\"?\n"},
+		{name: "no --p to suggest", args: []string{"--pus", "[]"}, code: ExitUsage, stderr: "workerpool: unknown flag --pus, did you mean one of \"--push\", \"--push-clean\"?\n"},
 		{name: "negative threads", args: []string{"--jobs=-1", "[]"}, code: ExitUsage, stderr: "workerpool: --max_threads must be 0 or more, not -1\n"},
 		{name: "bad duration", args: []string{"--grace", "soon", "[]"}, code: ExitUsage, stderr: "workerpool: --grace: \"soon\" is not a duration such as \"30s\" or a number of seconds\n"},
 		{name: "a time limit that rounds to none", args: []string{"--timeout", "1e-12", "[]"}, code: ExitUsage,
@@ -73,7 +73,7 @@ func TestCommandLine(t *testing.T) {
 		{name: "slurm-alloc without arguments", args: []string{"--slurm-alloc", " ", "[]"}, code: ExitUsage,
 			stderr: "workerpool: --slurm-alloc needs salloc's arguments, such as '-N 2'\n"},
 		{name: "push without hosts", args: []string{"--push", "[]"}, code: ExitUsage,
-			stderr: "workerpool: --push, --remote-path and --ssh need hosts: -S HOST, --sshloginfile FILE or --slurm\n"},
+			stderr: "workerpool: --push, --push-clean, --remote-path and --ssh need hosts: -S HOST, --sshloginfile FILE or --slurm\n"},
 		{name: "unreadable input", args: []string{"--ndjson"}, stdin: "hello", code: ExitUsage,
 			stderr: "workerpool: cannot read tasks: input is neither a JSON array nor NDJSON: it starts with 'h'\n"},
 	}

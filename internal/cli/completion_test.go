@@ -28,11 +28,11 @@ func TestCompletionCandidates(t *testing.T) {
 	t.Chdir(dir)
 	t.Setenv("PATH", filepath.Join(dir, "bin"))
 
-	longFlags := []string{"--binary", "--completion", "--dry-run", "--events", "--fail-fast", "--grace", "--heartbeat",
+	longFlags := []string{"--binary", "--cleanup", "--completion", "--dry-run", "--events", "--fail-fast", "--grace", "--heartbeat",
 		"--help", "--infile", "--limit-cpu", "--limit-files", "--limit-fsize", "--limit-memory", "--max-output",
-		"--max_threads", "--ndjson", "--null", "--ordered", "--outfile", "--progress", "--push", "--raw",
-		"--remote-path", "--report", "--resume", "--retries", "--slurm", "--slurm-alloc", "--ssh", "--sshlogin", "--sshloginfile", "--stderr", "--tag",
-		"--timeout", "--verbose", "--version"}
+		"--max_threads", "--ndjson", "--null", "--ordered", "--outfile", "--progress", "--push", "--push-clean", "--raw",
+		"--remote-path", "--report", "--resume", "--retries", "--return", "--slurm", "--slurm-alloc", "--ssh", "--sshlogin", "--sshloginfile", "--stderr", "--tag",
+		"--timeout", "--transfer", "--transferfile", "--trc", "--verbose", "--version"}
 	longFlags = append(longFlags, "--arg-file", "--block", "--max-lines", "--pipe", "--pipepart", "--recend", "--recstart")
 	allFlags := append([]string{"-0", "-S", "-V", "-h", "-i", "-k", "-o", "-t", "-v"}, longFlags...)
 	allFlags = append(allFlags, "-L", "-a")
@@ -61,7 +61,7 @@ func TestCompletionCandidates(t *testing.T) {
 		{"workerpool -t 4 --nd", []string{"--ndjson"}},
 		{"workerpool --ndjson -", allFlags},
 		{"workerpool --agent -", allFlags},
-		{"workerpool -i tasks.json --r", []string{"--raw", "--recend", "--recstart", "--remote-path", "--report", "--resume", "--retries"}},
+		{"workerpool -i tasks.json --r", []string{"--raw", "--recend", "--recstart", "--remote-path", "--report", "--resume", "--retries", "--return"}},
 		{"workerpool --stderr capture --st", []string{"--stderr"}},
 
 		// Nothing completes the name of the program, the tasks argument,

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -103,7 +104,13 @@ type cli struct {
 	LoginFile   string           `name:"sshloginfile" predictor:"file" placeholder:"FILE" help:"Hosts as for -S, one a line; read again when the file changes."`
 	SSH         string           `name:"ssh" placeholder:"CMD" help:"The ssh command for -S, split into words like a shell does (default ssh)."`
 	RemotePath  string           `placeholder:"PATH" help:"The workerpool to run on the hosts (default workerpool, on the remote PATH)."`
-	Push        bool             `help:"Copy this workerpool to each host that lacks it (same OS and architecture), under ~/.cache/workerpool; with --slurm, to each node's /tmp with sbcast."`
+	Push        bool             `help:"Copy this workerpool to each host that lacks it (same OS and architecture), under ~/.cache/workerpool, where the 3 versions used last are kept; with --slurm, to each node's /tmp with sbcast."`
+	PushClean   bool             `help:"As --push, and remove every other version from ~/.cache/workerpool on each host."`
+	SendFile    []string         `name:"transferfile" aliases:"tf" sep:"none" placeholder:"FILE" help:"With hosts (-S, --slurm): send FILE (also --tf), relative to the task's dir, to the task's own directory on its host before it runs there; replacement strings such as {} work in it; repeatable."`
+	Transfer    bool             `help:"Send each task's input file: --transferfile {}."`
+	Return      []string         `sep:"none" placeholder:"FILE" help:"With hosts: bring FILE back from the task's directory on its host once it has ended, to the same path relative to the task's dir here; repeatable."`
+	Cleanup     bool             `help:"With hosts: remove the files sent and returned, and the task's directory, from the host once the task has ended."`
+	TRC         []string         `name:"trc" sep:"none" placeholder:"FILE" help:"--return FILE --cleanup, and --transferfile {} unless files to send are named; repeatable."`
 	Heartbeat   duration         `placeholder:"D" default:"2s" help:"How often the pool and each agent (-S, --slurm) say they are alive; one silent for three of them is lost (default ${default})."`
 	Slurm       bool             `name:"slurm" help:"Run tasks on the nodes of the Slurm allocation this runs in (salloc, sbatch), one agent per node through srun, as many at once on a node as it has CPUs in the allocation, or as -j says."`
 	SlurmAlloc  sallocArgs       `name:"slurm-alloc" placeholder:"'ARGS'" help:"As --slurm, in an allocation of its own: salloc --no-shell --no-kill ARGS (e.g. '-N 4 -c 8'), given back (scancel) when the run ends."`
@@ -176,8 +183,10 @@ func (c *cli) Validate() error {
 	case c.SlurmAlloc != "" && strings.TrimSpace(string(c.SlurmAlloc)) == "":
 		return errors.New("--slurm-alloc needs salloc's arguments, such as '-N 2'")
 	case c.SSH != "" && len(c.SSHLogin) == 0 && c.LoginFile == "",
-		(c.Push || c.RemotePath != "") && len(c.SSHLogin) == 0 && c.LoginFile == "" && !c.slurm():
-		return errors.New("--push, --remote-path and --ssh need hosts: -S HOST, --sshloginfile FILE or --slurm")
+		(c.Push || c.PushClean || c.RemotePath != "") && len(c.SSHLogin) == 0 && c.LoginFile == "" && !c.slurm():
+		return errors.New("--push, --push-clean, --remote-path and --ssh need hosts: -S HOST, --sshloginfile FILE or --slurm")
+	case len(c.SendFile) > 0 || c.Transfer || len(c.Return) > 0 || c.Cleanup || len(c.TRC) > 0:
+		return c.validateStaging()
 	}
 	return nil
 }
@@ -204,6 +213,32 @@ func (c *cli) validatePipe() error {
 		return errors.New("-L goes with --pipe, not --pipepart, which cuts at --recend and --recstart")
 	case c.PipePart && c.remote():
 		return errors.New("--pipepart has tasks read their chunks from the file here: with hosts, use --pipe")
+	}
+	return nil
+}
+
+// validateStaging checks the flags that stage files: they need hosts,
+// and replacement strings in them need a command after --.
+func (c *cli) validateStaging() error {
+	sendsInput := c.Transfer || len(c.TRC) > 0 && len(c.SendFile) == 0
+	switch {
+	case !c.remote():
+		return errors.New("--transferfile, --transfer, --return, --cleanup and --trc stage files on hosts: give -S HOST, --sshloginfile FILE or --slurm")
+	case sendsInput && c.Pipe:
+		return errors.New("--transfer and --trc send each task's input file ({}), and --pipe gives a task its input on stdin: name the files to send with --transferfile")
+	}
+	if len(c.template) > 0 {
+		return nil
+	}
+	if sendsInput {
+		return errors.New("--transfer and --trc send each task's input file ({}): give a command after --")
+	}
+	for _, f := range slices.Concat(c.SendFile, c.Return, c.TRC) {
+		for _, r := range decode.Replacements {
+			if strings.Contains(f, r.String) {
+				return fmt.Errorf("%q: replacement strings such as %s work with a command after --; JSON tasks send and return files by their names", f, r.String)
+			}
+		}
 	}
 	return nil
 }
@@ -250,6 +285,19 @@ func deref[T any](p *T) T {
 	return v
 }
 
+// staged returns the files each task sends and returns, as the flags
+// name them: --trc's with the others'.
+func (c *cli) staged() (transfer, ret []string) {
+	transfer, ret = slices.Clone(c.SendFile), slices.Concat(c.Return, c.TRC)
+	if c.Transfer || len(c.TRC) > 0 && len(transfer) == 0 {
+		transfer = append(transfer, "{}")
+	}
+	return transfer, ret
+}
+
+// cleanup reports whether staged files are removed from the hosts.
+func (c *cli) cleanup() bool { return c.Cleanup || len(c.TRC) > 0 }
+
 // mode is the form of output the command line asks for: --raw, which --tag
 // implies, or --ndjson, or else the array. The two cannot go together
 // (Validate says so), and --raw is chosen here so that Validate names it.
@@ -267,9 +315,11 @@ func (c *cli) mode() encode.Mode {
 // (see executor).
 func (c *cli) config(stderr io.Writer) pipeline.Config {
 	process := c.process(nil)
+	transfer, ret := c.staged()
 	return pipeline.Config{
 		Inline: c.Tasks, Infile: c.infile(), Template: c.template, Null: c.Null, Outfile: c.Outfile, Report: c.Report,
 		InfileFlag: c.infileFlag(), Pipe: c.pipe(), Sources: c.sources, Args: c.args(),
+		Transfer: transfer, Return: ret,
 		Mode: c.mode(), Ordered: c.Ordered, Binary: c.Binary, Events: c.Events, Resume: c.Resume,
 		DryRun: c.DryRun, Progress: c.Progress,
 		Workers: int(c.MaxThreads), Retries: c.Retries, FailFast: c.FailFast,
