@@ -51,6 +51,9 @@ func (l *Local) prepare(t *job.Task) (*process, error) {
 	argv[0] = t.Command
 	copy(argv[1:], t.Args)
 	limits := t.Limits
+	if l.opts.Nice != 0 {
+		limits.Nice = l.opts.Nice
+	}
 	p := &process{path: path, argv: argv, group: g, limits: limits}
 	if limits.Set() {
 		if err := p.limited(limits, path); err != nil {

@@ -34,18 +34,38 @@ func newStopper(parent context.Context) *stopper {
 
 // stop stops the run for cause; it is safe to call from any goroutine, any
 // number of times. A later abort still stops the tasks that a fail-fast
-// stop let run on.
+// stop let run on. A halt (*haltError) closes the intake with itself as
+// the cause, and aborts the running tasks too when it halts now.
 func (s *stopper) stop(cause error) {
 	if errors.Is(cause, job.ErrSkipped) {
-		s.closeIntake(job.ErrSkipped)
+		s.closeIntake(cause)
+		var h *haltError
+		if errors.As(cause, &h) && h.halt.When == HaltNow {
+			s.abort(cause)
+		}
 		return
 	}
 	s.closeIntake(job.ErrCancelled)
 	s.abort(cause)
 }
 
-// cause reports why the run was aborted; nil if it was not.
-func (s *stopper) cause() error { return context.Cause(s.tasks) }
+// cause reports why the run was aborted; nil if it was not, or if it was
+// by a halt, which is no failure of the run.
+func (s *stopper) cause() error {
+	if cause := context.Cause(s.tasks); !errors.Is(cause, job.ErrSkipped) {
+		return cause
+	}
+	return nil
+}
+
+// halted returns the halt that stopped the run, or nil.
+func (s *stopper) halted() *haltError {
+	var h *haltError
+	if errors.As(context.Cause(s.intake), &h) {
+		return h
+	}
+	return nil
+}
 
 // release frees what the stopper holds; it does not stop the run.
 func (s *stopper) release() {

@@ -43,12 +43,17 @@ func TestCommandLine(t *testing.T) {
 		{name: "bad flag", args: []string{"--no-such-flag"}, code: ExitUsage, stderr: "workerpool: unknown flag --no-such-flag\n"},
 		{name: "a misspelt long flag", args: []string{"--jbos", "2", "[]"}, code: ExitUsage, stderr: "workerpool: unknown flag --jbos, did you mean \"--jobs\"?\n"},
 		// -j and -P have no long names to offer: --j and --p are none.
-		{name: "no --j to suggest", args: []string{"--jo", "2", "[]"}, code: ExitUsage, stderr: "workerpool: unknown flag --jo, did you mean one of \"--jobs\", \"-j\", \"-o\"?\n"},
+		{name: "no --j to suggest", args: []string{"--jo", "2", "[]"}, code: ExitUsage, stderr: "workerpool: unknown flag --jo, did you mean one of \"--jobs\", \"-j\", \"-o\", \"--joblog\"?\n"},
 		{name: "no --p to suggest", args: []string{"--pus", "[]"}, code: ExitUsage, stderr: "workerpool: unknown flag --pus, did you mean \"--push\"?\n"},
 		{name: "negative threads", args: []string{"--jobs=-1", "[]"}, code: ExitUsage, stderr: "workerpool: --max_threads must be 0 or more, not -1\n"},
 		{name: "bad duration", args: []string{"--grace", "soon", "[]"}, code: ExitUsage, stderr: "workerpool: --grace: \"soon\" is not a duration such as \"30s\" or a number of seconds\n"},
 		{name: "a time limit that rounds to none", args: []string{"--timeout", "1e-12", "[]"}, code: ExitUsage,
 			stderr: "workerpool: --timeout: 1e-12 is under 1ms: use 0 for no limit, or at least 1ms\n"},
+		{name: "a halt parallel does not know", args: []string{"--halt", "later,fail=1", "[]"}, code: ExitUsage,
+			stderr: "workerpool: --halt: \"later,fail=1\" is not a halt such as now,fail=1, soon,fail=10%, now,success=1 or never\n"},
+		{name: "resume-failed needs a journal", args: []string{"--resume-failed", "[]"}, code: ExitUsage,
+			stderr: "workerpool: --resume and --resume-failed need --joblog, or --ndjson and --outfile, the journal they resume from\n"},
+		{name: "nice out of range", args: []string{"--nice", "20", "[]"}, code: ExitUsage, stderr: "workerpool: --nice must be from -20 to 19, not 20\n"},
 		{name: "events need ndjson", args: []string{"--events", "[]"}, code: ExitUsage, stderr: "workerpool: --events needs --ndjson: the array has no room for them\n"},
 		{name: "nothing after --", args: []string{"--"}, code: ExitUsage, stderr: "workerpool: no command after --\n"},
 		// A command without the -- before it: the words after the flags are

@@ -28,10 +28,10 @@ func TestCompletionCandidates(t *testing.T) {
 	t.Chdir(dir)
 	t.Setenv("PATH", filepath.Join(dir, "bin"))
 
-	longFlags := []string{"--binary", "--completion", "--dry-run", "--events", "--fail-fast", "--grace", "--heartbeat",
-		"--help", "--infile", "--limit-cpu", "--limit-files", "--limit-fsize", "--limit-memory", "--max-output",
-		"--max_threads", "--ndjson", "--null", "--ordered", "--outfile", "--progress", "--push", "--raw",
-		"--remote-path", "--report", "--resume", "--retries", "--slurm", "--slurm-alloc", "--ssh", "--sshlogin", "--sshloginfile", "--stderr", "--tag",
+	longFlags := []string{"--binary", "--completion", "--dry-run", "--events", "--fail-fast", "--grace", "--halt", "--heartbeat",
+		"--help", "--infile", "--joblog", "--limit-cpu", "--limit-files", "--limit-fsize", "--limit-memory", "--max-output",
+		"--max_threads", "--ndjson", "--nice", "--null", "--ordered", "--outfile", "--progress", "--push", "--raw",
+		"--remote-path", "--report", "--results", "--resume", "--resume-failed", "--retries", "--shuf", "--slurm", "--slurm-alloc", "--ssh", "--sshlogin", "--sshloginfile", "--stderr", "--tag",
 		"--timeout", "--verbose", "--version"}
 	allFlags := append([]string{"-0", "-S", "-V", "-h", "-i", "-k", "-o", "-t", "-v"}, longFlags...)
 	here := []string{"./", ".hidden", "bin/", "empty/", "hosts.txt", "some dir/", "sub/", "tasks.json", "tasks.ndjson"}
@@ -45,10 +45,10 @@ func TestCompletionCandidates(t *testing.T) {
 		{"workerpool   --max", []string{"--max-output", "--max_threads"}},
 		{"workerpool -", allFlags},
 		{"workerpool --", longFlags},
-		{"workerpool --h", []string{"--heartbeat", "--help"}},
+		{"workerpool --h", []string{"--halt", "--heartbeat", "--help"}},
 		{"workerpool -t", []string{"-t"}},
 		{"workerpool -V", []string{"-V"}},
-		{"workerpool --j", nil},
+		{"workerpool --j", []string{"--joblog"}},
 		{"workerpool --keep", nil},
 		{"workerpool -j", nil},
 		{"workerpool --a", nil},
@@ -57,7 +57,7 @@ func TestCompletionCandidates(t *testing.T) {
 		{"workerpool -t 4 --nd", []string{"--ndjson"}},
 		{"workerpool --ndjson -", allFlags},
 		{"workerpool --agent -", allFlags},
-		{"workerpool -i tasks.json --r", []string{"--raw", "--remote-path", "--report", "--resume", "--retries"}},
+		{"workerpool -i tasks.json --r", []string{"--raw", "--remote-path", "--report", "--results", "--resume", "--resume-failed", "--retries"}},
 		{"workerpool --stderr capture --st", []string{"--stderr"}},
 
 		// Nothing completes the name of the program, the tasks argument,

@@ -1,0 +1,113 @@
+package pipeline
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/workerpool/workerpool/encode"
+	"github.com/workerpool/workerpool/internal/shorten"
+	"github.com/workerpool/workerpool/job"
+)
+
+// resultsDir is where --results puts each task's outputs, as GNU
+// parallel's --results lays them out. Given a directory DIR, a task's go
+// in DIR/1/ID, ID its identifier (the input line, in template mode)
+// escaped as a file name (see escapeName): the files stdout, stderr, seq
+// (its seq, without a line break, as parallel writes it) and result.json
+// (its result, as --ndjson writes it). Given a path with {} or {#} in it,
+// those are replaced by the escaped identifier and the seq, and the files
+// are PATH, PATH.err, PATH.seq and PATH.json. Directories are made as
+// needed. Its methods may be called from many goroutines at once, and on a
+// nil resultsDir, which writes nothing.
+type resultsDir struct {
+	dir, template string
+	binary        bool
+}
+
+// newResultsDir returns the resultsDir of --results spec; binary says
+// result.json has its outputs base64-encoded.
+func newResultsDir(spec string, binary bool) (*resultsDir, error) {
+	if strings.Contains(spec, "{}") || strings.Contains(spec, "{#}") {
+		return &resultsDir{template: spec, binary: binary}, nil
+	}
+	if err := os.MkdirAll(spec, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot make --results %s: %w", spec, shorten.Error(err))
+	}
+	return &resultsDir{dir: spec, binary: binary}, nil
+}
+
+// escapeName makes s the name of one directory, as GNU parallel does: a
+// backslash becomes \\, a tab \t, a NUL byte \0 and a slash \_; unlike
+// it, "", "." and ".." become \, \. and \.., so that no name leads out of
+// the directory.
+func escapeName(s string) string {
+	s = strings.NewReplacer(`\`, `\\`, "\t", `\t`, "\x00", `\0`, "/", `\_`).Replace(s)
+	switch s {
+	case "", ".", "..":
+		return `\` + s
+	}
+	return s
+}
+
+// add writes the files of t, which ended with r.
+func (d *resultsDir) add(t *job.Task, r *job.Result) error {
+	if d == nil {
+		return nil
+	}
+	name := escapeName(r.Identifier)
+	stdout := filepath.Join(d.dir, "1", name, "stdout")
+	stderr, seq, result := filepath.Join(filepath.Dir(stdout), "stderr"), filepath.Join(filepath.Dir(stdout), "seq"), filepath.Join(filepath.Dir(stdout), "result.json")
+	if d.dir == "" {
+		stdout = strings.NewReplacer("{}", name, "{#}", strconv.FormatInt(r.Seq, 10)).Replace(d.template)
+		stderr, seq, result = stdout+".err", stdout+".seq", stdout+".json"
+	}
+	if err := os.MkdirAll(filepath.Dir(stdout), 0o755); err != nil {
+		return fmt.Errorf("cannot write --results for task %q: %w", r.Identifier, shorten.Error(err))
+	}
+	var js bytes.Buffer
+	enc := encode.NewEncoder(&js, encode.Options{Mode: encode.NDJSON{}, Binary: d.binary})
+	// The encoder closes the result it writes: it gets a copy whose
+	// outputs are copies.
+	c := *r
+	c.Stdout, c.Stderr = job.BytesOutput(r.Stdout.Bytes()), job.BytesOutput(r.Stderr.Bytes())
+	err := enc.Result(&c)
+	if err == nil {
+		err = enc.Close()
+	}
+	for _, f := range []struct {
+		path string
+		r    io.Reader
+	}{
+		{stdout, r.Stdout.Reader()},
+		{stderr, r.Stderr.Reader()},
+		{seq, strings.NewReader(strconv.FormatInt(r.Seq, 10))},
+		{result, &js},
+	} {
+		if err == nil {
+			err = writeFile(f.path, f.r)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("cannot write --results for task %q: %w", r.Identifier, shorten.Error(err))
+	}
+	return nil
+}
+
+// writeFile writes the bytes of r to the file at path, created or
+// truncated.
+func writeFile(path string, r io.Reader) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, r)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
