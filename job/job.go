@@ -46,10 +46,26 @@ type Task struct {
 	Limits Limits
 	// Meta is copied verbatim into the result.
 	Meta json.RawMessage
+	// Lines, when set, is told each line of the task's outputs as the
+	// task writes it, by an executor that can (see LineSink); the result
+	// still holds every byte.
+	Lines LineSink
 	// Err is set when the task could not be read; such a task is never run
 	// and its result carries the error.
 	Err error
 }
+
+// LineSink receives the lines of a running task's outputs (Task.Lines):
+// each whole line, its line break included, and a last line without one
+// when the output ends. A line longer than MaxLine comes in pieces of
+// MaxLine bytes. Line is called from one goroutine per stream, and must
+// not keep line past the call; stderr says which stream it is from.
+type LineSink interface {
+	Line(stderr bool, line []byte)
+}
+
+// MaxLine is the longest line a LineSink is given whole.
+const MaxLine = 1 << 20
 
 // Result is the outcome of one Task.
 type Result struct {

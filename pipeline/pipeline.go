@@ -13,6 +13,7 @@ package pipeline
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +22,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/workerpool/workerpool/decode"
@@ -70,6 +73,12 @@ type Config struct {
 	FailFast bool // halt soon after the first failure, when Halt is never
 	// Halt says when the run stops early (GNU parallel's --halt).
 	Halt Halt
+	// LineBuffer, in a mode that writes the tasks' outputs apart from
+	// their results (encode.Raw), writes each line of them as it comes,
+	// rather than each output whole as its task ends: tasks run by an
+	// executor that tells their lines (job.Task.Lines) have them written
+	// so, the others whole at their end. Results are then not Ordered.
+	LineBuffer bool
 	// Shuffle runs the tasks in a random order: all are read first. With
 	// Ordered, results are written in the order the tasks were started.
 	Shuffle bool
@@ -308,6 +317,8 @@ type run struct {
 	stop     *stopper
 	log      *slog.Logger
 	seq      *sequencer     // nil unless results are ordered
+	lines    chan taskLine  // to the writer; nil without LineBuffer
+	tellers  sync.Map       // with LineBuffer, the *taskLines of each task under way, by seq
 	progress *progress      // nil unless a progress line is drawn
 	events   chan job.Event // to the writer; nil unless events are written
 	sum      Summary
@@ -324,6 +335,9 @@ func (r *run) run(input io.Reader, out io.Writer) error {
 	}
 	if r.cfg.Events {
 		r.events = make(chan job.Event)
+	}
+	if r.cfg.LineBuffer {
+		r.lines = make(chan taskLine)
 	}
 	start := time.Now()
 	if r.cfg.Progress {
@@ -362,7 +376,7 @@ func (r *run) admit(tasks <-chan job.Task) <-chan job.Task {
 	if r.cfg.Shuffle || r.halt.Percent > 0 {
 		tasks = r.gather(tasks)
 	}
-	if r.journal == nil && r.seq == nil && !r.joblog.resumes() {
+	if r.journal == nil && r.seq == nil && !r.joblog.resumes() && r.lines == nil {
 		return tasks
 	}
 	out := make(chan job.Task)
@@ -382,6 +396,11 @@ func (r *run) admit(tasks <-chan job.Task) <-chan job.Task {
 			}
 			if r.seq != nil {
 				r.seq.admit(r.stop.intake.Done(), t.Seq)
+			}
+			if r.lines != nil {
+				teller := &taskLines{id: t.Identifier, to: r.lines}
+				r.tellers.Store(t.Seq, teller)
+				t.Lines = teller
 			}
 			out <- t
 		}
@@ -475,6 +494,10 @@ func (r *run) write(out io.Writer, results <-chan job.Result) {
 			if !failed {
 				fail(enc.Event(ev))
 			}
+		case l := <-r.lines:
+			if !failed {
+				fail(enc.Line(l.id, l.stderr, l.line))
+			}
 		case res, ok := <-results:
 			switch {
 			case !ok:
@@ -502,8 +525,13 @@ func (r *run) write(out io.Writer, results <-chan job.Result) {
 }
 
 // writeResult writes res, out of the progress line's way when both are
-// on one terminal.
+// on one terminal. With LineBuffer, the outputs of a task whose lines were
+// written as they came are not written again.
 func (r *run) writeResult(enc *encode.Encoder, res *job.Result, sameTerminal bool) error {
+	if teller, ok := r.tellers.LoadAndDelete(res.Seq); ok && teller.(*taskLines).told.Load() {
+		res.Close()
+		res.Stdout, res.Stderr = job.Output{}, job.Output{}
+	}
 	if sameTerminal {
 		return r.progress.around(func() error { return enc.Result(res) })
 	}
@@ -538,4 +566,27 @@ func (r *run) dryRun(input io.Reader, out io.Writer) error {
 	}
 	r.sum.Tasks, r.sum.Failed = dec.Count(), bad
 	return r.end(dec.Err())
+}
+
+// taskLine is one line of a running task's output, on its way to the
+// writer (LineBuffer).
+type taskLine struct {
+	id     string
+	stderr bool
+	line   []byte
+}
+
+// taskLines hands the lines of one task's outputs to the writer, and
+// tells whether it has.
+type taskLines struct {
+	id   string
+	to   chan<- taskLine
+	told atomic.Bool
+}
+
+// Line hands a copy of line to the writer, and waits until it has it: the
+// task's result, sent after its last line, is written after it.
+func (t *taskLines) Line(stderr bool, line []byte) {
+	t.told.Store(true)
+	t.to <- taskLine{id: t.id, stderr: stderr, line: bytes.Clone(line)}
 }

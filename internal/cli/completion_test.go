@@ -29,7 +29,7 @@ func TestCompletionCandidates(t *testing.T) {
 	t.Setenv("PATH", filepath.Join(dir, "bin"))
 
 	longFlags := []string{"--binary", "--completion", "--dry-run", "--events", "--fail-fast", "--grace", "--halt", "--heartbeat",
-		"--help", "--infile", "--joblog", "--limit-cpu", "--limit-files", "--limit-fsize", "--limit-memory", "--max-output",
+		"--help", "--infile", "--joblog", "--limit-cpu", "--limit-files", "--limit-fsize", "--limit-memory", "--line-buffer", "--max-output",
 		"--max_threads", "--ndjson", "--nice", "--null", "--ordered", "--outfile", "--progress", "--push", "--raw",
 		"--remote-path", "--report", "--results", "--resume", "--resume-failed", "--retries", "--shuf", "--slurm", "--slurm-alloc", "--ssh", "--sshlogin", "--sshloginfile", "--stderr", "--tag",
 		"--timeout", "--verbose", "--version"}

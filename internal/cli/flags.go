@@ -83,6 +83,7 @@ type cli struct {
 	Joblog       string           `predictor:"file" placeholder:"FILE" help:"Write a line to FILE for each task as it ends, in GNU parallel's joblog format (Seq, Host, Starttime, JobRuntime, Send, Receive, Exitval, Signal, Command)."`
 	ResumeFailed bool             `help:"With --joblog, or --ndjson and --outfile: skip the tasks recorded as exited 0, run the rest, append."`
 	Results      string           `predictor:"file" placeholder:"DIR" help:"Also write each task's stdout, stderr, seq and result.json to DIR/1/ID/, ID its identifier; with {} or {#} in DIR, to DIR, DIR.err, DIR.seq and DIR.json."`
+	LineBuffer   bool             `name:"line-buffer" aliases:"lb" help:"With --raw or --tag, write the tasks' output a whole line at a time as it comes, rather than each task's whole as it ends (also --lb)."`
 	Shuf         bool             `help:"Run the tasks in a random order, once all are read; with -k, results come in that order."`
 	Nice         int              `placeholder:"N" help:"Run the tasks at niceness N (1 to 19 lowers their priority); not on Windows."`
 	Stderr       string           `enum:"capture,inherit,discard" default:"capture" placeholder:"MODE" help:"Children's stderr: capture, inherit or discard (default ${default})."`
@@ -132,6 +133,10 @@ func (c *cli) Validate() error {
 		return errors.New("--retries and --limit-files cannot be negative")
 	case (c.Resume || c.ResumeFailed) && c.Joblog == "" && (!c.NDJSON || c.Outfile == ""):
 		return errors.New("--resume and --resume-failed need --joblog, or --ndjson and --outfile, the journal they resume from")
+	case c.LineBuffer && mode.Traits().JSON:
+		return errors.New("--line-buffer writes the tasks' lines as they come: it needs --raw or --tag")
+	case c.LineBuffer && c.Ordered:
+		return errors.New("--line-buffer writes lines as they come, in no order: it does not go with -k")
 	case c.Nice < -20 || c.Nice > 19:
 		return fmt.Errorf("--nice must be from -20 to 19, not %d", c.Nice)
 	case c.Nice != 0 && runtime.GOOS == "windows" && !c.remote():
@@ -179,7 +184,7 @@ func (c *cli) config(stderr io.Writer) pipeline.Config {
 		Mode: c.mode(), Ordered: c.Ordered, Binary: c.Binary, Events: c.Events, Resume: c.Resume,
 		DryRun: c.DryRun, Progress: c.Progress,
 		Workers: int(c.MaxThreads), Retries: c.Retries, FailFast: c.FailFast, Halt: pipeline.Halt(c.Halt),
-		Joblog: c.Joblog, ResumeFailed: c.ResumeFailed, Results: c.Results, Shuffle: c.Shuf,
+		Joblog: c.Joblog, ResumeFailed: c.ResumeFailed, Results: c.Results, Shuffle: c.Shuf, LineBuffer: c.LineBuffer,
 		Defaults: job.Defaults{
 			Timeout: time.Duration(c.Timeout),
 			Limits:  job.Limits{Memory: int64(c.LimitMemory), CPU: time.Duration(c.LimitCPU), Files: c.LimitFiles, FSize: int64(c.LimitFSize)},

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"bufio"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -318,4 +320,45 @@ func TestShuf(t *testing.T) {
 	for i, r := range arr {
 		require.Equal(t, int64(i+1), r.Seq)
 	}
+}
+
+// TestLineBuffer: with --line-buffer, each line of a task's output is
+// written as it comes, tagged, and lines of other tasks come between two
+// of its lines, never inside one. The tasks wait for the test to have read
+// a line before they go on, so the order is certain: "one" prints a line,
+// then half of another; "two" prints a line in between; then "one" ends
+// its line.
+func TestLineBuffer(t *testing.T) {
+	dir := t.TempDir()
+	// wait FILE: until the test creates it, 20 s at most.
+	script := `wait() { i=0; while [ ! -e "$1" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done; }
+		case $0 in
+		one) echo first; wait read1; printf 'sec'; touch half; wait read2; echo 'ond' ;;
+		two) wait half; echo between ;;
+		esac`
+	cmd := exec.Command(program, "--tag", "--line-buffer", "-j2", "--", "sh", "-c", script)
+	cmd.Dir, cmd.Stdin = dir, strings.NewReader("one\ntwo\n")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	defer cmd.Process.Kill()
+	lines := bufio.NewReader(stdout)
+	next := func() string {
+		l, err := lines.ReadString('\n')
+		require.NoError(t, err)
+		return l
+	}
+	require.Equal(t, "one\tfirst\n", next(), "a line as it comes, while its task runs")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "read1"), nil, 0o644))
+	require.Equal(t, "two\tbetween\n", next(), "another task's line, while half a line of the first waits")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "read2"), nil, 0o644))
+	require.Equal(t, "one\tsecond\n", next(), "the line whole")
+	_, err = lines.ReadString('\n')
+	require.ErrorIs(t, err, io.EOF)
+	require.NoError(t, cmd.Wait())
+
+	// Without it, each task's output comes whole as it ends.
+	code, out, _ := runIn(t, dir, "a\nb\n", program, "--tag", "--", "sh", "-c", "echo 1; echo 2")
+	require.Equal(t, 0, code)
+	require.Contains(t, []string{"a\t1\na\t2\nb\t1\nb\t2\n", "b\t1\nb\t2\na\t1\na\t2\n"}, out)
 }
