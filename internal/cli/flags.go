@@ -36,7 +36,7 @@ Ways to use it:
 
 In a command after --, these strings (GNU parallel's) are replaced in each task's words; with none of them, the input line (the item, with -0) is the last argument:`
 
-const descriptionEnd = `Exit status: 0 every task exited 0; 1 at least one task failed; 2 usage or input error; 129, 130 or 143 interrupted by SIGHUP, SIGINT or SIGTERM; 141 the reader of the results went away.`
+const descriptionEnd = `Exit status: 0 every task exited 0, or --halt stopped the run on success; 1 at least one task failed; 2 usage or input error; 129, 130 or 143 interrupted by SIGHUP, SIGINT or SIGTERM; 141 the reader of the results went away.`
 
 // helpDescription is the text of --help between its usage and its
 // flags: description, a table of the replacement strings, descriptionEnd.
@@ -91,7 +91,7 @@ type cli struct {
 	Binary       bool             `help:"Send result_body and stderr base64-encoded, so no byte is lost."`
 	Raw          bool             `help:"Write each task's stdout as it is, whole, as the task ends (GNU parallel's --group), rather than JSON; its stderr goes to stderr, then why it failed, unless by its own exit status."`
 	Tag          bool             `help:"With --raw (which it implies), start each line with the task's identifier and a tab."`
-	Resume       bool             `help:"With --ndjson and --outfile: skip the tasks the file records as exited 0, run the rest, append."`
+	Resume       bool             `help:"With --ndjson and --outfile: skip the tasks the file records as exited 0, run the rest, append; with --joblog, skip every task it records."`
 	Events       bool             `help:"With --ndjson, also write a line when a task starts or is retried."`
 	Progress     bool             `help:"Show a live progress line on stderr, when it is a terminal."`
 	DryRun       bool             `help:"Check the tasks and print how each would run (command path included); run nothing."`
