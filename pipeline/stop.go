@@ -11,9 +11,10 @@ import (
 // stopper is the run's one way to stop: stop, with a cause. It stops in
 // two degrees, each a context cancelled once. The intake closes on any
 // cause: the input is read no further and no task starts; the tasks already
-// read are answered with job.ErrSkipped after a fail-fast stop, with
-// job.ErrCancelled otherwise. Any cause but job.ErrSkipped also aborts the
-// running tasks, and is the cause the run ends with (see Error).
+// read are answered with the halt (a *haltError, which is a
+// job.ErrSkipped) after a halt, with job.ErrCancelled otherwise. Any cause
+// but a halt also aborts the running tasks, and is the cause the run ends
+// with (see Error); a halt "now" aborts them too, but the run ends well.
 type stopper struct {
 	// intake is done once the intake is closed; tasks is done once the
 	// run is aborted, and its cause is the first reason.

@@ -362,3 +362,37 @@ func TestLineBuffer(t *testing.T) {
 	require.Equal(t, 0, code)
 	require.Contains(t, []string{"a\t1\na\t2\nb\t1\nb\t2\n", "b\t1\nb\t2\na\t1\na\t2\n"}, out)
 }
+
+// TestRemoteControl: on a host reached with -S, the tasks run at the
+// niceness --nice gives (the agent is told it), the joblog names the host,
+// and --halt now stops the task still running there.
+func TestRemoteControl(t *testing.T) {
+	r := newRig(t, hostSpec{true})
+	t.Run("nice", func(t *testing.T) {
+		code, results, stderr := r.run(t, `{"command":"sh","args":["-c","nice"]}`+"\n", "-S", "h1", "--ssh", r.ssh(), "--ndjson", "--nice", "5")
+		require.Equal(t, 0, code, stderr)
+		require.Len(t, results, 1)
+		require.Equal(t, "5\n", results[0].Body)
+	})
+	t.Run("joblog and halt", func(t *testing.T) {
+		jl := filepath.Join(t.TempDir(), "jl")
+		input := `{"identifier":"long","command":"sh","args":["-c","sleep 30"]}` + "\n" +
+			`{"identifier":"fail","command":"sh","args":["-c","sleep 0.5; exit 3"]}` + "\n" + `{"command":"true"}` + "\n"
+		code, results, stderr := r.run(t, input, "-S", "2/h1", "--ssh", r.ssh(), "--ndjson", "--halt", "now,fail=1", "--grace", "1s", "--joblog", jl)
+		require.Equal(t, 1, code, stderr)
+		require.Len(t, results, 3)
+		byID := map[string]remoteResult{}
+		for _, res := range results {
+			byID[res.Identifier] = res
+		}
+		require.Equal(t, 3, byID["fail"].ExitCode)
+		require.Equal(t, "cancelled", byID["long"].Error, "stopped on the host")
+		require.Contains(t, byID["3"].Error, "skipped")
+		_, lines := readJoblog(t, jl)
+		require.Len(t, lines, 2, "the tasks that ran")
+		for _, l := range lines {
+			require.Equal(t, "h1", l[1])
+		}
+		noneLeft(t, r.hosts.List[0])
+	})
+}
