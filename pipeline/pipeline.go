@@ -496,7 +496,7 @@ func (r *run) write(out io.Writer, results <-chan job.Result) {
 			}
 		case l := <-r.lines:
 			if !failed {
-				fail(enc.Line(l.id, l.stderr, l.line))
+				fail(r.writeLine(enc, l, sameTerminal))
 			}
 		case res, ok := <-results:
 			switch {
@@ -522,6 +522,15 @@ func (r *run) write(out io.Writer, results <-chan job.Result) {
 	if !failed {
 		fail(enc.Close())
 	}
+}
+
+// writeLine writes a line of a running task's output, out of the progress
+// line's way when both are on one terminal.
+func (r *run) writeLine(enc *encode.Encoder, l taskLine, sameTerminal bool) error {
+	if sameTerminal {
+		return r.progress.around(func() error { return enc.Line(l.id, l.stderr, l.line) })
+	}
+	return enc.Line(l.id, l.stderr, l.line)
 }
 
 // writeResult writes res, out of the progress line's way when both are

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/workerpool/workerpool/encode"
 	"github.com/workerpool/workerpool/internal/shorten"
@@ -42,17 +43,28 @@ func newResultsDir(spec string, binary bool) (*resultsDir, error) {
 }
 
 // escapeName makes s the name of one directory, as GNU parallel does: a
-// backslash becomes \\, a tab \t, a NUL byte \0 and a slash \_; unlike
-// it, "", "." and ".." become \, \. and \.., so that no name leads out of
-// the directory.
+// backslash becomes \\, a tab \t, a NUL byte \0 and a slash \_, and the
+// name is cut to maxName bytes; unlike it, "", "." and ".." become \, \.
+// and \.., so that no name leads out of the directory.
 func escapeName(s string) string {
 	s = strings.NewReplacer(`\`, `\\`, "\t", `\t`, "\x00", `\0`, "/", `\_`).Replace(s)
 	switch s {
 	case "", ".", "..":
 		return `\` + s
 	}
-	return s
+	if len(s) <= maxName {
+		return s
+	}
+	cut := maxName
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }
+
+// maxName is the longest name of a file that most file systems take, in
+// bytes: a longer ID is cut, as GNU parallel cuts it.
+const maxName = 255
 
 // add writes the files of t, which ended with r.
 func (d *resultsDir) add(t *job.Task, r *job.Result) error {
