@@ -65,50 +65,50 @@ func printHelp(options kong.HelpOptions, ctx *kong.Context) error {
 // cli is the command line. kong takes an alias of one letter as a short
 // flag: -j and -P are other names of -t, and --j and --p are none.
 type cli struct {
-	Tasks        string           `arg:"" optional:"" name:"tasks" help:"Tasks as a JSON array (or NDJSON), inline."`
-	MaxThreads   threads          `short:"t" name:"max_threads" aliases:"jobs,max-threads,j,P" default:"2" placeholder:"N" help:"Tasks run at once (also -j, -P, --jobs); 0 means one per CPU core (default ${default}); with hosts, when given, on each host whose login names no count."`
-	Null         bool             `short:"0" name:"null" help:"With a command after --, read items separated by NUL bytes rather than lines (find -print0, xargs -0)."`
-	Infile       string           `short:"i" predictor:"file" placeholder:"PATH" help:"Read tasks from a file; - is stdin."`
-	Outfile      string           `short:"o" predictor:"file" placeholder:"PATH" help:"Write results to a file: the array atomically, NDJSON appended line by line."`
-	Report       string           `predictor:"file" placeholder:"PATH" help:"When the run ends, write an HTML report of it there: timeline, durations, failures, cost (see also: workerpool report FILE...)."`
-	Verbose      bool             `short:"v" help:"Log progress to stderr."`
-	Version      kong.VersionFlag `short:"V" help:"Print the version and exit."`
-	NDJSON       bool             `name:"ndjson" help:"Write one result per line as each task finishes."`
-	Ordered      bool             `short:"k" aliases:"keep-order" help:"With --ndjson, write results in input order (also --keep-order)."`
-	Timeout      duration         `placeholder:"D" help:"Time limit per task, e.g. 30s or 2.5 (seconds); 0 means none (default ${default})." default:"0s"`
-	Grace        duration         `placeholder:"D" default:"5s" help:"Time between SIGTERM and SIGKILL when a task is stopped (default ${default})."`
-	Retries      int              `placeholder:"N" help:"Run a failed task up to N more times (default ${default})." default:"0"`
-	FailFast     bool             `help:"After the first failure start no new task; the rest are reported as skipped (--halt soon,fail=1)."`
-	Halt         halt             `placeholder:"WHEN,COND" help:"Stop early, as GNU parallel: soon,fail=N starts no new task once N have failed, now,fail=N stops the running ones too; fail=N% counts a share of all the tasks; success=N counts successes, and exits 0; never (the default) runs every task."`
-	Joblog       string           `predictor:"file" placeholder:"FILE" help:"Write a line to FILE for each task as it ends, in GNU parallel's joblog format (Seq, Host, Starttime, JobRuntime, Send, Receive, Exitval, Signal, Command)."`
-	ResumeFailed bool             `help:"With --joblog, or --ndjson and --outfile: skip the tasks recorded as exited 0, run the rest, append."`
-	Results      string           `predictor:"file" placeholder:"DIR" help:"Also write each task's stdout, stderr, seq and result.json to DIR/1/ID/, ID its identifier; with {} or {#} in DIR, to DIR, DIR.err, DIR.seq and DIR.json."`
-	LineBuffer   bool             `name:"line-buffer" aliases:"lb" help:"With --raw or --tag, write the tasks' output a whole line at a time as it comes, rather than each task's whole as it ends (also --lb)."`
-	Shuf         bool             `help:"Run the tasks in a random order, once all are read; with -k, results come in that order."`
-	Nice         int              `placeholder:"N" help:"Run the tasks at niceness N (1 to 19 lowers their priority); not on Windows."`
-	Stderr       string           `enum:"capture,inherit,discard" default:"capture" placeholder:"MODE" help:"Children's stderr: capture, inherit or discard (default ${default})."`
-	MaxOutput    size             `placeholder:"SIZE" help:"Cap the captured bytes per stream, e.g. 1M; 0 means no cap (default ${default})." default:"0"`
-	Binary       bool             `help:"Send result_body and stderr base64-encoded, so no byte is lost."`
-	Raw          bool             `help:"Write each task's stdout as it is, whole, as the task ends (GNU parallel's --group), rather than JSON; its stderr goes to stderr, then why it failed, unless by its own exit status."`
-	Tag          bool             `help:"With --raw (which it implies), start each line with the task's identifier and a tab."`
-	Resume       bool             `help:"With --ndjson and --outfile: skip the tasks the file records as exited 0, run the rest, append; with --joblog, skip every task it records."`
-	Events       bool             `help:"With --ndjson, also write a line when a task starts or is retried."`
-	Progress     bool             `help:"Show a live progress line on stderr, when it is a terminal."`
-	DryRun       bool             `help:"Check the tasks and print how each would run (command path included); run nothing."`
-	LimitMemory  memory           `placeholder:"SIZE" help:"Cap each task's memory (address space), e.g. 512M, at least 4M; a task's \"limits\" overrides it."`
-	LimitCPU     duration         `placeholder:"D" help:"Cap each task's CPU time, e.g. 30s (whole seconds, rounded up); past it the task gets SIGXCPU."`
-	LimitFiles   int64            `placeholder:"N" help:"Cap the files each task may have open."`
-	LimitFSize   size             `name:"limit-fsize" placeholder:"SIZE" help:"Cap the size of a file a task writes, e.g. 1G; past it the task gets SIGXFSZ."`
-	SSHLogin     []string         `short:"S" name:"sshlogin" sep:"none" placeholder:"[N/]HOST" help:"Run tasks on HOST over ssh, N at once (default: -j if given, else its CPUs); repeat, or separate with commas; : is this machine."`
-	LoginFile    string           `name:"sshloginfile" predictor:"file" placeholder:"FILE" help:"Hosts as for -S, one a line; read again when the file changes."`
-	SSH          string           `name:"ssh" placeholder:"CMD" help:"The ssh command for -S, split into words like a shell does (default ssh)."`
-	RemotePath   string           `placeholder:"PATH" help:"The workerpool to run on the hosts (default workerpool, on the remote PATH)."`
-	Push         bool             `help:"Copy this workerpool to each host that lacks it (same OS and architecture), under ~/.cache/workerpool; with --slurm, to each node's /tmp with sbcast."`
-	Heartbeat    duration         `placeholder:"D" default:"2s" help:"How often the pool and each agent (-S, --slurm) say they are alive; one silent for three of them is lost (default ${default})."`
-	Slurm        bool             `name:"slurm" help:"Run tasks on the nodes of the Slurm allocation this runs in (salloc, sbatch), one agent per node through srun, as many at once on a node as it has CPUs in the allocation, or as -j says."`
-	SlurmAlloc   sallocArgs       `name:"slurm-alloc" placeholder:"'ARGS'" help:"As --slurm, in an allocation of its own: salloc --no-shell --no-kill ARGS (e.g. '-N 4 -c 8'), given back (scancel) when the run ends."`
-	Agent        bool             `hidden:"" help:"Serve a pool over stdin and stdout: what -S starts on each host."`
-	Completion   *shell           `enum:"bash,zsh,fish" placeholder:"SHELL" help:"Print the code that enables tab completion in bash, zsh or fish, e.g. eval \"$$(workerpool --completion bash)\", or workerpool --completion fish | source."`
+	Tasks       string           `arg:"" optional:"" name:"tasks" help:"Tasks as a JSON array (or NDJSON), inline."`
+	MaxThreads  threads          `short:"t" name:"max_threads" aliases:"jobs,max-threads,j,P" default:"2" placeholder:"N" help:"Tasks run at once (also -j, -P, --jobs); 0 means one per CPU core (default ${default}); with hosts, when given, on each host whose login names no count."`
+	Null        bool             `short:"0" name:"null" help:"With a command after --, read items separated by NUL bytes rather than lines (find -print0, xargs -0)."`
+	Infile      string           `short:"i" predictor:"file" placeholder:"PATH" help:"Read tasks from a file; - is stdin."`
+	Outfile     string           `short:"o" predictor:"file" placeholder:"PATH" help:"Write results to a file: the array atomically, NDJSON appended line by line."`
+	Report      string           `predictor:"file" placeholder:"PATH" help:"When the run ends, write an HTML report of it there: timeline, durations, failures, cost (see also: workerpool report FILE...)."`
+	Verbose     bool             `short:"v" help:"Log progress to stderr."`
+	Version     kong.VersionFlag `short:"V" help:"Print the version and exit."`
+	NDJSON      bool             `name:"ndjson" help:"Write one result per line as each task finishes."`
+	Ordered     bool             `short:"k" aliases:"keep-order" help:"With --ndjson, write results in input order (also --keep-order)."`
+	Timeout     duration         `placeholder:"D" help:"Time limit per task, e.g. 30s or 2.5 (seconds); 0 means none (default ${default})." default:"0s"`
+	Grace       duration         `placeholder:"D" default:"5s" help:"Time between SIGTERM and SIGKILL when a task is stopped (default ${default})."`
+	Retries     int              `placeholder:"N" help:"Run a failed task up to N more times (default ${default})." default:"0"`
+	FailFast    bool             `help:"After the first failure start no new task; the rest are reported as skipped (--halt soon,fail=1)."`
+	Halt        halt             `placeholder:"WHEN,COND" help:"Stop early, as GNU parallel: soon,fail=N starts no new task once N have failed, now,fail=N stops the running ones too; fail=N% counts a share of all the tasks; success=N counts successes, and exits 0; never (the default) runs every task."`
+	Joblog      string           `predictor:"file" placeholder:"FILE" help:"Write a line to FILE for each task as it ends, in GNU parallel's joblog format (Seq, Host, Starttime, JobRuntime, Send, Receive, Exitval, Signal, Command)."`
+	ResumeFail  bool             `name:"resume-failed" help:"With --joblog, or --ndjson and --outfile: skip the tasks recorded as exited 0, run the rest, append."`
+	Results     string           `predictor:"file" placeholder:"DIR" help:"Also write each task's stdout, stderr, seq and result.json to DIR/1/ID/, ID its identifier; with {} or {#} in DIR, to DIR, DIR.err, DIR.seq and DIR.json."`
+	LineBuffer  bool             `name:"line-buffer" aliases:"lb" help:"With --raw or --tag, write the tasks' output a whole line at a time as it comes, rather than each task's whole as it ends (also --lb)."`
+	Shuf        bool             `help:"Run the tasks in a random order, once all are read; with -k, results come in that order."`
+	Nice        int              `placeholder:"N" help:"Run the tasks at niceness N (1 to 19 lowers their priority); not on Windows."`
+	Stderr      string           `enum:"capture,inherit,discard" default:"capture" placeholder:"MODE" help:"Children's stderr: capture, inherit or discard (default ${default})."`
+	MaxOutput   size             `placeholder:"SIZE" help:"Cap the captured bytes per stream, e.g. 1M; 0 means no cap (default ${default})." default:"0"`
+	Binary      bool             `help:"Send result_body and stderr base64-encoded, so no byte is lost."`
+	Raw         bool             `help:"Write each task's stdout as it is, whole, as the task ends (GNU parallel's --group), rather than JSON; its stderr goes to stderr, then why it failed, unless by its own exit status."`
+	Tag         bool             `help:"With --raw (which it implies), start each line with the task's identifier and a tab."`
+	Resume      bool             `help:"With --ndjson and --outfile: skip the tasks the file records as exited 0, run the rest, append; with --joblog, skip every task it records."`
+	Events      bool             `help:"With --ndjson, also write a line when a task starts or is retried."`
+	Progress    bool             `help:"Show a live progress line on stderr, when it is a terminal."`
+	DryRun      bool             `help:"Check the tasks and print how each would run (command path included); run nothing."`
+	LimitMemory memory           `placeholder:"SIZE" help:"Cap each task's memory (address space), e.g. 512M, at least 4M; a task's \"limits\" overrides it."`
+	LimitCPU    duration         `placeholder:"D" help:"Cap each task's CPU time, e.g. 30s (whole seconds, rounded up); past it the task gets SIGXCPU."`
+	LimitFiles  int64            `placeholder:"N" help:"Cap the files each task may have open."`
+	LimitFSize  size             `name:"limit-fsize" placeholder:"SIZE" help:"Cap the size of a file a task writes, e.g. 1G; past it the task gets SIGXFSZ."`
+	SSHLogin    []string         `short:"S" name:"sshlogin" sep:"none" placeholder:"[N/]HOST" help:"Run tasks on HOST over ssh, N at once (default: -j if given, else its CPUs); repeat, or separate with commas; : is this machine."`
+	LoginFile   string           `name:"sshloginfile" predictor:"file" placeholder:"FILE" help:"Hosts as for -S, one a line; read again when the file changes."`
+	SSH         string           `name:"ssh" placeholder:"CMD" help:"The ssh command for -S, split into words like a shell does (default ssh)."`
+	RemotePath  string           `placeholder:"PATH" help:"The workerpool to run on the hosts (default workerpool, on the remote PATH)."`
+	Push        bool             `help:"Copy this workerpool to each host that lacks it (same OS and architecture), under ~/.cache/workerpool; with --slurm, to each node's /tmp with sbcast."`
+	Heartbeat   duration         `placeholder:"D" default:"2s" help:"How often the pool and each agent (-S, --slurm) say they are alive; one silent for three of them is lost (default ${default})."`
+	Slurm       bool             `name:"slurm" help:"Run tasks on the nodes of the Slurm allocation this runs in (salloc, sbatch), one agent per node through srun, as many at once on a node as it has CPUs in the allocation, or as -j says."`
+	SlurmAlloc  sallocArgs       `name:"slurm-alloc" placeholder:"'ARGS'" help:"As --slurm, in an allocation of its own: salloc --no-shell --no-kill ARGS (e.g. '-N 4 -c 8'), given back (scancel) when the run ends."`
+	Agent       bool             `hidden:"" help:"Serve a pool over stdin and stdout: what -S starts on each host."`
+	Completion  *shell           `enum:"bash,zsh,fish" placeholder:"SHELL" help:"Print the code that enables tab completion in bash, zsh or fish, e.g. eval \"$$(workerpool --completion bash)\", or workerpool --completion fish | source."`
 
 	template   []string // the words after --
 	threadsSet bool     // -t (or -j, -P, --jobs) was given: per host, with hosts
@@ -131,7 +131,7 @@ func (c *cli) Validate() error {
 		return fmt.Errorf("--max_threads must be at most %d, not %d", dispatch.MaxWorkers, c.MaxThreads)
 	case c.Retries < 0 || c.LimitFiles < 0:
 		return errors.New("--retries and --limit-files cannot be negative")
-	case (c.Resume || c.ResumeFailed) && c.Joblog == "" && (!c.NDJSON || c.Outfile == ""):
+	case (c.Resume || c.ResumeFail) && c.Joblog == "" && (!c.NDJSON || c.Outfile == ""):
 		return errors.New("--resume and --resume-failed need --joblog, or --ndjson and --outfile, the journal they resume from")
 	case c.LineBuffer && mode.Traits().JSON:
 		return errors.New("--line-buffer writes the tasks' lines as they come: it needs --raw or --tag")
@@ -143,7 +143,7 @@ func (c *cli) Validate() error {
 		return errors.New("--nice is not supported on Windows")
 	case c.Null && len(c.template) == 0:
 		return errors.New("--null (-0) reads items for a command: give one after --")
-	case !mode.Traits().JSON && (c.NDJSON || c.Events || c.Binary || (c.Resume || c.ResumeFailed) && c.Joblog == ""):
+	case !mode.Traits().JSON && (c.NDJSON || c.Events || c.Binary || (c.Resume || c.ResumeFail) && c.Joblog == ""):
 		return fmt.Errorf("--%s writes no JSON: it goes with none of --ndjson, --events, --binary and --resume", mode)
 	case c.Heartbeat < duration(minHeartbeat) || c.Heartbeat > duration(maxHeartbeat):
 		return fmt.Errorf("--heartbeat must be from %s to %s, not %s", minHeartbeat, maxHeartbeat, time.Duration(c.Heartbeat))
@@ -184,7 +184,7 @@ func (c *cli) config(stderr io.Writer) pipeline.Config {
 		Mode: c.mode(), Ordered: c.Ordered, Binary: c.Binary, Events: c.Events, Resume: c.Resume,
 		DryRun: c.DryRun, Progress: c.Progress,
 		Workers: int(c.MaxThreads), Retries: c.Retries, FailFast: c.FailFast, Halt: pipeline.Halt(c.Halt),
-		Joblog: c.Joblog, ResumeFailed: c.ResumeFailed, Results: c.Results, Shuffle: c.Shuf, LineBuffer: c.LineBuffer,
+		Joblog: c.Joblog, ResumeFailed: c.ResumeFail, Results: c.Results, Shuffle: c.Shuf, LineBuffer: c.LineBuffer,
 		Defaults: job.Defaults{
 			Timeout: time.Duration(c.Timeout),
 			Limits:  job.Limits{Memory: int64(c.LimitMemory), CPU: time.Duration(c.LimitCPU), Files: c.LimitFiles, FSize: int64(c.LimitFSize)},
