@@ -37,6 +37,9 @@ type Options struct {
 	// Null, with a template, splits the input at NUL bytes rather than at
 	// line ends (as find -print0 writes names), and keeps each item whole.
 	Null bool
+	// Pipe, with a template, cuts the input into chunks, each the stdin
+	// of one task, rather than make a task of each line (see Pipe).
+	Pipe *Pipe
 	// Defaults are applied to every task read (job.Defaults.Apply): this
 	// is where a task is admitted to the run.
 	Defaults job.Defaults
@@ -147,6 +150,9 @@ type FramingError struct{ Msg string }
 func (e *FramingError) Error() string { return e.Msg }
 
 func (d *Decoder) run(ctx context.Context, out chan<- job.Task) error {
+	if d.opts.Pipe != nil {
+		return d.chunks(ctx, out)
+	}
 	if err := d.skipBOM(); err != nil {
 		return err
 	}
@@ -421,7 +427,7 @@ func (d *Decoder) templateTask(line []byte, t *job.Task) error {
 		}
 		words = append(words, strings.Join(parts, "1")) // slot 1, until the pool says
 	}
-	if !d.placesLine {
+	if !d.placesLine && d.opts.Pipe == nil {
 		words = append(words, text)
 	}
 	t.Identifier, t.Command, t.Args, t.SlotWords = text, words[0], words[1:], slotted

@@ -30,6 +30,11 @@ type Task struct {
 	// otherwise the child reads /dev/null.
 	Stdin    string
 	HasStdin bool
+	// Chunk, when set, says which part of the input the task's stdin is:
+	// a chunk of --pipe or --pipepart. With Chunk.Path set, the child
+	// reads those bytes of that file, and Stdin is empty; otherwise Stdin
+	// holds them.
+	Chunk *Chunk
 	// Timeout is the task's time limit; zero means none. HasTimeout says
 	// that the task set it itself; otherwise it is the run's default, once
 	// Defaults are applied.
@@ -66,6 +71,17 @@ type LineSink interface {
 
 // MaxLine is the longest line a LineSink is given whole.
 const MaxLine = 1 << 20
+
+// Chunk is a part of the input, cut at record boundaries, that one task
+// reads on its stdin.
+type Chunk struct {
+	// Path names the file the chunk is read from when the task runs
+	// (--pipepart); empty when the chunk was read already (--pipe).
+	Path string
+	// Offset is where the chunk starts in the input, and Length how many
+	// bytes it holds.
+	Offset, Length int64
+}
 
 // Result is the outcome of one Task.
 type Result struct {

@@ -22,11 +22,11 @@ func (c *Config) openInput(stdin io.Reader) (r io.Reader, close func(), err erro
 	case c.Infile != "" && c.Infile != "-":
 		f, err := os.Open(c.Infile)
 		if err != nil {
-			return nil, nil, fmt.Errorf("cannot read --infile %s: %w", c.Infile, shorten.Error(err))
+			return nil, nil, fmt.Errorf("cannot read %s %s: %w", c.infileFlag(), c.Infile, shorten.Error(err))
 		}
 		if info, err := f.Stat(); err == nil && info.IsDir() {
 			f.Close()
-			return nil, nil, fmt.Errorf("cannot read --infile %s: it is a directory", c.Infile)
+			return nil, nil, fmt.Errorf("cannot read %s %s: it is a directory", c.infileFlag(), c.Infile)
 		}
 		return f, func() { f.Close() }, nil
 	case c.Infile == "" && c.Inline != "":
@@ -44,6 +44,14 @@ func (c *Config) openInput(stdin io.Reader) (r io.Reader, close func(), err erro
 		return nil, nil, fmt.Errorf("no tasks: give %s on stdin, with -i PATH, or inline (see --help)", what)
 	}
 	return stdin, nothing, nil
+}
+
+// infileFlag is the flag that named Infile, for messages.
+func (c *Config) infileFlag() string {
+	if c.InfileFlag == "" {
+		return "--infile"
+	}
+	return c.InfileFlag
 }
 
 // reopenInput returns a way to read the input once more, for counting the

@@ -38,11 +38,17 @@ type Config struct {
 	// Inline holds tasks given on the command line; Infile names a file of
 	// tasks ("-" is stdin). With neither, tasks come from stdin.
 	Inline, Infile string
+	// InfileFlag is the flag that named Infile, for messages; empty means
+	// --infile.
+	InfileFlag string
 	// Template, when not empty, makes each input line a task (see
 	// decode.Options).
 	Template []string
 	// Null splits template input at NUL bytes (see decode.Options).
 	Null bool
+	// Pipe, with a template, cuts the input into chunks, each the stdin
+	// of one task (see decode.Pipe).
+	Pipe *decode.Pipe
 	// Outfile, when set, receives the results instead of stdout.
 	Outfile string
 	// Report, when set, is the file that receives an HTML report of the
@@ -115,7 +121,7 @@ type Config struct {
 }
 
 func (c *Config) decodeOptions() decode.Options {
-	return decode.Options{Template: c.Template, Null: c.Null, Defaults: c.Defaults}
+	return decode.Options{Template: c.Template, Null: c.Null, Pipe: c.Pipe, Defaults: c.Defaults}
 }
 
 // mode is the form of the output.

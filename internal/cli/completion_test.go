@@ -33,7 +33,9 @@ func TestCompletionCandidates(t *testing.T) {
 		"--max_threads", "--ndjson", "--nice", "--null", "--ordered", "--outfile", "--progress", "--push", "--raw",
 		"--remote-path", "--report", "--results", "--resume", "--resume-failed", "--retries", "--shuf", "--slurm", "--slurm-alloc", "--ssh", "--sshlogin", "--sshloginfile", "--stderr", "--tag",
 		"--timeout", "--verbose", "--version"}
+	longFlags = append(longFlags, "--arg-file", "--block", "--max-lines", "--pipe", "--pipepart", "--recend", "--recstart")
 	allFlags := append([]string{"-0", "-S", "-V", "-h", "-i", "-k", "-o", "-t", "-v"}, longFlags...)
+	allFlags = append(allFlags, "-L", "-a")
 	here := []string{"./", ".hidden", "bin/", "empty/", "hosts.txt", "some dir/", "sub/", "tasks.json", "tasks.ndjson"}
 	tests := []struct {
 		line string // $DIR stands for the directory of the files, $BASE for its name
@@ -41,8 +43,8 @@ func TestCompletionCandidates(t *testing.T) {
 	}{
 		// Flags: their names and short names, but neither their aliases
 		// (--jobs, --keep-order) nor the hidden flags (-j, -P, --agent).
-		{"workerpool --max", []string{"--max-output", "--max_threads"}},
-		{"workerpool   --max", []string{"--max-output", "--max_threads"}},
+		{"workerpool --max", []string{"--max-lines", "--max-output", "--max_threads"}},
+		{"workerpool   --max", []string{"--max-lines", "--max-output", "--max_threads"}},
 		{"workerpool -", allFlags},
 		{"workerpool --", longFlags},
 		{"workerpool --h", []string{"--halt", "--heartbeat", "--help"}},
@@ -51,13 +53,13 @@ func TestCompletionCandidates(t *testing.T) {
 		{"workerpool --j", []string{"--joblog"}},
 		{"workerpool --keep", nil},
 		{"workerpool -j", nil},
-		{"workerpool --a", nil},
+		{"workerpool --a", []string{"--arg-file"}}, // not the hidden --agent
 		{"workerpool --V", nil},
 		{"workerpool -v --nd", []string{"--ndjson"}},
 		{"workerpool -t 4 --nd", []string{"--ndjson"}},
 		{"workerpool --ndjson -", allFlags},
 		{"workerpool --agent -", allFlags},
-		{"workerpool -i tasks.json --r", []string{"--raw", "--remote-path", "--report", "--results", "--resume", "--resume-failed", "--retries"}},
+		{"workerpool -i tasks.json --r", []string{"--raw", "--recend", "--recstart", "--remote-path", "--report", "--results", "--resume", "--resume-failed", "--retries"}},
 		{"workerpool --stderr capture --st", []string{"--stderr"}},
 
 		// Nothing completes the name of the program, the tasks argument,

@@ -108,6 +108,13 @@ type cli struct {
 	Slurm       bool             `name:"slurm" help:"Run tasks on the nodes of the Slurm allocation this runs in (salloc, sbatch), one agent per node through srun, as many at once on a node as it has CPUs in the allocation, or as -j says."`
 	SlurmAlloc  sallocArgs       `name:"slurm-alloc" placeholder:"'ARGS'" help:"As --slurm, in an allocation of its own: salloc --no-shell --no-kill ARGS (e.g. '-N 4 -c 8'), given back (scancel) when the run ends."`
 	Agent       bool             `hidden:"" help:"Serve a pool over stdin and stdout: what -S starts on each host."`
+	Pipe        bool             `help:"With a command after --, cut stdin into chunks of about --block bytes, at record boundaries, each the stdin of one task; {#} is the chunk's number, and the identifier (GNU parallel's --pipe)."`
+	PipePart    bool             `name:"pipepart" help:"As --pipe, for the regular file -a names: the chunks are found by their offsets, and each task reads its own from the file."`
+	ArgFile     string           `short:"a" name:"arg-file" predictor:"file" placeholder:"FILE" help:"With a command after --, read the input lines (or with --pipe the chunks) from FILE rather than stdin."`
+	Block       size             `name:"block" aliases:"block-size" placeholder:"SIZE" default:"1M" help:"With --pipe, the size of a chunk, e.g. 10M; a chunk ends after its last whole record, and one record longer than the block makes the block grow (default ${default})."`
+	MaxLines    int              `short:"L" name:"max-lines" placeholder:"N" help:"With --pipe, a record is N lines, and a chunk holds whole records of N lines."`
+	RecStart    *string          `name:"recstart" placeholder:"STR" help:"With --pipe, the string a record starts with: chunks are cut before it (after --recend, when both are given)."`
+	RecEnd      *string          `name:"recend" placeholder:"STR" help:"With --pipe, the string a record ends with: chunks are cut after it (\\n when neither --recstart nor --recend is given)."`
 	Completion  *shell           `enum:"bash,zsh,fish" placeholder:"SHELL" help:"Print the code that enables tab completion in bash, zsh or fish, e.g. eval \"$$(workerpool --completion bash)\", or workerpool --completion fish | source."`
 
 	template   []string // the words after --
@@ -143,6 +150,15 @@ func (c *cli) Validate() error {
 		return errors.New("--nice is not supported on Windows")
 	case c.Null && len(c.template) == 0:
 		return errors.New("--null (-0) reads items for a command: give one after --")
+	case c.ArgFile != "" && len(c.template) == 0:
+		return errors.New("--arg-file (-a) reads input for a command: give one after --")
+	case c.ArgFile != "" && c.Infile != "":
+		return errors.New("--arg-file (-a) and --infile (-i) both name the input: give one of them")
+	}
+	if err := c.validatePipe(); err != nil {
+		return err
+	}
+	switch {
 	case !mode.Traits().JSON && (c.NDJSON || c.Events || c.Binary || (c.Resume || c.ResumeFail) && c.Joblog == ""):
 		return fmt.Errorf("--%s writes no JSON: it goes with none of --ndjson, --events, --binary and --resume", mode)
 	case c.Heartbeat < duration(minHeartbeat) || c.Heartbeat > duration(maxHeartbeat):
@@ -160,6 +176,72 @@ func (c *cli) Validate() error {
 		return errors.New("--push, --remote-path and --ssh need hosts: -S HOST, --sshloginfile FILE or --slurm")
 	}
 	return nil
+}
+
+// validatePipe checks the flags of --pipe and --pipepart.
+func (c *cli) validatePipe() error {
+	pipe := c.Pipe || c.PipePart
+	switch {
+	case !pipe && (c.MaxLines != 0 || c.RecStart != nil || c.RecEnd != nil):
+		return errors.New("-L, --recstart and --recend say where --pipe cuts its input: give --pipe too")
+	case !pipe:
+		return nil
+	case len(c.template) == 0:
+		return errors.New("--pipe cuts the input into chunks for a command: give one after --")
+	case c.Block <= 0:
+		return fmt.Errorf("--block must be more than 0, not %d", c.Block)
+	case c.MaxLines < 0:
+		return fmt.Errorf("-L must be more than 0, not %d", c.MaxLines)
+	case c.Null:
+		return errors.New("--null (-0) splits the input into arguments, and --pipe into chunks at --recend and --recstart: give one of them")
+	case c.PipePart && (c.infile() == "" || c.infile() == "-"):
+		return errors.New("--pipepart cuts a file it can seek in: name it with -a FILE")
+	case c.PipePart && c.MaxLines != 0:
+		return errors.New("-L goes with --pipe, not --pipepart, which cuts at --recend and --recstart")
+	case c.PipePart && c.remote():
+		return errors.New("--pipepart has tasks read their chunks from the file here: with hosts, use --pipe")
+	}
+	return nil
+}
+
+// infile is the file the input comes from: -i or -a, or empty for stdin.
+func (c *cli) infile() string {
+	if c.ArgFile != "" {
+		return c.ArgFile
+	}
+	return c.Infile
+}
+
+// infileFlag is the flag that named the input file, for messages.
+func (c *cli) infileFlag() string {
+	if c.ArgFile != "" {
+		return "-a"
+	}
+	return ""
+}
+
+// pipe is how the input is cut into chunks, or nil when it is not
+// (--pipe). Records end at a line end unless --recstart or --recend says
+// otherwise, and one given alone leaves the other empty, as in parallel.
+func (c *cli) pipe() *decode.Pipe {
+	if !c.Pipe && !c.PipePart {
+		return nil
+	}
+	p := &decode.Pipe{Block: int64(c.Block), Lines: c.MaxLines, RecEnd: "\n"}
+	if c.RecStart != nil || c.RecEnd != nil {
+		p.RecStart, p.RecEnd = deref(c.RecStart), deref(c.RecEnd)
+	}
+	if c.PipePart {
+		p.Part = c.infile()
+	}
+	return p
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // mode is the form of output the command line asks for: --raw, which --tag
@@ -180,7 +262,8 @@ func (c *cli) mode() encode.Mode {
 func (c *cli) config(stderr io.Writer) pipeline.Config {
 	process := c.process(nil)
 	return pipeline.Config{
-		Inline: c.Tasks, Infile: c.Infile, Template: c.template, Null: c.Null, Outfile: c.Outfile, Report: c.Report,
+		Inline: c.Tasks, Infile: c.infile(), Template: c.template, Null: c.Null, Outfile: c.Outfile, Report: c.Report,
+		InfileFlag: c.infileFlag(), Pipe: c.pipe(),
 		Mode: c.mode(), Ordered: c.Ordered, Binary: c.Binary, Events: c.Events, Resume: c.Resume,
 		DryRun: c.DryRun, Progress: c.Progress,
 		Workers: int(c.MaxThreads), Retries: c.Retries, FailFast: c.FailFast, Halt: pipeline.Halt(c.Halt),
