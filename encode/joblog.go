@@ -16,8 +16,8 @@ const JoblogHeader = "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\t
 // AppendJoblog appends to dst the joblog line of t, which ended with r, as
 // GNU parallel writes it: the task's seq; the host that ran it (":" for
 // this machine); when it started, in seconds since the epoch, and how long
-// it ran, in seconds, each to the millisecond; the bytes of its stdin and
-// of its stdout; its exit status (0 when a signal killed it) and that
+// it ran, in seconds, each to the millisecond; the bytes of its stdin (its
+// chunk, with --pipe) and of its stdout; its exit status (0 when a signal killed it) and that
 // signal's number (0 for none); and its command line, quoted for a shell
 // (see ShellQuote). The command is valid UTF-8 (see validString), with
 // its tabs and line breaks escaped, so that the line stays one line of
@@ -32,7 +32,10 @@ func AppendJoblog(dst []byte, t *job.Task, r *job.Result) []byte {
 		start = time.Now()
 	}
 	var send int64
-	if t.HasStdin {
+	switch {
+	case t.Chunk != nil:
+		send = t.Chunk.Length
+	case t.HasStdin:
 		send = int64(len(t.Stdin))
 	}
 	exit, signal := r.ExitCode, signalNumber(r)
