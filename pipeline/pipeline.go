@@ -284,7 +284,7 @@ func (c *Config) openFiles(stdin io.Reader, stdout io.Writer) (*files, error) {
 		}
 	}
 	if c.Results != "" && !c.DryRun {
-		if f.results, err = newResultsDir(c.Results, c.Binary); err != nil {
+		if f.results, err = c.newResultsDir(c.Results); err != nil {
 			f.close()
 			return nil, err
 		}

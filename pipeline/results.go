@@ -10,6 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/workerpool/workerpool/dispatch"
 	"github.com/workerpool/workerpool/encode"
 	"github.com/workerpool/workerpool/internal/shorten"
 	"github.com/workerpool/workerpool/job"
@@ -27,19 +28,20 @@ import (
 // nil resultsDir, which writes nothing.
 type resultsDir struct {
 	dir, template string
-	binary        bool
+	json          encode.Options // how result.json is written
 }
 
-// newResultsDir returns the resultsDir of --results spec; binary says
-// result.json has its outputs base64-encoded.
-func newResultsDir(spec string, binary bool) (*resultsDir, error) {
+// newResultsDir returns the resultsDir of --results spec, whose
+// result.json files are written as the run writes NDJSON results.
+func (c *Config) newResultsDir(spec string) (*resultsDir, error) {
+	opts := encode.Options{Mode: encode.NDJSON{}, Binary: c.Binary, OmitStderr: c.ChildStderr != dispatch.StderrCapture}
 	if strings.Contains(spec, "{}") || strings.Contains(spec, "{#}") {
-		return &resultsDir{template: spec, binary: binary}, nil
+		return &resultsDir{template: spec, json: opts}, nil
 	}
 	if err := os.MkdirAll(spec, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot make --results %s: %w", spec, shorten.Error(err))
 	}
-	return &resultsDir{dir: spec, binary: binary}, nil
+	return &resultsDir{dir: spec, json: opts}, nil
 }
 
 // escapeName makes s the name of one directory, as GNU parallel does: a
@@ -82,7 +84,7 @@ func (d *resultsDir) add(t *job.Task, r *job.Result) error {
 		return fmt.Errorf("cannot write --results for task %q: %w", r.Identifier, shorten.Error(err))
 	}
 	var js bytes.Buffer
-	enc := encode.NewEncoder(&js, encode.Options{Mode: encode.NDJSON{}, Binary: d.binary})
+	enc := encode.NewEncoder(&js, d.json)
 	// The encoder closes the result it writes: it gets a copy whose
 	// outputs are copies.
 	c := *r
