@@ -115,10 +115,10 @@ func (h Halt) String() string {
 // run must halt. Its methods may be called from many goroutines at once.
 type halter struct {
 	Halt
-	mu               sync.Mutex
-	total            int64 // the tasks in all, for a percentage
-	failed, succeded int64
-	halted           bool
+	mu                sync.Mutex
+	total             int64 // the tasks in all, for a percentage
+	failed, succeeded int64
+	halted            bool
 }
 
 // setTotal tells a halter with a percentage how many tasks there are.
@@ -138,7 +138,7 @@ func (h *halter) finished(res *job.Result) error {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	n := &h.succeded
+	n := &h.succeeded
 	if res.Failed() {
 		n = &h.failed
 	}
