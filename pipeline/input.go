@@ -19,6 +19,8 @@ func (c *Config) openInput(stdin io.Reader) (r io.Reader, close func(), err erro
 		return nil, nil, fmt.Errorf("inline tasks %q cannot be combined with a command after --", shorten.Text(c.Inline, 40))
 	}
 	switch {
+	case len(c.Sources) > 0:
+		return strings.NewReader(""), nothing, nil
 	case c.Infile != "" && c.Infile != "-":
 		f, err := os.Open(c.Infile)
 		if err != nil {
@@ -59,6 +61,8 @@ func (c *Config) infileFlag() string {
 // file; nil otherwise.
 func (c *Config) reopenInput() func() (io.ReadCloser, error) {
 	switch {
+	case len(c.Sources) > 0:
+		return nil
 	case c.Infile != "" && c.Infile != "-":
 		if info, err := os.Stat(c.Infile); err != nil || !info.Mode().IsRegular() {
 			return nil

@@ -22,6 +22,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +50,11 @@ type Config struct {
 	// Pipe, with a template, cuts the input into chunks, each the stdin
 	// of one task (see decode.Pipe).
 	Pipe *decode.Pipe
+	// Sources are the input sources of the template given after it (:::,
+	// ::::); with some, stdin is read only when one of them names it.
+	Sources []decode.Source
+	// Args say how items become the arguments of tasks (see decode.Args).
+	Args decode.Args
 	// Outfile, when set, receives the results instead of stdout.
 	Outfile string
 	// Report, when set, is the file that receives an HTML report of the
@@ -121,7 +127,7 @@ type Config struct {
 }
 
 func (c *Config) decodeOptions() decode.Options {
-	return decode.Options{Template: c.Template, Null: c.Null, Pipe: c.Pipe, Defaults: c.Defaults}
+	return decode.Options{Template: c.Template, Null: c.Null, Pipe: c.Pipe, Sources: c.Sources, Args: c.Args, Defaults: c.Defaults}
 }
 
 // mode is the form of the output.
@@ -176,6 +182,7 @@ func Run(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writer) (Su
 		r.report = &report.Builder{}
 	}
 	defer r.stop.release()
+	r.sources = files.sources
 	if cfg.DryRun {
 		err = r.dryRun(files.input, files.out.w)
 	} else {
@@ -222,6 +229,7 @@ func (r *run) writeReport(out *output) error {
 type files struct {
 	input      io.Reader
 	closeInput func()
+	sources    []decode.Source // with their readers, for Config.Sources
 	out        *output
 	journal    encode.Journal // with Resume
 	report     *output        // with Report
@@ -261,6 +269,16 @@ func (c *Config) openFiles(stdin io.Reader, stdout io.Writer) (*files, error) {
 		return nil, fmt.Errorf("the input and --outfile %s are the same file", c.Outfile)
 	}
 	f := &files{input: input, closeInput: closeInput}
+	if len(c.Sources) > 0 {
+		sources, closeSources, err := c.openSources(stdin)
+		if err != nil {
+			closeInput()
+			return nil, err
+		}
+		closeFile := closeInput
+		closeInput = func() { closeFile(); closeSources() }
+		f.sources, f.closeInput = sources, closeInput
+	}
 	if (c.Resume || c.ResumeFailed) && c.Outfile != "" && c.mode().Traits().JSON && c.mode().Traits().Appends {
 		f.out, f.journal, err = c.openJournal()
 	} else {
@@ -330,6 +348,23 @@ type run struct {
 	sum      Summary
 	cost     cost
 	report   *report.Builder // of the results written; nil without Report
+	sources  []decode.Source // Config.Sources with their readers set
+}
+
+// decodeOptions are the decoder's options for this run: the sources' files
+// open, read until the intake closes (see decode.Interruptible), and -X's
+// tasks spread over the pool's workers.
+func (r *run) decodeOptions(workers int) decode.Options {
+	opts := r.cfg.decodeOptions()
+	opts.Sources = make([]decode.Source, len(r.sources))
+	for i, src := range r.sources {
+		if src.Reader != nil {
+			src.Reader = decode.Interruptible(src.Reader, r.stop.intake.Done())
+		}
+		opts.Sources[i] = src
+	}
+	opts.Args.Slots = workers
+	return opts
 }
 
 // run streams the tasks in input through the pool to out.
@@ -360,7 +395,7 @@ func (r *run) run(input io.Reader, out io.Writer) error {
 	// Once the intake closes, reads fail and the decoder ends after the
 	// tasks it has already read, each of which gets a result: it is never
 	// cancelled.
-	dec := decode.New(decode.Interruptible(input, r.stop.intake.Done()), r.cfg.decodeOptions())
+	dec := decode.New(decode.Interruptible(input, r.stop.intake.Done()), r.decodeOptions(pool.Workers()))
 	results := pool.Run(r.stop.tasks, r.stop.intake, r.admit(dec.Stream(context.Background())))
 	if r.seq != nil {
 		results = r.seq.order(results)
@@ -571,7 +606,11 @@ func (r *run) dryRun(input io.Reader, out io.Writer) error {
 	if resolve == nil {
 		resolve = func(*job.Task) (string, error) { return "", nil }
 	}
-	dec := decode.New(input, r.cfg.decodeOptions())
+	workers := r.cfg.Workers
+	if workers <= 0 {
+		workers = runtime.NumCPU()
+	}
+	dec := decode.New(input, r.decodeOptions(workers))
 	tasks := dec.Stream(r.stop.intake)
 	bad, werr := encode.WritePlan(out, tasks, resolve)
 	if werr != nil {

@@ -123,7 +123,7 @@ func TestHelp(t *testing.T) {
 	require.NoError(t, run(t.Context(), []string{"--help"}, strings.NewReader(""), &stdout, &stderr))
 	require.Empty(t, stderr.String())
 	require.True(t, strings.HasPrefix(stdout.String(),
-		"Usage: workerpool [flags] [<tasks>]\n       workerpool [flags] -- CMD [ARG...]\n\n"), "%s", stdout.String())
+		"Usage: workerpool [flags] [<tasks>]\n       workerpool [flags] -- CMD [ARG...] [::: VALUE... | :::: FILE...]...\n\n"), "%s", stdout.String())
 	require.Equal(t, 1, strings.Count(stdout.String(), "Usage:"))
 	for _, r := range decode.Replacements {
 		require.Regexp(t, `(?m)^ +`+regexp.QuoteMeta(r.String)+` +`+regexp.QuoteMeta(r.Means)+`$`, stdout.String())

@@ -36,6 +36,8 @@ func TestCompletionCandidates(t *testing.T) {
 	longFlags = append(longFlags, "--arg-file", "--block", "--max-lines", "--pipe", "--pipepart", "--recend", "--recstart")
 	allFlags := append([]string{"-0", "-S", "-V", "-h", "-i", "-k", "-o", "-t", "-v"}, longFlags...)
 	allFlags = append(allFlags, "-L", "-a")
+	longFlags = append(longFlags, "--colsep", "--context-replace", "--header", "--link", "--max-args", "--max-replace-args")
+	allFlags = append(allFlags, "--colsep", "--context-replace", "--header", "--link", "--max-args", "--max-replace-args", "-N", "-X", "-n")
 	here := []string{"./", ".hidden", "bin/", "empty/", "hosts.txt", "some dir/", "sub/", "tasks.json", "tasks.ndjson"}
 	tests := []struct {
 		line string // $DIR stands for the directory of the files, $BASE for its name
@@ -43,11 +45,11 @@ func TestCompletionCandidates(t *testing.T) {
 	}{
 		// Flags: their names and short names, but neither their aliases
 		// (--jobs, --keep-order) nor the hidden flags (-j, -P, --agent).
-		{"workerpool --max", []string{"--max-lines", "--max-output", "--max_threads"}},
-		{"workerpool   --max", []string{"--max-lines", "--max-output", "--max_threads"}},
+		{"workerpool --max", []string{"--max-args", "--max-lines", "--max-output", "--max-replace-args", "--max_threads"}},
+		{"workerpool   --max", []string{"--max-args", "--max-lines", "--max-output", "--max-replace-args", "--max_threads"}},
 		{"workerpool -", allFlags},
 		{"workerpool --", longFlags},
-		{"workerpool --h", []string{"--halt", "--heartbeat", "--help"}},
+		{"workerpool --h", []string{"--halt", "--header", "--heartbeat", "--help"}},
 		{"workerpool -t", []string{"-t"}},
 		{"workerpool -V", []string{"-V"}},
 		{"workerpool --j", []string{"--joblog"}},

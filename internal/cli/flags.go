@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -33,8 +34,9 @@ Ways to use it:
   generate | workerpool --ndjson | jq .          pipe: one result line per task as each finishes
   proc_open('workerpool --ndjson --events', ...) PHP: write task lines, read results while tasks run
   seq 10 | workerpool --ndjson -- echo {}        template: each input line is a task ({} the line, {#} its number)
+  workerpool --raw -- echo {1}{2} ::: a b ::: 1 2 template with input sources (GNU parallel's): every value with every value
 
-In a command after --, these strings (GNU parallel's) are replaced in each task's words; with none of them, the input line (the item, with -0) is the last argument:`
+In a command after --, these strings (GNU parallel's) are replaced in each task's words; with none of them, the input line (the item, with -0; the arguments, with input sources) is appended:`
 
 const descriptionEnd = `Exit status: 0 every task exited 0, or --halt stopped the run on success; 1 at least one task failed; 2 usage or input error; 129, 130 or 143 interrupted by SIGHUP, SIGINT or SIGTERM; 141 the reader of the results went away.`
 
@@ -55,7 +57,7 @@ func helpDescription() string {
 // without its own usage.
 func printHelp(options kong.HelpOptions, ctx *kong.Context) error {
 	name := ctx.Model.Name
-	if _, err := fmt.Fprintf(ctx.Stdout, "Usage: %s [flags] [<tasks>]\n       %s [flags] -- CMD [ARG...]\n", name, name); err != nil {
+	if _, err := fmt.Fprintf(ctx.Stdout, "Usage: %s [flags] [<tasks>]\n       %s [flags] -- CMD [ARG...] [::: VALUE... | :::: FILE...]...\n", name, name); err != nil {
 		return err
 	}
 	options.NoAppSummary = true
@@ -68,6 +70,12 @@ type cli struct {
 	Tasks       string           `arg:"" optional:"" name:"tasks" help:"Tasks as a JSON array (or NDJSON), inline."`
 	MaxThreads  threads          `short:"t" name:"max_threads" aliases:"jobs,max-threads,j,P" default:"2" placeholder:"N" help:"Tasks run at once (also -j, -P, --jobs); 0 means one per CPU core (default ${default}); with hosts, when given, on each host whose login names no count."`
 	Null        bool             `short:"0" name:"null" help:"With a command after --, read items separated by NUL bytes rather than lines (find -print0, xargs -0)."`
+	Colsep      string           `placeholder:"REGEX" help:"With a command after --, split each item into columns at the matches of REGEX (Go's syntax), {1} to {n} (GNU parallel's --colsep)."`
+	Header      string           `placeholder:":" help:"With a command after --, take the first item of each input source as the names of its columns, so that {name} stands for a column; : is the one value (GNU parallel's --header :)."`
+	Link        bool             `help:"Pair the items of the input sources (::: and ::::) one by one, the shorter sources starting over, rather than each with each (GNU parallel's --link)."`
+	MaxArgs     *int             `short:"n" name:"max-args" placeholder:"N" help:"With a command after --, put up to N items in each task, the arguments where {} is, or appended (GNU parallel's -n)."`
+	ExactArgs   *int             `short:"N" name:"max-replace-args" placeholder:"N" help:"As -n, with {1} to {N} the task's items one by one, and a word that holds {} repeated for each item (GNU parallel's -N)."`
+	Fit         bool             `short:"X" name:"context-replace" help:"With a command after --, put in each task as many items as its command line has room for, a word that holds {} repeated for each; the last ones spread over the slots (GNU parallel's -X)."`
 	Infile      string           `short:"i" predictor:"file" placeholder:"PATH" help:"Read tasks from a file; - is stdin."`
 	Outfile     string           `short:"o" predictor:"file" placeholder:"PATH" help:"Write results to a file: the array atomically, NDJSON appended line by line."`
 	Report      string           `predictor:"file" placeholder:"PATH" help:"When the run ends, write an HTML report of it there: timeline, durations, failures, cost (see also: workerpool report FILE...)."`
@@ -117,8 +125,9 @@ type cli struct {
 	RecEnd      *string          `name:"recend" placeholder:"STR" help:"With --pipe, the string a record ends with: chunks are cut after it (\\n when neither --recstart nor --recend is given)."`
 	Completion  *shell           `enum:"bash,zsh,fish" placeholder:"SHELL" help:"Print the code that enables tab completion in bash, zsh or fish, e.g. eval \"$$(workerpool --completion bash)\", or workerpool --completion fish | source."`
 
-	template   []string // the words after --
-	threadsSet bool     // -t (or -j, -P, --jobs) was given: per host, with hosts
+	template   []string        // the words after --, before the input sources
+	sources    []decode.Source // the input sources after the command (:::, ::::)
+	threadsSet bool            // -t (or -j, -P, --jobs) was given: per host, with hosts
 }
 
 // The bounds of --heartbeat: often enough that a lost agent is noticed in
@@ -131,6 +140,7 @@ const (
 // Validate checks what the flags' types cannot; kong calls it after parsing.
 func (c *cli) Validate() error {
 	mode := c.mode()
+	_, colsepErr := regexp.Compile(c.Colsep)
 	switch {
 	case c.MaxThreads < 0:
 		return fmt.Errorf("--max_threads must be 0 or more, not %d", c.MaxThreads)
@@ -150,6 +160,16 @@ func (c *cli) Validate() error {
 		return errors.New("--nice is not supported on Windows")
 	case c.Null && len(c.template) == 0:
 		return errors.New("--null (-0) reads items for a command: give one after --")
+	case len(c.template) == 0 && (c.Colsep != "" || c.Header != "" || c.Link || c.MaxArgs != nil || c.ExactArgs != nil || c.Fit):
+		return errors.New("--colsep, --header, --link, -n, -N and -X say how items become a command's arguments: give the command after --")
+	case c.MaxArgs != nil && *c.MaxArgs < 1 || c.ExactArgs != nil && *c.ExactArgs < 1 || c.MaxArgs != nil && c.ExactArgs != nil:
+		return errors.New("-n and -N take a number of items, 1 or more, and cannot go together")
+	case c.Header != "" && c.Header != ":":
+		return fmt.Errorf("--header takes : (the first item names the columns), not %q", c.Header)
+	case colsepErr != nil:
+		return fmt.Errorf("--colsep %q is not a regular expression: %w", c.Colsep, colsepErr)
+	case (c.Pipe || c.PipePart) && (c.Colsep != "" || c.Header != "" || c.Link || c.MaxArgs != nil || c.ExactArgs != nil || c.Fit):
+		return errors.New("--colsep, --header, --link, -n, -N and -X make arguments of items, and --pipe gives no item as an argument: give one or the other")
 	case c.ArgFile != "" && len(c.template) == 0:
 		return errors.New("--arg-file (-a) reads input for a command: give one after --")
 	case c.ArgFile != "" && c.Infile != "":
@@ -237,11 +257,13 @@ func (c *cli) pipe() *decode.Pipe {
 	return p
 }
 
-func deref(s *string) string {
-	if s == nil {
-		return ""
+// deref is the value p points to, or the zero value when p is nil.
+func deref[T any](p *T) T {
+	var v T
+	if p != nil {
+		v = *p
 	}
-	return *s
+	return v
 }
 
 // mode is the form of output the command line asks for: --raw, which --tag
@@ -263,7 +285,7 @@ func (c *cli) config(stderr io.Writer) pipeline.Config {
 	process := c.process(nil)
 	return pipeline.Config{
 		Inline: c.Tasks, Infile: c.infile(), Template: c.template, Null: c.Null, Outfile: c.Outfile, Report: c.Report,
-		InfileFlag: c.infileFlag(), Pipe: c.pipe(),
+		InfileFlag: c.infileFlag(), Pipe: c.pipe(), Sources: c.sources, Args: c.args(),
 		Mode: c.mode(), Ordered: c.Ordered, Binary: c.Binary, Events: c.Events, Resume: c.Resume,
 		DryRun: c.DryRun, Progress: c.Progress,
 		Workers: int(c.MaxThreads), Retries: c.Retries, FailFast: c.FailFast, Halt: pipeline.Halt(c.Halt),
@@ -273,6 +295,14 @@ func (c *cli) config(stderr io.Writer) pipeline.Config {
 			Limits:  job.Limits{Memory: int64(c.LimitMemory), CPU: time.Duration(c.LimitCPU), Files: c.LimitFiles, FSize: int64(c.LimitFSize)},
 		},
 		TempDir: process.TempDir, ChildStderr: process.Stderr, Stderr: stderr, Log: newLogger(stderr, c.Verbose),
+	}
+}
+
+// args are how items become a command's arguments.
+func (c *cli) args() decode.Args {
+	return decode.Args{
+		Link: c.Link, Colsep: c.Colsep, Header: c.Header != "",
+		MaxArgs: max(deref(c.MaxArgs), deref(c.ExactArgs)), Context: c.ExactArgs != nil || c.Fit, Fit: c.Fit,
 	}
 }
 

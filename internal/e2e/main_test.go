@@ -84,15 +84,8 @@ func build(dir, cgo string, flags ...string) (string, error) {
 // stdout and stderr.
 func runWith(t *testing.T, stdin string, name string, args ...string) (int, string, string) {
 	t.Helper()
-	return runIn(t, "", stdin, name, args...)
-}
-
-// runIn runs name with args and stdin in dir (the test's own when
-// empty), and returns its exit status, stdout and stderr.
-func runIn(t *testing.T, dir, stdin, name string, args ...string) (int, string, string) {
-	t.Helper()
 	cmd := exec.Command(name, args...)
-	cmd.Dir, cmd.Stdin = dir, strings.NewReader(stdin)
+	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
