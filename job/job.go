@@ -51,6 +51,10 @@ type Task struct {
 	Limits Limits
 	// Meta is copied verbatim into the result.
 	Meta json.RawMessage
+	// Inputs holds the input the task was made of, in template mode: for
+	// each record (a line, or a value of each input source) its values,
+	// one per source or column. Empty for a JSON task or a chunk.
+	Inputs [][]string
 	// Lines, when set, is told each line of the task's outputs as the
 	// task writes it, by an executor that can (see LineSink); the result
 	// still holds every byte.

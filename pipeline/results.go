@@ -18,14 +18,15 @@ import (
 
 // resultsDir is where --results puts each task's outputs, as GNU
 // parallel's --results lays them out. Given a directory DIR, a task's go
-// in DIR/1/ID, ID its identifier (the input line, in template mode)
-// escaped as a file name (see escapeName): the files stdout, stderr, seq
-// (its seq, without a line break, as parallel writes it) and result.json
-// (its result, as --ndjson writes it). Given a path with {} or {#} in it,
-// those are replaced by the escaped identifier and the seq, and the files
-// are PATH, PATH.err, PATH.seq and PATH.json. Directories are made as
-// needed. Its methods may be called from many goroutines at once, and on a
-// nil resultsDir, which writes nothing.
+// in a directory under DIR made of its input (see inputPath), or for a
+// JSON task in DIR/1/ID, ID its identifier escaped as a file name (see
+// escapeName): the files stdout, stderr, seq (its seq, without a line
+// break, as parallel writes it) and result.json (its result, as --ndjson
+// writes it). Given a path with {} or {#} in it, those are replaced by the
+// escaped identifier and the seq, and the files are PATH, PATH.err,
+// PATH.seq and PATH.json. Directories are made as needed. Its methods may
+// be called from many goroutines at once, and on a nil resultsDir, which
+// writes nothing.
 type resultsDir struct {
 	dir, template string
 	json          encode.Options // how result.json is written
@@ -68,13 +69,30 @@ func escapeName(s string) string {
 // bytes: a longer ID is cut, as GNU parallel cuts it.
 const maxName = 255
 
+// inputPath is the path in the directory of t's files, as GNU parallel
+// makes it of the input: for each value, the number of its source (or
+// column) and the value, escaped; with no input (a JSON task), 1 and
+// name.
+func inputPath(t *job.Task, name string) string {
+	if len(t.Inputs) == 0 {
+		return filepath.Join("1", name)
+	}
+	var parts []string
+	for _, rec := range t.Inputs {
+		for i, v := range rec {
+			parts = append(parts, strconv.Itoa(i+1), escapeName(v))
+		}
+	}
+	return filepath.Join(parts...)
+}
+
 // add writes the files of t, which ended with r.
 func (d *resultsDir) add(t *job.Task, r *job.Result) error {
 	if d == nil {
 		return nil
 	}
 	name := escapeName(r.Identifier)
-	stdout := filepath.Join(d.dir, "1", name, "stdout")
+	stdout := filepath.Join(d.dir, inputPath(t, name), "stdout")
 	stderr, seq, result := filepath.Join(filepath.Dir(stdout), "stderr"), filepath.Join(filepath.Dir(stdout), "seq"), filepath.Join(filepath.Dir(stdout), "result.json")
 	if d.dir == "" {
 		stdout = strings.NewReplacer("{}", name, "{#}", strconv.FormatInt(r.Seq, 10)).Replace(d.template)

@@ -90,7 +90,7 @@ type cli struct {
 	Halt        halt             `placeholder:"WHEN,COND" help:"Stop early, as GNU parallel: soon,fail=N starts no new task once N have failed, now,fail=N stops the running ones too; fail=N% counts a share of all the tasks; success=N counts successes, and exits 0; never (the default) runs every task."`
 	Joblog      string           `predictor:"file" placeholder:"FILE" help:"Write a line to FILE for each task as it ends, in GNU parallel's joblog format (Seq, Host, Starttime, JobRuntime, Send, Receive, Exitval, Signal, Command)."`
 	ResumeFail  bool             `name:"resume-failed" help:"With --joblog, or --ndjson and --outfile: skip the tasks recorded as exited 0, run the rest, append."`
-	Results     string           `predictor:"file" placeholder:"DIR" help:"Also write each task's stdout, stderr, seq and result.json to DIR/1/ID/, ID its identifier; with {} or {#} in DIR, to DIR, DIR.err, DIR.seq and DIR.json."`
+	Results     string           `predictor:"file" placeholder:"DIR" help:"Also write each task's stdout, stderr, seq and result.json to DIR/1/VALUE/ (GNU parallel's layout; DIR/1/ID/ for a JSON task); with {} or {#} in DIR, to DIR, DIR.err, DIR.seq and DIR.json."`
 	LineBuffer  bool             `name:"line-buffer" aliases:"lb" help:"With --raw or --tag, write the tasks' output a whole line at a time as it comes, rather than each task's whole as it ends (also --lb)."`
 	Shuf        bool             `help:"Run the tasks in a random order, once all are read; with -k, results come in that order."`
 	Nice        int              `placeholder:"N" help:"Run the tasks at niceness N (1 to 19 lowers their priority); not on Windows."`

@@ -257,6 +257,27 @@ func TestResultsAsParallel(t *testing.T) {
 			require.Equal(t, "out b/c\n", res.Body)
 		})
 	}
+	// With input sources, and with -N, a directory per value, under the
+	// number of its source.
+	for _, args := range [][]string{{"{1}", "{2}", ":::", "a", "b/c", ":::", "x"}, {"-N2", "sh", "-c", script, "sh", ":::", "a", "b", "c", "d"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			theirs, ours := t.TempDir(), t.TempDir()
+			pargs, wargs := []string{"--results", "res", "-q"}, []string{"--ndjson", "--results", "res"}
+			if args[0] == "-N2" {
+				pargs, wargs = append(pargs[:2], "-N2", "-q"), append(wargs, "-N2", "--")
+				args = args[1:]
+			} else {
+				pargs = append(pargs, "sh", "-c", script, "sh")
+				wargs = append(wargs, "--", "sh", "-c", script, "sh")
+			}
+			runIn(t, theirs, "", parallel, append(pargs, args...)...)
+			code, _, stderr := runIn(t, ours, "", program, append(wargs, args...)...)
+			require.Equal(t, 0, code, stderr)
+			want, got := tree(t, filepath.Join(theirs, "res")), tree(t, filepath.Join(ours, "res"))
+			require.NotEmpty(t, want)
+			require.Equal(t, want, got)
+		})
+	}
 	t.Run("no way out", func(t *testing.T) {
 		dir := t.TempDir()
 		code, _, stderr := runIn(t, dir, "..\n.\n../x\n", program, "--ndjson", "--results", "res", "--", "true")
