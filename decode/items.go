@@ -182,11 +182,13 @@ func (g *grouper) flush(ctx context.Context, out chan<- job.Task, end bool) erro
 // item of one value), as GNU parallel's --tag shows them.
 func (g *grouper) send(ctx context.Context, out chan<- job.Task, recs []record) error {
 	var args []string
+	inputs := make([][]string, 0, len(recs))
 	for _, r := range recs {
 		args = append(args, r.values...)
+		inputs = append(inputs, r.values)
 	}
 	g.d.seq++
-	t := job.Task{Seq: g.d.seq, Where: recs[0].where, Identifier: strings.Join(args, " ")}
+	t := job.Task{Seq: g.d.seq, Where: recs[0].where, Identifier: strings.Join(args, " "), Inputs: inputs}
 	t.Err = g.d.wrap(&t, g.d.templateTask(args, &t))
 	return g.d.send(ctx, out, t)
 }

@@ -222,8 +222,8 @@ func (r *run) work(number int) {
 		} else {
 			fillSlot(a.t, number)
 		}
-		res := r.attempt(a.t, a.slot)
-		r.emit(a.t, res)
+		res, slot := r.attempt(a.t, a.slot)
+		r.emitReleasing(a.t, res, slot)
 	}
 }
 
@@ -231,9 +231,10 @@ func (r *run) work(number int) {
 // while it fails in a way that another run might change and the intake is
 // open. An attempt whose host was lost runs again in another slot, without
 // counting against Retries, up to maxHostLosses times, with its "{%}"
-// naming the number of its new slot. The slot is given back before
-// attempt returns.
-func (r *run) attempt(t *job.Task, slot *numberedSlot) job.Result {
+// naming the number of its new slot. It returns the result and the slot
+// the task holds at the end, if it holds one, for the caller to give back
+// (see emitReleasing).
+func (r *run) attempt(t *job.Task, slot *numberedSlot) (job.Result, *numberedSlot) {
 	if r.log.Enabled(r.ctx, slog.LevelDebug) { // its arguments cost, logged or not
 		r.log.Debug("task started", "seq", t.Seq, "identifier", t.Identifier, "command", t.Command, "args", t.Args)
 	}
@@ -256,11 +257,8 @@ func (r *run) attempt(t *job.Task, slot *numberedSlot) job.Result {
 			again = n-lost <= r.opts.Retries && retryable(&res)
 		}
 		if !again {
-			if slot != nil {
-				slot.Release()
-			}
 			r.logResult(&res)
-			return res
+			return res, slot
 		}
 		r.log.Info("task retrying", "seq", t.Seq, "identifier", t.Identifier, "attempt", n+1, "exit_code", res.ExitCode, "error", res.Err)
 		// The failed attempt's output is not reported: release it.
@@ -361,11 +359,21 @@ func (r *run) noSlot(t *job.Task, err error) {
 	r.emit(t, job.NotRun(t, err))
 }
 
-// emit tells the observer that t has finished, then sends its result.
-func (r *run) emit(t *job.Task, res job.Result) {
+// emitReleasing tells the observer that t has finished, then gives back
+// its slot, if it holds one, then sends its result: so no other task
+// starts in the slot before the observer has heard of the finish, and may
+// have closed the intake (a halt).
+func (r *run) emitReleasing(t *job.Task, res job.Result, slot *numberedSlot) {
 	r.observe(job.Event{Kind: job.Finished, Task: t, Attempt: res.Attempts, Result: &res, Host: res.Host})
+	if slot != nil {
+		slot.Release()
+	}
 	r.out <- res
 }
+
+// emit tells the observer that t, which holds no slot, has finished, then
+// sends its result.
+func (r *run) emit(t *job.Task, res job.Result) { r.emitReleasing(t, res, nil) }
 
 func (r *run) observe(ev job.Event) {
 	if r.opts.Observer != nil {

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -179,7 +180,11 @@ func (c *Cluster) changedLocked() {
 // agentArgv is the program that starts the agent at path, with the flags
 // of what it applies as Local does.
 func (c *Cluster) agentArgv(path string) []string {
-	return []string{path, "--agent", "--grace", c.opts.Grace.String(), "--max-output", fmt.Sprint(c.opts.MaxOutput), "--stderr", c.opts.Stderr.String()}
+	argv := []string{path, "--agent", "--grace", c.opts.Grace.String(), "--max-output", fmt.Sprint(c.opts.MaxOutput), "--stderr", c.opts.Stderr.String()}
+	if c.opts.Nice != 0 {
+		argv = append(argv, "--nice", strconv.Itoa(c.opts.Nice))
+	}
+	return argv
 }
 
 func (c *Cluster) inherit() io.Writer {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -38,7 +39,7 @@ Ways to use it:
 
 In a command after --, these strings (GNU parallel's) are replaced in each task's words; with none of them, the input line (the item, with -0; the arguments, with input sources) is appended:`
 
-const descriptionEnd = `Exit status: 0 every task exited 0; 1 at least one task failed; 2 usage or input error; 129, 130 or 143 interrupted by SIGHUP, SIGINT or SIGTERM; 141 the reader of the results went away.`
+const descriptionEnd = `Exit status: 0 every task exited 0, or --halt stopped the run on success; 1 at least one task failed; 2 usage or input error; 129, 130 or 143 interrupted by SIGHUP, SIGINT or SIGTERM; 141 the reader of the results went away.`
 
 // helpDescription is the text of --help between its usage and its
 // flags: description, a table of the replacement strings, descriptionEnd.
@@ -86,13 +87,20 @@ type cli struct {
 	Timeout     duration         `placeholder:"D" help:"Time limit per task, e.g. 30s or 2.5 (seconds); 0 means none (default ${default})." default:"0s"`
 	Grace       duration         `placeholder:"D" default:"5s" help:"Time between SIGTERM and SIGKILL when a task is stopped (default ${default})."`
 	Retries     int              `placeholder:"N" help:"Run a failed task up to N more times (default ${default})." default:"0"`
-	FailFast    bool             `help:"After the first failure start no new task; the rest are reported as skipped."`
+	FailFast    bool             `help:"After the first failure start no new task; the rest are reported as skipped (--halt soon,fail=1)."`
+	Halt        halt             `placeholder:"WHEN,COND" help:"Stop early, as GNU parallel: soon,fail=N starts no new task once N have failed, now,fail=N stops the running ones too; fail=N% counts a share of all the tasks; success=N counts successes, and exits 0; never (the default) runs every task."`
+	Joblog      string           `predictor:"file" placeholder:"FILE" help:"Write a line to FILE for each task as it ends, in GNU parallel's joblog format (Seq, Host, Starttime, JobRuntime, Send, Receive, Exitval, Signal, Command)."`
+	ResumeFail  bool             `name:"resume-failed" help:"With --joblog, or --ndjson and --outfile: skip the tasks recorded as exited 0, run the rest, append."`
+	Results     string           `predictor:"file" placeholder:"DIR" help:"Also write each task's stdout, stderr, seq and result.json to DIR/1/VALUE/ (GNU parallel's layout; DIR/1/ID/ for a JSON task); with {} or {#} in DIR, to DIR, DIR.err, DIR.seq and DIR.json."`
+	LineBuffer  bool             `name:"line-buffer" aliases:"lb" help:"With --raw or --tag, write the tasks' output a whole line at a time as it comes, rather than each task's whole as it ends (also --lb)."`
+	Shuf        bool             `help:"Run the tasks in a random order, once all are read; with -k, results come in that order."`
+	Nice        int              `placeholder:"N" help:"Run the tasks at niceness N (1 to 19 lowers their priority); not on Windows."`
 	Stderr      string           `enum:"capture,inherit,discard" default:"capture" placeholder:"MODE" help:"Children's stderr: capture, inherit or discard (default ${default})."`
 	MaxOutput   size             `placeholder:"SIZE" help:"Cap the captured bytes per stream, e.g. 1M; 0 means no cap (default ${default})." default:"0"`
 	Binary      bool             `help:"Send result_body and stderr base64-encoded, so no byte is lost."`
 	Raw         bool             `help:"Write each task's stdout as it is, whole, as the task ends (GNU parallel's --group), rather than JSON; its stderr goes to stderr, then why it failed, unless by its own exit status."`
 	Tag         bool             `help:"With --raw (which it implies), start each line with the task's identifier and a tab."`
-	Resume      bool             `help:"With --ndjson and --outfile: skip the tasks the file records as exited 0, run the rest, append."`
+	Resume      bool             `help:"With --ndjson and --outfile: skip the tasks the file records as exited 0, run the rest, append; with --joblog, skip every task it records."`
 	Events      bool             `help:"With --ndjson, also write a line when a task starts or is retried."`
 	Progress    bool             `help:"Show a live progress line on stderr, when it is a terminal."`
 	DryRun      bool             `help:"Check the tasks and print how each would run (command path included); run nothing."`
@@ -147,8 +155,16 @@ func (c *cli) Validate() error {
 		return fmt.Errorf("--max_threads must be at most %d, not %d", dispatch.MaxWorkers, c.MaxThreads)
 	case c.Retries < 0 || c.LimitFiles < 0:
 		return errors.New("--retries and --limit-files cannot be negative")
-	case c.Resume && (!c.NDJSON || c.Outfile == ""):
-		return errors.New("--resume needs --ndjson and --outfile, the journal it resumes from")
+	case (c.Resume || c.ResumeFail) && c.Joblog == "" && (!c.NDJSON || c.Outfile == ""):
+		return errors.New("--resume and --resume-failed need --joblog, or --ndjson and --outfile, the journal they resume from")
+	case c.LineBuffer && mode.Traits().JSON:
+		return errors.New("--line-buffer writes the tasks' lines as they come: it needs --raw or --tag")
+	case c.LineBuffer && c.Ordered:
+		return errors.New("--line-buffer writes lines as they come, in no order: it does not go with -k")
+	case c.Nice < -20 || c.Nice > 19:
+		return fmt.Errorf("--nice must be from -20 to 19, not %d", c.Nice)
+	case c.Nice != 0 && runtime.GOOS == "windows" && !c.remote():
+		return errors.New("--nice is not supported on Windows")
 	case c.Null && len(c.template) == 0:
 		return errors.New("--null (-0) reads items for a command: give one after --")
 	case len(c.template) == 0 && (c.Colsep != "" || c.Header != "" || c.Link || c.MaxArgs != nil || c.ExactArgs != nil || c.Fit):
@@ -170,7 +186,7 @@ func (c *cli) Validate() error {
 		return err
 	}
 	switch {
-	case !mode.Traits().JSON && (c.NDJSON || c.Events || c.Binary || c.Resume):
+	case !mode.Traits().JSON && (c.NDJSON || c.Events || c.Binary || (c.Resume || c.ResumeFail) && c.Joblog == ""):
 		return fmt.Errorf("--%s writes no JSON: it goes with none of --ndjson, --events, --binary and --resume", mode)
 	case c.Heartbeat < duration(minHeartbeat) || c.Heartbeat > duration(maxHeartbeat):
 		return fmt.Errorf("--heartbeat must be from %s to %s, not %s", minHeartbeat, maxHeartbeat, time.Duration(c.Heartbeat))
@@ -322,7 +338,8 @@ func (c *cli) config(stderr io.Writer) pipeline.Config {
 		Transfer: transfer, Return: ret,
 		Mode: c.mode(), Ordered: c.Ordered, Binary: c.Binary, Events: c.Events, Resume: c.Resume,
 		DryRun: c.DryRun, Progress: c.Progress,
-		Workers: int(c.MaxThreads), Retries: c.Retries, FailFast: c.FailFast,
+		Workers: int(c.MaxThreads), Retries: c.Retries, FailFast: c.FailFast, Halt: pipeline.Halt(c.Halt),
+		Joblog: c.Joblog, ResumeFailed: c.ResumeFail, Results: c.Results, Shuffle: c.Shuf, LineBuffer: c.LineBuffer,
 		Defaults: job.Defaults{
 			Timeout: time.Duration(c.Timeout),
 			Limits:  job.Limits{Memory: int64(c.LimitMemory), CPU: time.Duration(c.LimitCPU), Files: c.LimitFiles, FSize: int64(c.LimitFSize)},
@@ -344,7 +361,7 @@ func (c *cli) args() decode.Args {
 func (c *cli) process(inheritTo io.Writer) dispatch.ProcessOptions {
 	var mode dispatch.StderrMode
 	_ = mode.UnmarshalText([]byte(c.Stderr)) // kong checked it is one
-	return dispatch.ProcessOptions{Grace: time.Duration(c.Grace), MaxOutput: int64(c.MaxOutput), Stderr: mode, InheritTo: inheritTo}
+	return dispatch.ProcessOptions{Grace: time.Duration(c.Grace), MaxOutput: int64(c.MaxOutput), Stderr: mode, InheritTo: inheritTo, Nice: c.Nice}
 }
 
 // remote reports whether tasks run on other hosts.
@@ -415,6 +432,15 @@ type duration time.Duration
 func (d *duration) UnmarshalText(text []byte) error {
 	v, err := job.ParseDuration(string(text))
 	*d = duration(v)
+	return err
+}
+
+// halt is --halt, as pipeline.ParseHalt reads it.
+type halt pipeline.Halt
+
+func (h *halt) UnmarshalText(text []byte) error {
+	v, err := pipeline.ParseHalt(string(text))
+	*h = halt(v)
 	return err
 }
 
