@@ -55,6 +55,11 @@ type Options struct {
 	// Defaults are applied to every task read (job.Defaults.Apply): this
 	// is where a task is admitted to the run.
 	Defaults job.Defaults
+	// Transfer and Return become every task's job.Task.Transfer and
+	// Return: with a template, with its replacement strings filled in as
+	// in the command's words ("{%}" but), and as they are otherwise.
+	Transfer []string
+	Return   []string
 }
 
 // Args say how the items of template mode become the arguments of tasks,
@@ -132,6 +137,8 @@ type Decoder struct {
 	colsep *regexp.Regexp
 	// tp is the template, taken apart once the header's names are known.
 	tp *template
+	// files are the names of the files tasks stage, taken apart likewise.
+	files *fileNames
 }
 
 // New returns a Decoder reading from r. A UTF-8 byte-order mark at the
@@ -264,6 +271,9 @@ func (d *Decoder) send(ctx context.Context, out chan<- job.Task, t job.Task) err
 		return context.Cause(ctx)
 	}
 	d.opts.Defaults.Apply(&t)
+	if t.Transfer == nil && t.Return == nil {
+		t.Transfer, t.Return = d.opts.Transfer, d.opts.Return
+	}
 	select {
 	case out <- t:
 		return nil

@@ -20,6 +20,7 @@ func (d *Decoder) items(ctx context.Context, out chan<- job.Task) error {
 		return err
 	}
 	d.tp = parseTemplate(d.opts.Template, names)
+	d.files = parseFileNames(d.opts, names)
 	g := &grouper{d: d}
 	if d.opts.Args.Fit {
 		g.z = &sizer{tp: d.tp, context: d.opts.Args.Context, slotDigits: len(fmt.Sprint(max(d.opts.Args.Slots, 1)))}
@@ -181,11 +182,13 @@ func (g *grouper) flush(ctx context.Context, out chan<- job.Task, end bool) erro
 // item of one value), as GNU parallel's --tag shows them.
 func (g *grouper) send(ctx context.Context, out chan<- job.Task, recs []record) error {
 	var args []string
+	inputs := make([][]string, 0, len(recs))
 	for _, r := range recs {
 		args = append(args, r.values...)
+		inputs = append(inputs, r.values)
 	}
 	g.d.seq++
-	t := job.Task{Seq: g.d.seq, Where: recs[0].where, Identifier: strings.Join(args, " ")}
+	t := job.Task{Seq: g.d.seq, Where: recs[0].where, Identifier: strings.Join(args, " "), Inputs: inputs}
 	t.Err = g.d.wrap(&t, g.d.templateTask(args, &t))
 	return g.d.send(ctx, out, t)
 }
@@ -195,10 +198,11 @@ func (g *grouper) send(ctx context.Context, out chan<- job.Task, recs []record) 
 // nothing).
 func (d *Decoder) templateTask(args []string, t *job.Task) error {
 	if d.tp == nil {
-		d.tp = parseTemplate(d.opts.Template, nil)
+		d.tp, d.files = parseTemplate(d.opts.Template, nil), parseFileNames(d.opts, nil)
 	}
 	words, slotted := d.tp.expand(args, t.Seq, d.opts.Args.Context)
 	t.Command, t.Args, t.SlotWords = words[0], words[1:], slotted
+	t.Transfer, t.Return = d.files.expand(args, t.Seq)
 	return checkNUL(t)
 }
 

@@ -236,8 +236,8 @@ func (r *run) work(number int) {
 		} else {
 			fillSlot(a.t, number)
 		}
-		res := r.attempt(a.t, a.slot)
-		r.emit(a.t, res)
+		res, slot := r.attempt(a.t, a.slot)
+		r.emitReleasing(a.t, res, slot)
 	}
 }
 
@@ -250,14 +250,12 @@ func (r *run) work(number int) {
 // stopped only while memory is short. Each attempt first waits at the
 // gate, when there is one; a task that never passes it is answered as not
 // run, and a retry that does not pass it leaves the last attempt's result
-// as the task's. The slot is given back before attempt returns.
-func (r *run) attempt(t *job.Task, slot *numberedSlot) job.Result {
+// as the task's. It returns the result and the slot the task holds at the
+// end, if it holds one, for the caller to give back (see emitReleasing).
+func (r *run) attempt(t *job.Task, slot *numberedSlot) (job.Result, *numberedSlot) {
 	if r.gate != nil {
 		if err := r.pass(t, 1); err != nil {
-			if slot != nil {
-				slot.Release()
-			}
-			return r.held(t, err)
+			return r.held(t, err), slot
 		}
 	}
 	if r.log.Enabled(r.ctx, slog.LevelDebug) { // its arguments cost, logged or not
@@ -290,11 +288,8 @@ func (r *run) attempt(t *job.Task, slot *numberedSlot) job.Result {
 			again = false
 		}
 		if !again {
-			if slot != nil {
-				slot.Release()
-			}
 			r.logResult(&res)
-			return res
+			return res, slot
 		}
 		// The failed attempt's output is not reported: release it.
 		res.Close()
@@ -409,11 +404,21 @@ func (r *run) noSlot(t *job.Task, err error) {
 	r.emit(t, job.NotRun(t, err))
 }
 
-// emit tells the observer that t has finished, then sends its result.
-func (r *run) emit(t *job.Task, res job.Result) {
+// emitReleasing tells the observer that t has finished, then gives back
+// its slot, if it holds one, then sends its result: so no other task
+// starts in the slot before the observer has heard of the finish, and may
+// have closed the intake (a halt).
+func (r *run) emitReleasing(t *job.Task, res job.Result, slot *numberedSlot) {
 	r.observe(job.Event{Kind: job.Finished, Task: t, Attempt: res.Attempts, Result: &res, Host: res.Host})
+	if slot != nil {
+		slot.Release()
+	}
 	r.out <- res
 }
+
+// emit tells the observer that t, which holds no slot, has finished, then
+// sends its result.
+func (r *run) emit(t *job.Task, res job.Result) { r.emitReleasing(t, res, nil) }
 
 func (r *run) observe(ev job.Event) {
 	if r.opts.Observer != nil {

@@ -53,6 +53,9 @@ func (l *Local) prepare(t *job.Task) (*process, error) {
 	argv[0] = t.Command
 	copy(argv[1:], t.Args)
 	limits := t.Limits
+	if l.opts.Nice != 0 {
+		limits.Nice = l.opts.Nice
+	}
 	p := &process{path: path, argv: argv, group: g, limits: limits}
 	if limits.Set() {
 		if err := p.limited(limits, path); err != nil {
@@ -108,12 +111,12 @@ func (l *Local) connect(p *process, t *job.Task) error {
 		}
 		files[0] = p.stdin.r
 	}
-	if files[1], err = p.capture(l); err != nil {
+	if files[1], err = p.capture(l, lineSink(t, false)); err != nil {
 		return err
 	}
 	switch l.opts.Stderr {
 	case StderrCapture:
-		files[2], err = p.capture(l)
+		files[2], err = p.capture(l, lineSink(t, true))
 	case StderrInherit:
 		files[2] = l.inheritTo
 	default:
@@ -176,9 +179,19 @@ func (f *feeder) close() {
 	}
 }
 
-// capture adds a capture of one output stream and returns its write end.
-func (p *process) capture(l *Local) (*os.File, error) {
-	c, err := l.newCapture()
+// lineSink returns what gives t's lines of one stream to t.Lines, or nil
+// when t has none.
+func lineSink(t *job.Task, stderr bool) func([]byte) {
+	if t.Lines == nil {
+		return nil
+	}
+	return func(line []byte) { t.Lines.Line(stderr, line) }
+}
+
+// capture adds a capture of one output stream, whose lines go to sink
+// when it is not nil, and returns its write end.
+func (p *process) capture(l *Local, sink func([]byte)) (*os.File, error) {
+	c, err := l.newCapture(sink)
 	if err != nil {
 		return nil, err
 	}

@@ -49,12 +49,40 @@ type Task struct {
 	// Limits caps what the task may take; the run's defaults fill in
 	// those it does not set (Defaults.Apply).
 	Limits Limits
+	// Transfer names the files sent to the host that runs the task before
+	// it starts, and Return those brought back once it has ended, as
+	// relative paths, read and written relative to Dir (or the pool's
+	// working directory) here: --transferfile and --return, their
+	// replacement strings filled in. A task run on this machine ignores
+	// them, since its files are already in place.
+	Transfer []string
+	Return   []string
 	// Meta is copied verbatim into the result.
 	Meta json.RawMessage
+	// Inputs holds the input the task was made of, in template mode: for
+	// each record (a line, or a value of each input source) its values,
+	// one per source or column. Empty for a JSON task or a chunk.
+	Inputs [][]string
+	// Lines, when set, is told each line of the task's outputs as the
+	// task writes it, by an executor that can (see LineSink); the result
+	// still holds every byte.
+	Lines LineSink
 	// Err is set when the task could not be read; such a task is never run
 	// and its result carries the error.
 	Err error
 }
+
+// LineSink receives the lines of a running task's outputs (Task.Lines):
+// each whole line, its line break included, and a last line without one
+// when the output ends. A line longer than MaxLine comes in pieces of
+// MaxLine bytes. Line is called from one goroutine per stream, and must
+// not keep line past the call; stderr says which stream it is from.
+type LineSink interface {
+	Line(stderr bool, line []byte)
+}
+
+// MaxLine is the longest line a LineSink is given whole.
+const MaxLine = 1 << 20
 
 // Chunk is a part of the input, cut at record boundaries, that one task
 // reads on its stdin.

@@ -68,6 +68,7 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, opts AgentOptions) 
 	}
 	cancel(nil)
 	a.tasks.Wait()
+	a.stage.close()
 	close(a.replies)
 	return errors.Join(err, a.drain(written))
 }
@@ -105,6 +106,8 @@ type agent struct {
 	beat    atomic.Int64       // the heartbeat interval, in nanoseconds
 	heard   atomic.Int64       // when a byte last came from the pool, in Unix nanoseconds
 	wrote   atomic.Int64       // when a write to the pool last went through, in Unix nanoseconds
+
+	stage stageRoot // files staged for tasks
 
 	mu      sync.Mutex
 	running map[uint64]context.CancelFunc // by request id
@@ -155,10 +158,13 @@ func (a *agent) watch(ctx context.Context, stop context.CancelCauseFunc) {
 	}
 }
 
-// answer is a task's result, to be written as a reply.
+// answer is a task's result, to be written as a reply, or with line a
+// line of a file it returns, and the data that follows it.
 type answer struct {
-	id  uint64
-	res job.Result
+	id   uint64
+	res  job.Result
+	line *reply
+	data []byte
 }
 
 // read starts each task requested on r and cancels those asked, until r
@@ -182,6 +188,11 @@ func (a *agent) read(ctx context.Context, r *bufio.Reader) error {
 			}
 		case q.Cancel:
 			a.cancel(q.ID)
+			a.stage.drop(q.ID) // files put for a task not sent
+		case q.Put != "" || q.Data > 0:
+			if err := a.stage.put(&q, r); err != nil {
+				return fmt.Errorf("reading requests: %w", err)
+			}
 		default:
 			a.start(ctx, &q)
 		}
@@ -196,13 +207,23 @@ func (a *agent) start(ctx context.Context, q *request) {
 	a.running[q.ID] = cancel
 	a.mu.Unlock()
 	t := q.task()
+	var st *stagedTask
+	if q.Staged {
+		st = a.stage.take(q.ID)
+	}
 	a.tasks.Go(func() {
-		res := a.exec.Execute(tctx, t)
+		run := func(t *job.Task) job.Result { return a.exec.Execute(tctx, t) }
+		var res job.Result
+		if st != nil {
+			res = a.runStaged(tctx, run, t, q, st)
+		} else {
+			res = run(t)
+		}
 		a.mu.Lock()
 		delete(a.running, q.ID)
 		a.mu.Unlock()
 		cancel()
-		a.replies <- answer{q.ID, res}
+		a.replies <- answer{id: q.ID, res: res}
 	})
 }
 
@@ -245,7 +266,11 @@ func (a *agent) write(w *bufio.Writer, stop func()) error {
 				return failed
 			}
 			try(func() error {
-				if err := writeReply(w, &ans); err != nil || len(a.replies) > 0 {
+				write := writeReply
+				if ans.line != nil {
+					write = writeFileLine
+				}
+				if err := write(w, &ans); err != nil || len(a.replies) > 0 {
 					return err
 				}
 				return w.Flush()
@@ -253,6 +278,14 @@ func (a *agent) write(w *bufio.Writer, stop func()) error {
 			ans.res.Close()
 		}
 	}
+}
+
+// writeFileLine writes a line of a returned file, and its data.
+func writeFileLine(w *bufio.Writer, ans *answer) error {
+	if ans.line.Data > 0 {
+		return writeData(w, ans.line, ans.data)
+	}
+	return writeLine(w, ans.line)
 }
 
 func writeReply(w *bufio.Writer, ans *answer) error {

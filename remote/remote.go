@@ -44,6 +44,12 @@ type Options struct {
 	RemotePath string
 	// Push copies this very program to each host that lacks it.
 	Push bool
+	// PushKeep is how many versions Push keeps on each host, the one it
+	// uses among them; zero means DefaultPushKeep.
+	PushKeep int
+	// Cleanup removes the files a task stages on its host (its Transfer
+	// and Return) once they are returned.
+	Cleanup bool
 	// Here runs the tasks given slots on this machine (":").
 	Here dispatch.Executor
 	// ProcessOptions are passed on to the agents, which run tasks as Local
@@ -98,6 +104,9 @@ func New(opts Options) (*Cluster, error) {
 	}
 	if opts.RemotePath == "" {
 		opts.RemotePath = "workerpool"
+	}
+	if opts.PushKeep <= 0 {
+		opts.PushKeep = DefaultPushKeep
 	}
 	c := &Cluster{opts: opts, log: opts.Log, transport: opts.Transport, changed: make(chan struct{})}
 	if c.log == nil {
@@ -181,6 +190,9 @@ func (c *Cluster) agentArgv(path string) []string {
 	}
 	if g := c.opts.Gates; g.Load > 0 {
 		argv = append(argv, "--load", strconv.FormatFloat(g.Load, 'g', -1, 64))
+	}
+	if c.opts.Nice != 0 {
+		argv = append(argv, "--nice", strconv.Itoa(c.opts.Nice))
 	}
 	return argv
 }

@@ -95,7 +95,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	defer release()
 	sum, err := pipeline.Run(ctx, cfg, stdin, stdout)
-	if err == nil && sum.Failed > 0 {
+	if err == nil && sum.Failed > 0 && !sum.HaltedOnSuccess {
 		err = errTasksFailed
 	}
 	return err

@@ -6,7 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,7 +39,7 @@ Ways to use it:
 
 In a command after --, these strings (GNU parallel's) are replaced in each task's words; with none of them, the input line (the item, with -0; the arguments, with input sources) is appended:`
 
-const descriptionEnd = `Exit status: 0 every task exited 0; 1 at least one task failed; 2 usage or input error; 129, 130 or 143 interrupted by SIGHUP, SIGINT or SIGTERM; 141 the reader of the results went away.`
+const descriptionEnd = `Exit status: 0 every task exited 0, or --halt stopped the run on success; 1 at least one task failed; 2 usage or input error; 129, 130 or 143 interrupted by SIGHUP, SIGINT or SIGTERM; 141 the reader of the results went away.`
 
 // helpDescription is the text of --help between its usage and its
 // flags: description, a table of the replacement strings, descriptionEnd.
@@ -85,13 +87,20 @@ type cli struct {
 	Timeout     duration         `placeholder:"D" help:"Time limit per task, e.g. 30s or 2.5 (seconds); 0 means none (default ${default})." default:"0s"`
 	Grace       duration         `placeholder:"D" default:"5s" help:"Time between SIGTERM and SIGKILL when a task is stopped (default ${default})."`
 	Retries     int              `placeholder:"N" help:"Run a failed task up to N more times (default ${default})." default:"0"`
-	FailFast    bool             `help:"After the first failure start no new task; the rest are reported as skipped."`
+	FailFast    bool             `help:"After the first failure start no new task; the rest are reported as skipped (--halt soon,fail=1)."`
+	Halt        halt             `placeholder:"WHEN,COND" help:"Stop early, as GNU parallel: soon,fail=N starts no new task once N have failed, now,fail=N stops the running ones too; fail=N% counts a share of all the tasks; success=N counts successes, and exits 0; never (the default) runs every task."`
+	Joblog      string           `predictor:"file" placeholder:"FILE" help:"Write a line to FILE for each task as it ends, in GNU parallel's joblog format (Seq, Host, Starttime, JobRuntime, Send, Receive, Exitval, Signal, Command)."`
+	ResumeFail  bool             `name:"resume-failed" help:"With --joblog, or --ndjson and --outfile: skip the tasks recorded as exited 0, run the rest, append."`
+	Results     string           `predictor:"file" placeholder:"DIR" help:"Also write each task's stdout, stderr, seq and result.json to DIR/1/VALUE/ (GNU parallel's layout; DIR/1/ID/ for a JSON task); with {} or {#} in DIR, to DIR, DIR.err, DIR.seq and DIR.json."`
+	LineBuffer  bool             `name:"line-buffer" aliases:"lb" help:"With --raw or --tag, write the tasks' output a whole line at a time as it comes, rather than each task's whole as it ends (also --lb)."`
+	Shuf        bool             `help:"Run the tasks in a random order, once all are read; with -k, results come in that order."`
+	Nice        int              `placeholder:"N" help:"Run the tasks at niceness N (1 to 19 lowers their priority); not on Windows."`
 	Stderr      string           `enum:"capture,inherit,discard" default:"capture" placeholder:"MODE" help:"Children's stderr: capture, inherit or discard (default ${default})."`
 	MaxOutput   size             `placeholder:"SIZE" help:"Cap the captured bytes per stream, e.g. 1M; 0 means no cap (default ${default})." default:"0"`
 	Binary      bool             `help:"Send result_body and stderr base64-encoded, so no byte is lost."`
 	Raw         bool             `help:"Write each task's stdout as it is, whole, as the task ends (GNU parallel's --group), rather than JSON; its stderr goes to stderr, then why it failed, unless by its own exit status."`
 	Tag         bool             `help:"With --raw (which it implies), start each line with the task's identifier and a tab."`
-	Resume      bool             `help:"With --ndjson and --outfile: skip the tasks the file records as exited 0, run the rest, append."`
+	Resume      bool             `help:"With --ndjson and --outfile: skip the tasks the file records as exited 0, run the rest, append; with --joblog, skip every task it records."`
 	Events      bool             `help:"With --ndjson, also write a line when a task starts or is retried, waits at a gate (--memfree, --load, --delay, --rate) for more than a second, or is requeued by --memfree."`
 	Progress    bool             `help:"Show a live progress line on stderr, when it is a terminal."`
 	DryRun      bool             `help:"Check the tasks and print how each would run (command path included); run nothing."`
@@ -103,7 +112,13 @@ type cli struct {
 	LoginFile   string           `name:"sshloginfile" predictor:"file" placeholder:"FILE" help:"Hosts as for -S, one a line; read again when the file changes."`
 	SSH         string           `name:"ssh" placeholder:"CMD" help:"The ssh command for -S, split into words like a shell does (default ssh)."`
 	RemotePath  string           `placeholder:"PATH" help:"The workerpool to run on the hosts (default workerpool, on the remote PATH)."`
-	Push        bool             `help:"Copy this workerpool to each host that lacks it (same OS and architecture), under ~/.cache/workerpool; with --slurm, to each node's /tmp with sbcast."`
+	Push        bool             `help:"Copy this workerpool to each host that lacks it (same OS and architecture), under ~/.cache/workerpool, where the 3 versions used last are kept; with --slurm, to each node's /tmp with sbcast."`
+	PushClean   bool             `help:"As --push, and remove every other version from ~/.cache/workerpool on each host."`
+	SendFile    []string         `name:"transferfile" aliases:"tf" sep:"none" placeholder:"FILE" help:"With hosts (-S, --slurm): send FILE (also --tf), relative to the task's dir, to the task's own directory on its host before it runs there; replacement strings such as {} work in it; repeatable."`
+	Transfer    bool             `help:"Send each task's input file: --transferfile {}."`
+	Return      []string         `sep:"none" placeholder:"FILE" help:"With hosts: bring FILE back from the task's directory on its host once it has ended, to the same path relative to the task's dir here; repeatable."`
+	Cleanup     bool             `help:"With hosts: remove the files sent and returned, and the task's directory, from the host once the task has ended."`
+	TRC         []string         `name:"trc" sep:"none" placeholder:"FILE" help:"--return FILE --cleanup, and --transferfile {} unless files to send are named; repeatable."`
 	Heartbeat   duration         `placeholder:"D" default:"2s" help:"How often the pool and each agent (-S, --slurm) say they are alive; one silent for three of them is lost (default ${default})."`
 	Slurm       bool             `name:"slurm" help:"Run tasks on the nodes of the Slurm allocation this runs in (salloc, sbatch), one agent per node through srun, as many at once on a node as it has CPUs in the allocation, or as -j says."`
 	SlurmAlloc  sallocArgs       `name:"slurm-alloc" placeholder:"'ARGS'" help:"As --slurm, in an allocation of its own: salloc --no-shell --no-kill ARGS (e.g. '-N 4 -c 8'), given back (scancel) when the run ends."`
@@ -146,8 +161,16 @@ func (c *cli) Validate() error {
 		return fmt.Errorf("--max_threads must be at most %d, not %d", dispatch.MaxWorkers, c.MaxThreads)
 	case c.Retries < 0 || c.LimitFiles < 0:
 		return errors.New("--retries and --limit-files cannot be negative")
-	case c.Resume && (!c.NDJSON || c.Outfile == ""):
-		return errors.New("--resume needs --ndjson and --outfile, the journal it resumes from")
+	case (c.Resume || c.ResumeFail) && c.Joblog == "" && (!c.NDJSON || c.Outfile == ""):
+		return errors.New("--resume and --resume-failed need --joblog, or --ndjson and --outfile, the journal they resume from")
+	case c.LineBuffer && mode.Traits().JSON:
+		return errors.New("--line-buffer writes the tasks' lines as they come: it needs --raw or --tag")
+	case c.LineBuffer && c.Ordered:
+		return errors.New("--line-buffer writes lines as they come, in no order: it does not go with -k")
+	case c.Nice < -20 || c.Nice > 19:
+		return fmt.Errorf("--nice must be from -20 to 19, not %d", c.Nice)
+	case c.Nice != 0 && runtime.GOOS == "windows" && !c.remote():
+		return errors.New("--nice is not supported on Windows")
 	case c.Null && len(c.template) == 0:
 		return errors.New("--null (-0) reads items for a command: give one after --")
 	case len(c.template) == 0 && (c.Colsep != "" || c.Header != "" || c.Link || c.MaxArgs != nil || c.ExactArgs != nil || c.Fit):
@@ -169,7 +192,7 @@ func (c *cli) Validate() error {
 		return err
 	}
 	switch {
-	case !mode.Traits().JSON && (c.NDJSON || c.Events || c.Binary || c.Resume):
+	case !mode.Traits().JSON && (c.NDJSON || c.Events || c.Binary || (c.Resume || c.ResumeFail) && c.Joblog == ""):
 		return fmt.Errorf("--%s writes no JSON: it goes with none of --ndjson, --events, --binary and --resume", mode)
 	case c.Heartbeat < duration(minHeartbeat) || c.Heartbeat > duration(maxHeartbeat):
 		return fmt.Errorf("--heartbeat must be from %s to %s, not %s", minHeartbeat, maxHeartbeat, time.Duration(c.Heartbeat))
@@ -182,8 +205,12 @@ func (c *cli) Validate() error {
 	case c.SlurmAlloc != "" && strings.TrimSpace(string(c.SlurmAlloc)) == "":
 		return errors.New("--slurm-alloc needs salloc's arguments, such as '-N 2'")
 	case c.SSH != "" && len(c.SSHLogin) == 0 && c.LoginFile == "",
-		(c.Push || c.RemotePath != "") && len(c.SSHLogin) == 0 && c.LoginFile == "" && !c.slurm():
-		return errors.New("--push, --remote-path and --ssh need hosts: -S HOST, --sshloginfile FILE or --slurm")
+		(c.Push || c.PushClean || c.RemotePath != "") && len(c.SSHLogin) == 0 && c.LoginFile == "" && !c.slurm():
+		return errors.New("--push, --push-clean, --remote-path and --ssh need hosts: -S HOST, --sshloginfile FILE or --slurm")
+	case len(c.SendFile) > 0 || c.Transfer || len(c.Return) > 0 || c.Cleanup || len(c.TRC) > 0:
+		if err := c.validateStaging(); err != nil {
+			return err
+		}
 	}
 	return c.validateGates()
 }
@@ -210,6 +237,32 @@ func (c *cli) validatePipe() error {
 		return errors.New("-L goes with --pipe, not --pipepart, which cuts at --recend and --recstart")
 	case c.PipePart && c.remote():
 		return errors.New("--pipepart has tasks read their chunks from the file here: with hosts, use --pipe")
+	}
+	return nil
+}
+
+// validateStaging checks the flags that stage files: they need hosts,
+// and replacement strings in them need a command after --.
+func (c *cli) validateStaging() error {
+	sendsInput := c.Transfer || len(c.TRC) > 0 && len(c.SendFile) == 0
+	switch {
+	case !c.remote():
+		return errors.New("--transferfile, --transfer, --return, --cleanup and --trc stage files on hosts: give -S HOST, --sshloginfile FILE or --slurm")
+	case sendsInput && c.Pipe:
+		return errors.New("--transfer and --trc send each task's input file ({}), and --pipe gives a task its input on stdin: name the files to send with --transferfile")
+	}
+	if len(c.template) > 0 {
+		return nil
+	}
+	if sendsInput {
+		return errors.New("--transfer and --trc send each task's input file ({}): give a command after --")
+	}
+	for _, f := range slices.Concat(c.SendFile, c.Return, c.TRC) {
+		for _, r := range decode.Replacements {
+			if strings.Contains(f, r.String) {
+				return fmt.Errorf("%q: replacement strings such as %s work with a command after --; JSON tasks send and return files by their names", f, r.String)
+			}
+		}
 	}
 	return nil
 }
@@ -256,6 +309,19 @@ func deref[T any](p *T) T {
 	return v
 }
 
+// staged returns the files each task sends and returns, as the flags
+// name them: --trc's with the others'.
+func (c *cli) staged() (transfer, ret []string) {
+	transfer, ret = slices.Clone(c.SendFile), slices.Concat(c.Return, c.TRC)
+	if c.Transfer || len(c.TRC) > 0 && len(transfer) == 0 {
+		transfer = append(transfer, "{}")
+	}
+	return transfer, ret
+}
+
+// cleanup reports whether staged files are removed from the hosts.
+func (c *cli) cleanup() bool { return c.Cleanup || len(c.TRC) > 0 }
+
 // mode is the form of output the command line asks for: --raw, which --tag
 // implies, or --ndjson, or else the array. The two cannot go together
 // (Validate says so), and --raw is chosen here so that Validate names it.
@@ -273,12 +339,15 @@ func (c *cli) mode() encode.Mode {
 // (see executor).
 func (c *cli) config(stderr io.Writer) pipeline.Config {
 	process := c.process(nil)
+	transfer, ret := c.staged()
 	return pipeline.Config{
 		Inline: c.Tasks, Infile: c.infile(), Template: c.template, Null: c.Null, Outfile: c.Outfile, Report: c.Report,
 		InfileFlag: c.infileFlag(), Pipe: c.pipe(), Sources: c.sources, Args: c.args(),
+		Transfer: transfer, Return: ret,
 		Mode: c.mode(), Ordered: c.Ordered, Binary: c.Binary, Events: c.Events, Resume: c.Resume,
 		DryRun: c.DryRun, Progress: c.Progress,
-		Workers: int(c.MaxThreads), Retries: c.Retries, FailFast: c.FailFast, Gates: c.poolGates(),
+		Workers: int(c.MaxThreads), Retries: c.Retries, FailFast: c.FailFast, Halt: pipeline.Halt(c.Halt), Gates: c.poolGates(),
+		Joblog: c.Joblog, ResumeFailed: c.ResumeFail, Results: c.Results, Shuffle: c.Shuf, LineBuffer: c.LineBuffer,
 		Defaults: job.Defaults{
 			Timeout: time.Duration(c.Timeout),
 			Limits:  job.Limits{Memory: int64(c.LimitMemory), CPU: time.Duration(c.LimitCPU), Files: c.LimitFiles, FSize: int64(c.LimitFSize)},
@@ -300,7 +369,7 @@ func (c *cli) args() decode.Args {
 func (c *cli) process(inheritTo io.Writer) dispatch.ProcessOptions {
 	var mode dispatch.StderrMode
 	_ = mode.UnmarshalText([]byte(c.Stderr)) // kong checked it is one
-	return dispatch.ProcessOptions{Grace: time.Duration(c.Grace), MaxOutput: int64(c.MaxOutput), Stderr: mode, InheritTo: inheritTo}
+	return dispatch.ProcessOptions{Grace: time.Duration(c.Grace), MaxOutput: int64(c.MaxOutput), Stderr: mode, InheritTo: inheritTo, Nice: c.Nice}
 }
 
 // remote reports whether tasks run on other hosts.
@@ -371,6 +440,15 @@ type duration time.Duration
 func (d *duration) UnmarshalText(text []byte) error {
 	v, err := job.ParseDuration(string(text))
 	*d = duration(v)
+	return err
+}
+
+// halt is --halt, as pipeline.ParseHalt reads it.
+type halt pipeline.Halt
+
+func (h *halt) UnmarshalText(text []byte) error {
+	v, err := pipeline.ParseHalt(string(text))
+	*h = halt(v)
 	return err
 }
 
