@@ -24,6 +24,15 @@ type Options struct {
 	Observer job.Observer
 	// Log receives progress messages; nil discards them.
 	Log *slog.Logger
+	// Gates hold back each attempt's start (see Gates): a task waits
+	// for them before it is told as started, and before each retry. With
+	// MemFree, the pool stops the youngest attempt running when the memory
+	// available falls below half of it, and runs the task again once the
+	// gates let it: a job.Requeued event, but no result, tells of the
+	// attempt stopped, which counts in the result's Attempts and not
+	// against Retries. Give a pool whose executor has slots on other
+	// machines only the Shared gates.
+	Gates Gates
 }
 
 // MaxWorkers bounds Options.Workers: past it, the children alone would
@@ -74,10 +83,13 @@ func (p *Pool) Workers() int { return p.opts.Workers }
 func (p *Pool) Run(ctx, intake context.Context, tasks <-chan job.Task) <-chan job.Result {
 	r := &run{Pool: p, ctx: ctx, intake: intake, out: make(chan job.Result, min(p.opts.Workers, maxWaitingResults)), jobs: make(chan assignment)}
 	r.slots, _ = p.exec.(Slots)
+	r.gate, r.guard = newGate(p.opts.Gates), newMemGuard(p.opts.Gates)
 	go func() {
+		stopGuard := r.startGuard()
 		r.feed(tasks)
 		close(r.jobs)
 		r.workers.Wait()
+		stopGuard()
 		close(r.out)
 	}()
 	return r.out
@@ -92,7 +104,9 @@ type run struct {
 	out         chan job.Result
 	jobs        chan assignment // to the workers, who share it
 	workers     sync.WaitGroup
-	started     int // workers started so far, by feed
+	started     int       // workers started so far, by feed
+	gate        *gate     // nil when no gate holds back starts
+	guard       *memGuard // nil without MemFree
 }
 
 // assignment is a task handed to a worker, with the slot it is to run in
@@ -231,21 +245,35 @@ func (r *run) work(number int) {
 // while it fails in a way that another run might change and the intake is
 // open. An attempt whose host was lost runs again in another slot, without
 // counting against Retries, up to maxHostLosses times, with its "{%}"
-// naming the number of its new slot. It returns the result and the slot
-// the task holds at the end, if it holds one, for the caller to give back
-// (see emitReleasing).
+// naming the number of its new slot. An attempt the memory guard stopped
+// runs again, without counting against Retries, and without bound: it is
+// stopped only while memory is short. Each attempt first waits at the
+// gate, when there is one; a task that never passes it is answered as not
+// run, and a retry that does not pass it leaves the last attempt's result
+// as the task's. It returns the result and the slot the task holds at the
+// end, if it holds one, for the caller to give back (see emitReleasing).
 func (r *run) attempt(t *job.Task, slot *numberedSlot) (job.Result, *numberedSlot) {
+	if r.gate != nil {
+		if err := r.pass(t, 1); err != nil {
+			return r.held(t, err), slot
+		}
+	}
 	if r.log.Enabled(r.ctx, slog.LevelDebug) { // its arguments cost, logged or not
 		r.log.Debug("task started", "seq", t.Seq, "identifier", t.Identifier, "command", t.Command, "args", t.Args)
 	}
 	r.observe(job.Event{Kind: job.Started, Task: t, Attempt: 1, Host: hostOf(slot)})
-	lost := 0
+	lost, requeued := 0, 0
 	for n := 1; ; n++ {
-		res := r.execute(t, slot)
+		res, stopped := r.execute(t, slot)
 		res.Attempts = n
 		again := false
 		switch {
 		case !res.Failed() || r.intake.Err() != nil:
+		case stopped:
+			requeued++
+			again = true
+			r.log.Info("task requeued", "seq", t.Seq, "identifier", t.Identifier, "attempt", n+1, "error", errMemoryLow)
+			r.observe(job.Event{Kind: job.Requeued, Task: t, Attempt: n, Host: res.Host, Resource: resourceMemFree})
 		case errors.Is(res.Err, job.ErrHostLost):
 			if lost < maxHostLosses {
 				lost++
@@ -254,28 +282,41 @@ func (r *run) attempt(t *job.Task, slot *numberedSlot) (job.Result, *numberedSlo
 				}
 			}
 		default:
-			again = n-lost <= r.opts.Retries && retryable(&res)
+			again = n-lost-requeued <= r.opts.Retries && retryable(&res)
+		}
+		if again && r.gate != nil && r.pass(t, n+1) != nil {
+			again = false
 		}
 		if !again {
 			r.logResult(&res)
 			return res, slot
 		}
-		r.log.Info("task retrying", "seq", t.Seq, "identifier", t.Identifier, "attempt", n+1, "exit_code", res.ExitCode, "error", res.Err)
 		// The failed attempt's output is not reported: release it.
 		res.Close()
 		res.Stdout, res.Stderr = job.Output{}, job.Output{}
+		if stopped {
+			continue
+		}
+		r.log.Info("task retrying", "seq", t.Seq, "identifier", t.Identifier, "attempt", n+1, "exit_code", res.ExitCode, "error", res.Err)
 		r.observe(job.Event{Kind: job.Retrying, Task: t, Attempt: n, Result: &res, Host: res.Host})
 	}
 }
 
-// execute runs one attempt of t, in slot when it has one.
-func (r *run) execute(t *job.Task, slot *numberedSlot) job.Result {
-	if slot == nil {
-		return r.exec.Execute(r.ctx, t)
+// execute runs one attempt of t, in slot when it has one, and reports
+// whether the memory guard stopped it.
+func (r *run) execute(t *job.Task, slot *numberedSlot) (res job.Result, stopped bool) {
+	ctx := r.ctx
+	var w *watched
+	if r.guard != nil {
+		ctx, w = r.guard.track(ctx)
+		defer func() { stopped = r.guard.end(w) }()
 	}
-	res := slot.Execute(r.ctx, t)
+	if slot == nil {
+		return r.exec.Execute(ctx, t), false
+	}
+	res = slot.Execute(ctx, t)
 	res.Host = slot.Host()
-	return res
+	return res, false
 }
 
 // reacquire gives back the slot of an attempt whose host was lost, and its
@@ -340,12 +381,16 @@ func retryable(r *job.Result) bool { return r.Started }
 
 // notRun answers a task that the closed intake keeps from starting: its
 // Err is the intake's cause, or job.ErrCancelled when there is none.
-func (r *run) notRun(t *job.Task) {
+func (r *run) notRun(t *job.Task) { r.emit(t, r.cancelled(t)) }
+
+// cancelled is the result of a task that the closed intake keeps from
+// starting.
+func (r *run) cancelled(t *job.Task) job.Result {
 	reason := context.Cause(r.intake)
 	if reason == r.intake.Err() {
 		reason = job.ErrCancelled
 	}
-	r.emit(t, job.NotRun(t, reason))
+	return job.NotRun(t, reason)
 }
 
 // noSlot answers a task for which no slot came: the intake closed, or

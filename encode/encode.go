@@ -128,15 +128,17 @@ type event struct {
 	ExitCode   *int            `json:"exit_code,omitempty"`
 	Error      string          `json:"error,omitempty"`
 	Host       string          `json:"host,omitempty"`
+	Resource   string          `json:"resource,omitempty"`
 	Meta       json.RawMessage `json:"meta,omitempty"`
 }
 
-// Event writes ev as a line of its own and flushes it: a task's start, or
-// its retry with the outcome of the attempt that failed. NDJSON only. Like
+// Event writes ev as a line of its own and flushes it: a task's start;
+// its retry with the outcome of the attempt that failed; its wait at a
+// gate, or its requeueing, with the resource. NDJSON only. Like
 // a result, the line is valid UTF-8: invalid bytes become U+FFFD.
 func (e *Encoder) Event(ev job.Event) error {
 	t := ev.Task
-	line := event{Event: ev.Kind, Identifier: t.Identifier, Seq: t.Seq, Attempt: ev.Attempt, Host: ev.Host, Meta: validMeta(t.Meta)}
+	line := event{Event: ev.Kind, Identifier: t.Identifier, Seq: t.Seq, Attempt: ev.Attempt, Host: ev.Host, Resource: ev.Resource, Meta: validMeta(t.Meta)}
 	if r := ev.Result; r != nil {
 		line.ExitCode = &r.ExitCode
 		if r.Err != nil {

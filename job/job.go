@@ -174,11 +174,15 @@ type EventKind string
 // The events of a task's life. A task that is attempted has Started, then
 // Retrying before each further attempt, then Finished; a task never
 // attempted (invalid, skipped, cancelled before it started) has only
-// Finished, with Attempt 0.
+// Finished, with Attempt 0. Waiting tells of a task held back from an
+// attempt for more than a second, and Requeued of an attempt stopped to
+// free memory, to run again without counting as a retry.
 const (
 	Started  EventKind = "started"
 	Retrying EventKind = "retrying"
 	Finished EventKind = "finished"
+	Waiting  EventKind = "waiting"
+	Requeued EventKind = "requeued"
 )
 
 // Event is one moment of a task's life, as told to an Observer.
@@ -196,6 +200,9 @@ type Event struct {
 	// one machine: for Started, the first attempt's; for the others, the
 	// Result's.
 	Host string
+	// Resource names what a Waiting task waits for, or what a Requeued
+	// attempt was stopped for: "memfree", "load", "delay" or "rate".
+	Resource string
 }
 
 // Observer is told of every task's life as it happens. Observe is called

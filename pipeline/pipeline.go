@@ -86,6 +86,8 @@ type Config struct {
 	Workers  int // tasks at once; 0 means one per CPU core
 	Retries  int
 	FailFast bool // halt soon after the first failure, when Halt is never
+	// Gates hold back the starts of tasks (see dispatch.Options.Gates).
+	Gates dispatch.Gates
 	// Halt says when the run stops early (GNU parallel's --halt).
 	Halt Halt
 	// LineBuffer, in a mode that writes the tasks' outputs apart from
@@ -373,7 +375,7 @@ func (r *run) decodeOptions(workers int) decode.Options {
 
 // run streams the tasks in input through the pool to out.
 func (r *run) run(input io.Reader, out io.Writer) error {
-	pool := dispatch.NewPool(r.cfg.Executor, dispatch.Options{Workers: r.cfg.Workers, Retries: r.cfg.Retries, Observer: r, Log: r.log})
+	pool := dispatch.NewPool(r.cfg.Executor, dispatch.Options{Workers: r.cfg.Workers, Retries: r.cfg.Retries, Observer: r, Log: r.log, Gates: r.cfg.Gates})
 	if r.cfg.ordered() {
 		// The reorder buffer holds at most this many results.
 		r.seq = newSequencer(max(128, 16*pool.Workers()), r.cfg.TempDir)

@@ -25,6 +25,7 @@ type progress struct {
 
 	mu                    sync.Mutex
 	done, failed, running int64
+	held                  string // the gate a task waits at, since the last start
 }
 
 // newProgress returns a progress display on w, or nil when w is not a
@@ -49,13 +50,17 @@ func newProgress(w io.Writer) *progress {
 }
 
 // Observe counts a task as running from its start to its finish, and as
-// done, and maybe failed, when it finishes.
+// done, and maybe failed, when it finishes. From a task's wait at a gate
+// (job.Waiting) to the next start, it names the gate.
 func (p *progress) Observe(ev job.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch ev.Kind {
 	case job.Started:
 		p.running++
+		p.held = ""
+	case job.Waiting:
+		p.held = ev.Resource
 	case job.Finished:
 		if ev.Attempt > 0 { // it had a Started event
 			p.running--
@@ -71,6 +76,9 @@ func (p *progress) Observe(ev job.Event) {
 	desc := fmt.Sprintf("failed %d, running %d", p.failed, p.running)
 	if p.done > 0 { // no rate before there is one to tell
 		desc += fmt.Sprintf(", %.1f tasks/s", float64(p.done)/time.Since(p.start).Seconds())
+	}
+	if p.held != "" {
+		desc += ", held by --" + p.held
 	}
 	p.bar.Describe(desc)
 }

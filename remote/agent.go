@@ -22,6 +22,9 @@ type AgentOptions struct {
 	// Local configures how the agent runs tasks. Time limits and limits
 	// come with each task.
 	Local dispatch.LocalOptions
+	// Gates hold back the start of each task on the agent's host
+	// (dispatch.Gates.Host).
+	Gates dispatch.Gates
 }
 
 // Serve is the agent: it runs the tasks a pool sends on in, at once and
@@ -40,7 +43,7 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, opts AgentOptions) 
 	defer local.Close()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	a := &agent{local: local, running: map[uint64]context.CancelFunc{}, replies: make(chan answer, 64), beats: make(chan time.Duration, 1)}
+	a := &agent{exec: dispatch.Gated(local, opts.Gates), running: map[uint64]context.CancelFunc{}, replies: make(chan answer, 64), beats: make(chan time.Duration, 1)}
 	a.beat.Store(int64(DefaultHeartbeat))
 	a.heard.Store(time.Now().UnixNano())
 	a.wrote.Store(time.Now().UnixNano())
@@ -96,7 +99,7 @@ var errPoolSilent = errors.New("the pool has gone silent")
 
 // agent is one run of Serve.
 type agent struct {
-	local   *dispatch.Local
+	exec    dispatch.Executor // a dispatch.Local, behind the host's gates
 	tasks   sync.WaitGroup
 	replies chan answer        // to the writer
 	beats   chan time.Duration // a heartbeat interval the pool named, to the writer
@@ -209,7 +212,7 @@ func (a *agent) start(ctx context.Context, q *request) {
 		st = a.stage.take(q.ID)
 	}
 	a.tasks.Go(func() {
-		run := func(t *job.Task) job.Result { return a.local.Execute(tctx, t) }
+		run := func(t *job.Task) job.Result { return a.exec.Execute(tctx, t) }
 		var res job.Result
 		if st != nil {
 			res = a.runStaged(tctx, run, t, q, st)

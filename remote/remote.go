@@ -56,6 +56,10 @@ type Options struct {
 	// does. InheritTo receives ssh's own messages too, and TempDir holds
 	// the outputs the agents send that are too big to keep in memory.
 	dispatch.ProcessOptions
+	// Gates are passed on to the agents, each of which holds back the
+	// starts on its host (dispatch.Gates.Host; their sources are the
+	// hosts' own). The pool keeps the Shared gates itself.
+	Gates dispatch.Gates
 	// Heartbeat is how often the pool and each agent tell each other they
 	// are alive; one silent for three of them is lost. Zero means
 	// DefaultHeartbeat.
@@ -181,6 +185,12 @@ func (c *Cluster) changedLocked() {
 // of what it applies as Local does.
 func (c *Cluster) agentArgv(path string) []string {
 	argv := []string{path, "--agent", "--grace", c.opts.Grace.String(), "--max-output", fmt.Sprint(c.opts.MaxOutput), "--stderr", c.opts.Stderr.String()}
+	if g := c.opts.Gates; g.MemFree > 0 {
+		argv = append(argv, "--memfree", strconv.FormatInt(g.MemFree, 10))
+	}
+	if g := c.opts.Gates; g.Load > 0 {
+		argv = append(argv, "--load", strconv.FormatFloat(g.Load, 'g', -1, 64))
+	}
 	if c.opts.Nice != 0 {
 		argv = append(argv, "--nice", strconv.Itoa(c.opts.Nice))
 	}

@@ -77,7 +77,8 @@ func (c *cli) cluster(here *dispatch.Local, stderr io.Writer, log *slog.Logger) 
 	}
 	return remote.New(remote.Options{
 		Hosts: hosts, Transport: ssh, RemotePath: c.RemotePath, Push: c.Push || c.PushClean, PushKeep: c.pushKeep(),
-		Here: here, ProcessOptions: c.process(stderr), Heartbeat: time.Duration(c.Heartbeat), Log: log,
+		Here: dispatch.Gated(here, c.gates().Host()), Gates: c.gates().Host(),
+		ProcessOptions: c.process(stderr), Heartbeat: time.Duration(c.Heartbeat), Log: log,
 		Cleanup: c.cleanup(),
 	})
 }
@@ -121,7 +122,8 @@ func (c *cli) slurmCluster(ctx context.Context, here *dispatch.Local, stderr io.
 	}
 	cluster, err = remote.New(remote.Options{
 		Hosts: job.Hosts(c.slotsPerHost()), Transport: remote.NewSrun(job.ID), RemotePath: agent,
-		Here: here, ProcessOptions: c.process(stderr), Heartbeat: time.Duration(c.Heartbeat), Log: log,
+		Here: dispatch.Gated(here, c.gates().Host()), Gates: c.gates().Host(),
+		ProcessOptions: c.process(stderr), Heartbeat: time.Duration(c.Heartbeat), Log: log,
 		Cleanup: c.cleanup(),
 	})
 	return cluster, done, err

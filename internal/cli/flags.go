@@ -101,7 +101,7 @@ type cli struct {
 	Raw         bool             `help:"Write each task's stdout as it is, whole, as the task ends (GNU parallel's --group), rather than JSON; its stderr goes to stderr, then why it failed, unless by its own exit status."`
 	Tag         bool             `help:"With --raw (which it implies), start each line with the task's identifier and a tab."`
 	Resume      bool             `help:"With --ndjson and --outfile: skip the tasks the file records as exited 0, run the rest, append; with --joblog, skip every task it records."`
-	Events      bool             `help:"With --ndjson, also write a line when a task starts or is retried."`
+	Events      bool             `help:"With --ndjson, also write a line when a task starts or is retried, waits at a gate (--memfree, --load, --delay, --rate) for more than a second, or is requeued by --memfree."`
 	Progress    bool             `help:"Show a live progress line on stderr, when it is a terminal."`
 	DryRun      bool             `help:"Check the tasks and print how each would run (command path included); run nothing."`
 	LimitMemory memory           `placeholder:"SIZE" help:"Cap each task's memory (address space), e.g. 512M, at least 4M; a task's \"limits\" overrides it."`
@@ -130,6 +130,12 @@ type cli struct {
 	MaxLines    int              `short:"L" name:"max-lines" placeholder:"N" help:"With --pipe, a record is N lines, and a chunk holds whole records of N lines."`
 	RecStart    *string          `name:"recstart" placeholder:"STR" help:"With --pipe, the string a record starts with: chunks are cut before it (after --recend, when both are given)."`
 	RecEnd      *string          `name:"recend" placeholder:"STR" help:"With --pipe, the string a record ends with: chunks are cut after it (\\n when neither --recstart nor --recend is given)."`
+	MemFree     size             `name:"memfree" placeholder:"SIZE" help:"Start no task while less than SIZE of memory is available, e.g. 2G; below half of it, stop the youngest task and run it again later. With hosts, each host holds back its own starts."`
+	Load        float64          `placeholder:"N" help:"Start no task while the load average over the last minute is N or more. With hosts, each host holds back its own starts."`
+	Delay       duration         `placeholder:"D" default:"0s" help:"Leave at least D between two starts, e.g. 0.2 or 1s, across all hosts (default none)."`
+	Rate        startRate        `placeholder:"N/s" help:"Start at most N tasks a second (N/s) or a minute (N/m), across all hosts."`
+	MemInfo     string           `name:"meminfo" hidden:"" help:"Read the memory available from this file, in the form of /proc/meminfo, rather than from the system."`
+	LoadAvg     string           `name:"loadavg" hidden:"" help:"Read the load average from this file, in the form of /proc/loadavg, rather than from the system."`
 	Completion  *shell           `enum:"bash,zsh,fish" placeholder:"SHELL" help:"Print the code that enables tab completion in bash, zsh or fish, e.g. eval \"$$(workerpool --completion bash)\", or workerpool --completion fish | source."`
 
 	template   []string        // the words after --, before the input sources
@@ -202,9 +208,11 @@ func (c *cli) Validate() error {
 		(c.Push || c.PushClean || c.RemotePath != "") && len(c.SSHLogin) == 0 && c.LoginFile == "" && !c.slurm():
 		return errors.New("--push, --push-clean, --remote-path and --ssh need hosts: -S HOST, --sshloginfile FILE or --slurm")
 	case len(c.SendFile) > 0 || c.Transfer || len(c.Return) > 0 || c.Cleanup || len(c.TRC) > 0:
-		return c.validateStaging()
+		if err := c.validateStaging(); err != nil {
+			return err
+		}
 	}
-	return nil
+	return c.validateGates()
 }
 
 // validatePipe checks the flags of --pipe and --pipepart.
@@ -338,7 +346,7 @@ func (c *cli) config(stderr io.Writer) pipeline.Config {
 		Transfer: transfer, Return: ret,
 		Mode: c.mode(), Ordered: c.Ordered, Binary: c.Binary, Events: c.Events, Resume: c.Resume,
 		DryRun: c.DryRun, Progress: c.Progress,
-		Workers: int(c.MaxThreads), Retries: c.Retries, FailFast: c.FailFast, Halt: pipeline.Halt(c.Halt),
+		Workers: int(c.MaxThreads), Retries: c.Retries, FailFast: c.FailFast, Halt: pipeline.Halt(c.Halt), Gates: c.poolGates(),
 		Joblog: c.Joblog, ResumeFailed: c.ResumeFail, Results: c.Results, Shuffle: c.Shuf, LineBuffer: c.LineBuffer,
 		Defaults: job.Defaults{
 			Timeout: time.Duration(c.Timeout),
@@ -372,7 +380,7 @@ func (c *cli) slurm() bool { return c.Slurm || c.SlurmAlloc != "" }
 
 // agent is the agent the command line asks for (--agent).
 func (c *cli) agent() remote.AgentOptions {
-	return remote.AgentOptions{Version: versionString(), Local: dispatch.LocalOptions{ProcessOptions: c.process(nil), EndOrphans: true}}
+	return remote.AgentOptions{Version: versionString(), Local: dispatch.LocalOptions{ProcessOptions: c.process(nil), EndOrphans: true}, Gates: c.gates().Host()}
 }
 
 func newLogger(w io.Writer, verbose bool) *slog.Logger {
