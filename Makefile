@@ -133,6 +133,14 @@ bench-remote:
 bench-wide:
 	BENCH_WIDE_OUT=BENCHMARKS.md bash bench/wide.sh
 
+# bench-pipe measures --pipe and --pipepart on a generated input of 1 GiB
+# against GNU parallel's, at -j 8: throughput and peak RSS, which must stay
+# under 100 MB; it replaces the "## --pipe" section of BENCHMARKS.md
+# (bench/pipe.sh).
+.PHONY: bench-pipe
+bench-pipe:
+	BENCH_PIPE_OUT=BENCHMARKS.md bash bench/pipe.sh
+
 # bench-slurm measures --slurm in an allocation of a Slurm cluster on
 # 127.0.0.1 (internal/slurmtest; needs root and the Slurm daemons) against
 # a local run and GNU parallel with one srun per task, and replaces the

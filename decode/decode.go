@@ -11,35 +11,84 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
+	"regexp"
 	"strconv"
 	"strings"
 
 	json "github.com/goccy/go-json"
 
-	"github.com/workerpool/workerpool/internal/shorten"
 	"github.com/workerpool/workerpool/job"
 )
 
 // Options configure a Decoder.
 type Options struct {
-	// Template, when not empty, makes every input line one task: the
-	// template's words with GNU parallel's replacement strings replaced:
-	// "{}" the line, "{/}" its base name, "{//}" its directory, "{.}" the
-	// line without its extension, "{/.}" the base name without it, "{#}"
-	// the task's number, and "{%}" the number of the slot the task runs
-	// in (see job.Task.SlotWords). With none of them, the line is
-	// appended as the last argument. The path strings follow parallel's
-	// own rules, not a path library's: the base name of "a/" is "" and its
-	// directory "." (see pathRules). A line longer than MaxItem makes a
-	// task that reports it instead of a command.
+	// Template, when not empty, makes every item of input one task, or
+	// with Args.MaxArgs or Args.Fit several items one task: the template's words
+	// with GNU parallel's replacement strings replaced (see Replacements):
+	// "{}" the item, "{/}" its base name, "{//}" its directory, "{.}" the
+	// item without its extension, "{/.}" the base name without it, "{#}"
+	// the task's number, "{%}" the number of the slot the task runs in
+	// (see job.Task.SlotWords), and "{1}" to "{n}" (with the same path
+	// forms, "{1/}", and "{-1}" for the last) the task's arguments one
+	// by one: the values of its items, each item one value, or one per
+	// source and column. A positional string past the last argument is
+	// replaced by nothing, as in parallel. With none of them, the
+	// arguments are appended as words of their own. The path strings
+	// follow parallel's own rules, not a path library's: the base name of
+	// "a/" is "" and its directory "." (see pathRules). An item longer
+	// than MaxItem makes a task that reports it instead of a command.
 	Template []string
 	// Null, with a template, splits the input at NUL bytes rather than at
 	// line ends (as find -print0 writes names), and keeps each item whole.
 	Null bool
+	// Pipe, with a template, cuts the input into chunks, each the stdin
+	// of one task, rather than make a task of each line (see Pipe).
+	Pipe *Pipe
+	// Sources are the input sources of a template (see ParseSources), the
+	// Reader of each file set. Each task's item is one item of every
+	// source: the first source's varying slowest, or side by side for
+	// linked sources. With none, the input given to New is the one source;
+	// with some, it is not read.
+	Sources []Source
+	// Args say how items become the arguments of tasks.
+	Args Args
 	// Defaults are applied to every task read (job.Defaults.Apply): this
 	// is where a task is admitted to the run.
 	Defaults job.Defaults
+	// Transfer and Return become every task's job.Task.Transfer and
+	// Return: with a template, with its replacement strings filled in as
+	// in the command's words ("{%}" but), and as they are otherwise.
+	Transfer []string
+	Return   []string
+}
+
+// Args say how the items of template mode become the arguments of tasks,
+// as GNU parallel's options of the same names do.
+type Args struct {
+	// Link makes every one of Options.Sources linked to the one before (GNU
+	// parallel's --link): the task's items go side by side, as far as the
+	// longest source goes, the shorter ones starting over.
+	Link bool
+	// Colsep, a regular expression, splits each item into columns, each
+	// one argument of the task (--colsep).
+	Colsep string
+	// Header takes the first item of each source as the names of its
+	// columns, at tabs unless Colsep says otherwise, so that "{name}"
+	// stands for the column of that name (GNU parallel's --header :).
+	Header bool
+	// MaxArgs, when above 0, puts up to MaxArgs items in a task (-n); the
+	// task's arguments are the values of them all.
+	MaxArgs int
+	// Context repeats a word that holds "{}" for each of a task's items,
+	// as GNU parallel does with -N and -X (see template.expand).
+	Context bool
+	// Fit puts in a task as many items as its command line has room for,
+	// up to MaxCommandLine bytes (and MaxArgs, when set), as GNU
+	// parallel's -X does. When the input ends, the items not yet in a
+	// task are spread evenly over Slots tasks, as parallel spreads them
+	// over its job slots.
+	Fit   bool
+	Slots int
 }
 
 // MaxItem is the most bytes an item of template mode may hold: a line
@@ -60,28 +109,17 @@ type Replacement struct {
 
 // Replacements are the template's replacement strings, GNU parallel's.
 var Replacements = []Replacement{
-	{"{}", "the line"},
+	{"{}", "the line (with several items or columns: each of them, as words of their own)"},
 	{"{/}", "its base name"},
 	{"{//}", "its directory"},
 	{"{.}", "the line without its extension"},
 	{"{/.}", "the base name without its extension"},
 	{"{#}", "the task's number, from 1"},
 	{slotString, "the task's slot, from 1 to the number run at once"},
+	{"{1}", "the first argument: the first input source's item, or the first column (--colsep), or item (-n, -N); {2} the second, and so on; {-1} the last"},
+	{"{1/}", "with /, //, . and /.: its base name, directory, and so on"},
+	{"{name}", "with --header :, the column so named (also {name/} and the rest)"},
 }
-
-// replacementStrings are the template's strings that stand for something
-// of the task's: the strings of Replacements.
-var replacementStrings = func() []string {
-	strs := make([]string, len(Replacements))
-	for i, r := range Replacements {
-		strs[i] = r.String
-	}
-	return strs
-}()
-
-// pathStrings are the replacement strings that take the item apart as a
-// path.
-var pathStrings = []string{"{/}", "{//}", "{.}", "{/.}"}
 
 // slotString stands for the number of the slot a task runs in.
 const slotString = "{%}"
@@ -92,30 +130,21 @@ type Decoder struct {
 	opts Options
 	seq  int64
 	err  error
-	// placesLine reports whether the template has a replacement string;
-	// without one the line is appended.
-	placesLine bool
-	// cutsPaths reports whether the template has one of the strings that
-	// take the item apart as a path, so that they are worked out only when
-	// they are used.
-	cutsPaths bool
 	// skipped counts the blank lines before the first task, which
 	// firstByte consumes.
 	skipped int
-	// item holds the item of template mode being read; it is reused for
-	// every item and never grows past MaxItem bytes.
-	item []byte
+	// colsep splits items into columns; nil for none.
+	colsep *regexp.Regexp
+	// tp is the template, taken apart once the header's names are known.
+	tp *template
+	// files are the names of the files tasks stage, taken apart likewise.
+	files *fileNames
 }
 
 // New returns a Decoder reading from r. A UTF-8 byte-order mark at the
 // start of the input is skipped, whatever the framing.
 func New(r io.Reader, opts Options) *Decoder {
-	holds := func(strs []string) bool {
-		return slices.ContainsFunc(opts.Template, func(w string) bool {
-			return slices.ContainsFunc(strs, func(s string) bool { return strings.Contains(w, s) })
-		})
-	}
-	return &Decoder{r: bufio.NewReaderSize(r, 64<<10), opts: opts, placesLine: holds(replacementStrings), cutsPaths: holds(pathStrings)}
+	return &Decoder{r: bufio.NewReaderSize(r, 64<<10), opts: opts}
 }
 
 // Stream reads tasks in a goroutine and sends them, numbered from 1, on the
@@ -147,11 +176,14 @@ type FramingError struct{ Msg string }
 func (e *FramingError) Error() string { return e.Msg }
 
 func (d *Decoder) run(ctx context.Context, out chan<- job.Task) error {
-	if err := d.skipBOM(); err != nil {
-		return err
+	if d.opts.Pipe != nil {
+		return d.chunks(ctx, out)
 	}
 	if len(d.opts.Template) > 0 {
 		return d.items(ctx, out)
+	}
+	if err := skipBOM(d.r); err != nil {
+		return err
 	}
 	first, err := d.firstByte()
 	if err != nil {
@@ -176,15 +208,15 @@ const bom = "\xef\xbb\xbf"
 // more than the first byte only when that byte can start the mark, so a
 // short first line written by a program that then waits for its result is
 // not held up.
-func (d *Decoder) skipBOM() error {
-	first, err := d.r.Peek(1)
+func skipBOM(r *bufio.Reader) error {
+	first, err := r.Peek(1)
 	if err != nil || first[0] != bom[0] {
 		return ignoreEOF(err)
 	}
-	if head, err := d.r.Peek(len(bom)); err != nil || string(head) != bom {
+	if head, err := r.Peek(len(bom)); err != nil || string(head) != bom {
 		return ignoreEOF(err)
 	}
-	_, err = d.r.Discard(len(bom))
+	_, err = r.Discard(len(bom))
 	return err
 }
 
@@ -239,6 +271,9 @@ func (d *Decoder) send(ctx context.Context, out chan<- job.Task, t job.Task) err
 		return context.Cause(ctx)
 	}
 	d.opts.Defaults.Apply(&t)
+	if t.Transfer == nil && t.Return == nil {
+		t.Transfer, t.Return = d.opts.Transfer, d.opts.Return
+	}
 	select {
 	case out <- t:
 		return nil
@@ -330,102 +365,6 @@ func (d *Decoder) jsonTask(line []byte, t *job.Task) error {
 		err = fmt.Errorf("%w (NDJSON takes one task per line; jq -c writes that)", err)
 	}
 	return err
-}
-
-// items reads the input of template mode an item at a time: a line, or
-// with Options.Null a NUL-separated item, and makes a task of each line
-// that is not blank and each item that is not empty. An item longer than
-// MaxItem is read past, not kept: its task holds an error, no command, and
-// as identifier the item's first bytes.
-func (d *Decoder) items(ctx context.Context, out chan<- job.Task) error {
-	delim, cut, unit := byte('\n'), "\r", "line"
-	if d.opts.Null {
-		delim, cut, unit = 0, "", "item"
-	}
-	for n := 1; ; n++ {
-		item, long, err := d.readItem(delim, cut)
-		if err != nil && err != io.EOF {
-			return err
-		}
-		blank := len(item) == 0
-		if !d.opts.Null {
-			blank = len(bytes.TrimSpace(item)) == 0
-		}
-		if long || !blank {
-			d.seq++
-			t := job.Task{Seq: d.seq, Where: unit + " " + strconv.Itoa(n)}
-			if long {
-				t.Identifier = shorten.Text(item, 40)
-				t.Err = d.wrap(&t, fmt.Errorf("the %s is longer than %d MiB: items become arguments, which cannot be that long", unit, MaxItem>>20))
-			} else {
-				t.Err = d.wrap(&t, d.templateTask(item, &t))
-			}
-			if err := d.send(ctx, out, t); err != nil {
-				return err
-			}
-		}
-		if err == io.EOF {
-			return nil
-		}
-	}
-}
-
-// readItem reads to the next delim, or to the end of the input, and returns
-// what came before it without the bytes of cut at its end. When that is
-// longer than MaxItem, long is true and item holds only its first MaxItem
-// bytes: the rest is read and dropped as it comes. err is io.EOF when the
-// input ended before a delim. item is valid until the next call.
-func (d *Decoder) readItem(delim byte, cut string) (item []byte, long bool, err error) {
-	d.item = d.item[:0]
-	for {
-		chunk, err := d.r.ReadSlice(delim)
-		if err == nil {
-			chunk = chunk[:len(chunk)-1]
-		}
-		keep := min(len(chunk), MaxItem-len(d.item))
-		d.item = append(d.item, chunk[:keep]...)
-		// Past MaxItem, only bytes of cut may follow: they are not counted.
-		long = long || len(bytes.TrimLeft(chunk[keep:], cut)) > 0
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		if long {
-			return d.item, true, err
-		}
-		return bytes.TrimRight(d.item, cut), false, err
-	}
-}
-
-func (d *Decoder) templateTask(line []byte, t *job.Task) error {
-	text := string(line)
-	var base, dir, noExt, baseNoExt string
-	if d.cutsPaths {
-		base, dir, noExt = hostPaths.base(text), hostPaths.dir(text), hostPaths.noExt(text)
-		baseNoExt = hostPaths.noExt(base)
-	}
-	fill := strings.NewReplacer( // longest first where strings share a start
-		"{//}", dir, "{/.}", baseNoExt, "{/}", base,
-		"{.}", noExt, "{#}", strconv.FormatInt(t.Seq, 10), "{}", text)
-	words := make([]string, 0, len(d.opts.Template)+1)
-	var slotted [][]string
-	for i, w := range d.opts.Template {
-		parts := strings.Split(w, slotString)
-		for j := range parts {
-			parts[j] = fill.Replace(parts[j])
-		}
-		if len(parts) > 1 {
-			if slotted == nil {
-				slotted = make([][]string, len(d.opts.Template))
-			}
-			slotted[i] = parts
-		}
-		words = append(words, strings.Join(parts, "1")) // slot 1, until the pool says
-	}
-	if !d.placesLine {
-		words = append(words, text)
-	}
-	t.Identifier, t.Command, t.Args, t.SlotWords = text, words[0], words[1:], slotted
-	return checkNUL(t)
 }
 
 // wrap prefixes a task's error with where the task was read.

@@ -6,3 +6,9 @@ package decode
 // name starting with a dot), so an item written with "/" and no drive
 // expands alike on every system.
 var hostPaths = windowsPaths
+
+// MaxCommandLine is the most bytes that -X puts in a task's command line
+// (see Args.Fit). Windows takes a command line of 32,767 UTF-16 code
+// units, with each argument quoted; half of that leaves room for the
+// quotes and for escaped quotes in the arguments.
+const MaxCommandLine = 16 << 10

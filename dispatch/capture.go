@@ -1,7 +1,9 @@
 package dispatch
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"os"
 	"time"
 
@@ -13,24 +15,36 @@ import (
 // the limit are read and dropped so the child never blocks on a full pipe.
 // Its bytes are kept as spool.Buffer keeps them.
 type capture struct {
-	r, w *os.File
-	buf  spool.Buffer
-	done chan struct{}
+	r, w  *os.File
+	buf   spool.Buffer
+	lines *lineSplitter // nil unless the task's lines are wanted as they come
+	done  chan struct{}
 }
 
-func (l *Local) newCapture() (*capture, error) {
+// newCapture returns a capture whose lines, when sink is not nil, go to
+// sink as they come (see job.LineSink).
+func (l *Local) newCapture(sink func([]byte)) (*capture, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
 	buf := spool.Buffer{Limit: l.opts.MaxOutput, InMemory: l.opts.SpillAfter, TempDir: l.opts.TempDir}
-	return &capture{r: r, w: w, buf: buf, done: make(chan struct{})}, nil
+	c := &capture{r: r, w: w, buf: buf, done: make(chan struct{})}
+	if sink != nil {
+		c.lines = &lineSplitter{emit: sink}
+	}
+	return c, nil
 }
 
 func (c *capture) collect() {
 	defer close(c.done)
 	defer c.buf.Release()
-	_, err := c.buf.ReadFrom(c.r)
+	var from io.Reader = c.r
+	if c.lines != nil {
+		from = io.TeeReader(c.r, c.lines)
+		defer c.lines.flush()
+	}
+	_, err := c.buf.ReadFrom(from)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		c.readBuffered()
 	}
@@ -63,6 +77,41 @@ func (c *capture) readBuffered() {
 // kept; and, when some could not be kept, why (see spool.Buffer.Output).
 func (c *capture) output(stream string) (job.Output, bool, error) {
 	return c.buf.Output(stream)
+}
+
+// lineSplitter cuts what is written to it into lines for emit: each whole
+// line as soon as its line break is written, a line of job.MaxLine bytes
+// without one, and what is left at flush.
+type lineSplitter struct {
+	emit    func([]byte)
+	pending []byte
+}
+
+func (s *lineSplitter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		end := len(p)
+		if i >= 0 {
+			end = i + 1
+		}
+		take := min(end, job.MaxLine-len(s.pending))
+		s.pending = append(s.pending, p[:take]...)
+		p = p[take:]
+		if take == end && i >= 0 || len(s.pending) == job.MaxLine {
+			s.emit(s.pending)
+			s.pending = s.pending[:0]
+		}
+	}
+	return n, nil
+}
+
+// flush emits what is left: a last line without a line break.
+func (s *lineSplitter) flush() {
+	if len(s.pending) > 0 {
+		s.emit(s.pending)
+		s.pending = s.pending[:0]
+	}
 }
 
 // close closes both ends of the pipe; the write end is normally closed

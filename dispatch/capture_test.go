@@ -5,6 +5,7 @@ package dispatch
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -47,4 +48,27 @@ func TestLocalSpillFailure(t *testing.T) {
 			require.True(t, r.Failed())
 		})
 	}
+}
+
+// TestLineSplitter: lines are emitted whole however the writes cut them,
+// a line longer than job.MaxLine in pieces of that size, and the rest at
+// flush.
+func TestLineSplitter(t *testing.T) {
+	var got []string
+	s := &lineSplitter{emit: func(l []byte) { got = append(got, string(l)) }}
+	for _, w := range []string{"a", "b\nc", "\n\nd", "e"} {
+		n, err := s.Write([]byte(w))
+		require.NoError(t, err)
+		require.Equal(t, len(w), n)
+	}
+	require.Equal(t, []string{"ab\n", "c\n", "\n"}, got)
+	s.flush()
+	require.Equal(t, []string{"ab\n", "c\n", "\n", "de"}, got)
+
+	got = nil
+	long := strings.Repeat("x", job.MaxLine+10) + "\n"
+	_, _ = s.Write([]byte(long[:100]))
+	_, _ = s.Write([]byte(long[100:]))
+	s.flush()
+	require.Equal(t, []string{long[:job.MaxLine], long[job.MaxLine:]}, got)
 }

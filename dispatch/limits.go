@@ -48,6 +48,9 @@ func encodeLimits(l job.Limits) string {
 	add(job.LimitCPU, l.CPUSeconds())
 	add(job.LimitFiles, l.Files)
 	add(job.LimitFSize, l.FSize)
+	if l.Nice != 0 {
+		parts = append(parts, job.LimitNice+"="+strconv.Itoa(l.Nice))
+	}
 	return strings.Join(parts, ",")
 }
 
@@ -57,6 +60,10 @@ func decodeLimits(s string) (job.Limits, error) {
 	for part := range strings.SplitSeq(s, ",") {
 		name, value, _ := strings.Cut(part, "=")
 		n, err := strconv.ParseInt(value, 10, 64)
+		if name == job.LimitNice && err == nil && n != 0 && n >= -20 && n <= 19 {
+			l.Nice = int(n)
+			continue
+		}
 		if err != nil || n <= 0 {
 			return l, fmt.Errorf("bad limit %q", part)
 		}

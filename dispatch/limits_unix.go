@@ -58,6 +58,11 @@ func checkLimits(l job.Limits) error {
 // above it, so the task first gets SIGXCPU, which it may catch, and SIGKILL
 // a second later.
 func setLimits(l job.Limits) error {
+	if l.Nice != 0 {
+		if err := unix.Setpriority(unix.PRIO_PROCESS, 0, l.Nice); err != nil {
+			return fmt.Errorf("cannot set the niceness %d: %w", l.Nice, err)
+		}
+	}
 	return eachLimit(l, func(name string, resource int, value uint64, cur syscall.Rlimit) error {
 		soft, hard := value, value
 		if resource == unix.RLIMIT_CPU {

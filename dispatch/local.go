@@ -62,6 +62,9 @@ type ProcessOptions struct {
 	// TempDir holds the outputs too big to keep in memory; empty means
 	// os.TempDir().
 	TempDir string
+	// Nice, when not zero, is the niceness every task runs at (see
+	// job.Limits.Nice); not on Windows.
+	Nice int
 }
 
 // LocalOptions configure a Local executor. A task's time limit and limits

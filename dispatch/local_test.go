@@ -31,6 +31,8 @@ func TestLocalExecute(t *testing.T) {
 	dir := t.TempDir()
 	notExec := filepath.Join(dir, "script.txt")
 	require.NoError(t, os.WriteFile(notExec, []byte("echo hi"), 0o644))
+	chunked := filepath.Join(dir, "chunks.txt")
+	require.NoError(t, os.WriteFile(chunked, []byte("one\ntwo\nthree\n"), 0o644))
 
 	tests := []struct {
 		name  string
@@ -54,6 +56,13 @@ func TestLocalExecute(t *testing.T) {
 			func(t *testing.T, r job.Result) { require.Equal(t, dir+"\n", r.Stdout.String()) }},
 		{"stdin", LocalOptions{}, job.Task{Command: "cat", Stdin: "fed", HasStdin: true},
 			func(t *testing.T, r job.Result) { require.Equal(t, "fed", r.Stdout.String()) }},
+		{"stdin a chunk of a file", LocalOptions{}, job.Task{Command: "cat", HasStdin: true, Chunk: &job.Chunk{Path: chunked, Offset: 4, Length: 4}},
+			func(t *testing.T, r job.Result) { require.Equal(t, "two\n", r.Stdout.String()) }},
+		{"stdin a chunk of a file that is gone", LocalOptions{}, job.Task{Command: "cat", HasStdin: true, Chunk: &job.Chunk{Path: filepath.Join(dir, "gone"), Length: 4}},
+			func(t *testing.T, r job.Result) {
+				require.Equal(t, job.ExitNeverStarted, r.ExitCode, "the command is there")
+				require.EqualError(t, r.Err, "cannot start cat: cannot read its chunk of "+filepath.Join(dir, "gone")+": no such file or directory")
+			}},
 		{"no stdin reads /dev/null", LocalOptions{}, job.Task{Command: "cat"},
 			func(t *testing.T, r job.Result) { require.Equal(t, 0, r.ExitCode) }},
 		{"not found", LocalOptions{}, job.Task{Command: "no-such-command-anywhere"},

@@ -28,6 +28,15 @@ type Options struct {
 	Observer job.Observer
 	// Log receives progress messages; nil discards them.
 	Log *slog.Logger
+	// Gates hold back each attempt's start (see Gates): a task waits
+	// for them before it is told as started, and before each retry. With
+	// MemFree, the pool stops the youngest attempt running when the memory
+	// available falls below half of it, and runs the task again once the
+	// gates let it: a job.Requeued event, but no result, tells of the
+	// attempt stopped, which counts in the result's Attempts and not
+	// against Retries. Give a pool whose executor has slots on other
+	// machines only the Shared gates.
+	Gates Gates
 }
 
 // MaxWorkers bounds Options.Workers: past it, the children alone would
@@ -81,10 +90,13 @@ func (p *Pool) Run(ctx, intake context.Context, tasks <-chan job.Task) <-chan jo
 	if r.slots == nil {
 		r.room = newRoom(p.opts.Workers, p.opts.Memory)
 	}
+	r.gate, r.guard = newGate(p.opts.Gates), newMemGuard(p.opts.Gates)
 	go func() {
+		stopGuard := r.startGuard()
 		r.feed(tasks)
 		close(r.jobs)
 		r.workers.Wait()
+		stopGuard()
 		close(r.out)
 	}()
 	return r.out
@@ -100,7 +112,9 @@ type run struct {
 	out         chan job.Result
 	jobs        chan assignment // to the workers, who share it
 	workers     sync.WaitGroup
-	started     int // workers started so far, by feed
+	started     int       // workers started so far, by feed
+	gate        *gate     // nil when no gate holds back starts
+	guard       *memGuard // nil without MemFree
 }
 
 // assignment is a task handed to a worker, with the slot it is to run in
@@ -261,11 +275,8 @@ func (r *run) work(number int) {
 		} else {
 			fillSlot(a.t, number)
 		}
-		res := r.attempt(a.t, a.slot)
-		if a.slot == nil {
-			r.room.give(a.t.Request)
-		}
-		r.emit(a.t, res)
+		res, slot := r.attempt(a.t, a.slot)
+		r.emitReleasing(a.t, res, slot, a.slot == nil)
 	}
 }
 
@@ -273,20 +284,35 @@ func (r *run) work(number int) {
 // while it fails in a way that another run might change and the intake is
 // open. An attempt whose host was lost runs again in another slot, without
 // counting against Retries, up to maxHostLosses times, with its "{%}"
-// naming the number of its new slot. The slot is given back before
-// attempt returns.
-func (r *run) attempt(t *job.Task, slot *numberedSlot) job.Result {
+// naming the number of its new slot. An attempt the memory guard stopped
+// runs again, without counting against Retries, and without bound: it is
+// stopped only while memory is short. Each attempt first waits at the
+// gate, when there is one; a task that never passes it is answered as not
+// run, and a retry that does not pass it leaves the last attempt's result
+// as the task's. It returns the result and the slot the task holds at the
+// end, if it holds one, for the caller to give back (see emitReleasing).
+func (r *run) attempt(t *job.Task, slot *numberedSlot) (job.Result, *numberedSlot) {
+	if r.gate != nil {
+		if err := r.pass(t, 1); err != nil {
+			return r.held(t, err), slot
+		}
+	}
 	if r.log.Enabled(r.ctx, slog.LevelDebug) { // its arguments cost, logged or not
 		r.log.Debug("task started", "seq", t.Seq, "identifier", t.Identifier, "command", t.Command, "args", t.Args)
 	}
 	r.observe(job.Event{Kind: job.Started, Task: t, Attempt: 1, Host: hostOf(slot)})
-	lost := 0
+	lost, requeued := 0, 0
 	for n := 1; ; n++ {
-		res := r.execute(t, slot)
+		res, stopped := r.execute(t, slot)
 		res.Attempts = n
 		again := false
 		switch {
 		case !res.Failed() || r.intake.Err() != nil:
+		case stopped:
+			requeued++
+			again = true
+			r.log.Info("task requeued", "seq", t.Seq, "identifier", t.Identifier, "attempt", n+1, "error", errMemoryLow)
+			r.observe(job.Event{Kind: job.Requeued, Task: t, Attempt: n, Host: res.Host, Resource: resourceMemFree})
 		case errors.Is(res.Err, job.ErrHostLost):
 			if lost < maxHostLosses {
 				lost++
@@ -295,31 +321,41 @@ func (r *run) attempt(t *job.Task, slot *numberedSlot) job.Result {
 				}
 			}
 		default:
-			again = n-lost <= r.opts.Retries && retryable(&res)
+			again = n-lost-requeued <= r.opts.Retries && retryable(&res)
+		}
+		if again && r.gate != nil && r.pass(t, n+1) != nil {
+			again = false
 		}
 		if !again {
-			if slot != nil {
-				slot.Release()
-			}
 			r.logResult(&res)
-			return res
+			return res, slot
 		}
-		r.log.Info("task retrying", "seq", t.Seq, "identifier", t.Identifier, "attempt", n+1, "exit_code", res.ExitCode, "error", res.Err)
 		// The failed attempt's output is not reported: release it.
 		res.Close()
 		res.Stdout, res.Stderr = job.Output{}, job.Output{}
+		if stopped {
+			continue
+		}
+		r.log.Info("task retrying", "seq", t.Seq, "identifier", t.Identifier, "attempt", n+1, "exit_code", res.ExitCode, "error", res.Err)
 		r.observe(job.Event{Kind: job.Retrying, Task: t, Attempt: n, Result: &res, Host: res.Host})
 	}
 }
 
-// execute runs one attempt of t, in slot when it has one.
-func (r *run) execute(t *job.Task, slot *numberedSlot) job.Result {
-	if slot == nil {
-		return r.exec.Execute(r.ctx, t)
+// execute runs one attempt of t, in slot when it has one, and reports
+// whether the memory guard stopped it.
+func (r *run) execute(t *job.Task, slot *numberedSlot) (res job.Result, stopped bool) {
+	ctx := r.ctx
+	var w *watched
+	if r.guard != nil {
+		ctx, w = r.guard.track(ctx)
+		defer func() { stopped = r.guard.end(w) }()
 	}
-	res := slot.Execute(r.ctx, t)
+	if slot == nil {
+		return r.exec.Execute(ctx, t), false
+	}
+	res = slot.Execute(ctx, t)
 	res.Host = slot.Host()
-	return res
+	return res, false
 }
 
 // reacquire gives back the slot of an attempt whose host was lost, and its
@@ -394,12 +430,16 @@ func retryable(r *job.Result) bool { return r.Started }
 
 // notRun answers a task that the closed intake keeps from starting: its
 // Err is the intake's cause, or job.ErrCancelled when there is none.
-func (r *run) notRun(t *job.Task) {
+func (r *run) notRun(t *job.Task) { r.emit(t, r.cancelled(t)) }
+
+// cancelled is the result of a task that the closed intake keeps from
+// starting.
+func (r *run) cancelled(t *job.Task) job.Result {
 	reason := context.Cause(r.intake)
 	if reason == r.intake.Err() {
 		reason = job.ErrCancelled
 	}
-	r.emit(t, job.NotRun(t, reason))
+	return job.NotRun(t, reason)
 }
 
 // noSlot answers a task for which no slot came: the intake closed, or
@@ -413,11 +453,25 @@ func (r *run) noSlot(t *job.Task, err error) {
 	r.emit(t, job.NotRun(t, err))
 }
 
-// emit tells the observer that t has finished, then sends its result.
-func (r *run) emit(t *job.Task, res job.Result) {
+// emitReleasing tells the observer that t has finished, then gives back
+// its slot, if it holds one, or, with room, the room it holds on this
+// machine, then sends its result: so no other task
+// starts in the slot before the observer has heard of the finish, and may
+// have closed the intake (a halt).
+func (r *run) emitReleasing(t *job.Task, res job.Result, slot *numberedSlot, room bool) {
 	r.observe(job.Event{Kind: job.Finished, Task: t, Attempt: res.Attempts, Result: &res, Host: res.Host})
+	if slot != nil {
+		slot.Release()
+	}
+	if room {
+		r.room.give(t.Request)
+	}
 	r.out <- res
 }
+
+// emit tells the observer that t, which holds no slot, has finished, then
+// sends its result.
+func (r *run) emit(t *job.Task, res job.Result) { r.emitReleasing(t, res, nil, false) }
 
 func (r *run) observe(ev job.Event) {
 	if r.opts.Observer != nil {

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/workerpool/workerpool/internal/shorten"
 	"github.com/workerpool/workerpool/job"
 )
 
@@ -51,6 +53,9 @@ func (l *Local) prepare(t *job.Task) (*process, error) {
 	argv[0] = t.Command
 	copy(argv[1:], t.Args)
 	limits := t.Limits
+	if l.opts.Nice != 0 {
+		limits.Nice = l.opts.Nice
+	}
 	p := &process{path: path, argv: argv, group: g, limits: limits}
 	if limits.Set() {
 		if err := p.limited(limits, path); err != nil {
@@ -101,17 +106,17 @@ func (l *Local) connect(p *process, t *job.Task) error {
 	p.attr.Files = files
 	files[0] = l.devNull
 	if t.HasStdin {
-		if p.stdin, err = newFeeder(t.Stdin); err != nil {
+		if p.stdin, err = newFeeder(t); err != nil {
 			return err
 		}
 		files[0] = p.stdin.r
 	}
-	if files[1], err = p.capture(l); err != nil {
+	if files[1], err = p.capture(l, lineSink(t, false)); err != nil {
 		return err
 	}
 	switch l.opts.Stderr {
 	case StderrCapture:
-		files[2], err = p.capture(l)
+		files[2], err = p.capture(l, lineSink(t, true))
 	case StderrInherit:
 		files[2] = l.inheritTo
 	default:
@@ -124,33 +129,69 @@ func (l *Local) connect(p *process, t *job.Task) error {
 // for it to be all read: a grandchild may keep the pipe and never read it.
 type feeder struct {
 	r, w *os.File
-	data string
+	src  io.Reader
+	file *os.File // the file src reads a chunk of, closed with the feeder
 }
 
-func newFeeder(data string) (*feeder, error) {
-	r, w, err := os.Pipe()
-	if err != nil {
+// newFeeder prepares the stdin of t: its Stdin, or the bytes of the file
+// its Chunk names, which are copied from the file to the pipe as the child
+// reads them, through a small buffer: the chunk is never held whole.
+func newFeeder(t *job.Task) (*feeder, error) {
+	f := &feeder{src: strings.NewReader(t.Stdin)}
+	if c := t.Chunk; c != nil && c.Path != "" {
+		// %v, not %w: the file missing is not the command missing.
+		file, err := os.Open(c.Path)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read its chunk of %s: %v", c.Path, shorten.Error(err))
+		}
+		if _, err := file.Seek(c.Offset, io.SeekStart); err != nil {
+			file.Close()
+			return nil, fmt.Errorf("cannot read its chunk of %s: %v", c.Path, shorten.Error(err))
+		}
+		f.file, f.src = file, &io.LimitedReader{R: file, N: c.Length}
+	}
+	var err error
+	if f.r, f.w, err = os.Pipe(); err != nil {
+		f.close()
 		return nil, err
 	}
-	return &feeder{r: r, w: w, data: data}, nil
+	return f, nil
 }
 
 // feed writes the data, then closes the pipe so the reader sees its end.
 // It returns early, with what is unwritten dropped, when close closes the
 // pipe or nobody holds the read end any more.
 func (f *feeder) feed() {
-	_, _ = io.WriteString(f.w, f.data)
+	_, _ = io.Copy(f.w, f.src)
 	f.w.Close()
+	if f.file != nil {
+		f.file.Close()
+	}
 }
 
 func (f *feeder) close() {
-	f.r.Close()
-	f.w.Close()
+	if f.r != nil {
+		f.r.Close()
+		f.w.Close()
+	}
+	if f.file != nil {
+		f.file.Close()
+	}
 }
 
-// capture adds a capture of one output stream and returns its write end.
-func (p *process) capture(l *Local) (*os.File, error) {
-	c, err := l.newCapture()
+// lineSink returns what gives t's lines of one stream to t.Lines, or nil
+// when t has none.
+func lineSink(t *job.Task, stderr bool) func([]byte) {
+	if t.Lines == nil {
+		return nil
+	}
+	return func(line []byte) { t.Lines.Line(stderr, line) }
+}
+
+// capture adds a capture of one output stream, whose lines go to sink
+// when it is not nil, and returns its write end.
+func (p *process) capture(l *Local, sink func([]byte)) (*os.File, error) {
+	c, err := l.newCapture(sink)
 	if err != nil {
 		return nil, err
 	}

@@ -93,7 +93,7 @@ func (m *room) give(need job.Request) {
 type queue struct {
 	tasks     []*job.Task
 	passed    int       // tasks started ahead of the head
-	since     time.Time // when the head began to wait
+	since     time.Time // when the head began to wait; zero unless it asks for room (asksForRoom)
 	told      bool      // the head's Waiting event has been sent
 	short     string    // what the head waits for, when it last tried
 	maxPassed int
@@ -182,7 +182,7 @@ func (r *run) startWaiting(q *queue) <-chan struct{} {
 			q.remove(i)
 			r.hand(a)
 		default:
-			if i == 0 {
+			if i == 0 && asksForRoom(t.Request) {
 				q.short = short
 				if q.since.IsZero() {
 					q.since = time.Now()
@@ -195,10 +195,16 @@ func (r *run) startWaiting(q *queue) <-chan struct{} {
 	return wake
 }
 
+// asksForRoom reports whether a task asks for more than its turn in one
+// slot: more slots, or memory. Only such a task has a Waiting event when it
+// waits for room; a task of one slot that waits for it is only waiting its
+// turn, as every task does when there are more tasks than slots.
+func asksForRoom(need job.Request) bool { return need.CPUs > 1 || need.Memory > 0 }
+
 // waited tells, once, of a head that has waited waitingAfter: a Waiting
 // event saying what for.
 func (r *run) waited(q *queue) {
-	if len(q.tasks) == 0 || q.told || time.Since(q.since) < waitingAfter {
+	if len(q.tasks) == 0 || q.told || q.since.IsZero() || time.Since(q.since) < waitingAfter {
 		return
 	}
 	q.told = true

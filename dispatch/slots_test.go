@@ -175,6 +175,38 @@ func TestPoolNoSlots(t *testing.T) {
 	}
 }
 
+// observerFunc is an Observer that is a function.
+type observerFunc func(job.Event)
+
+func (f observerFunc) Observe(ev job.Event) { f(ev) }
+
+// TestPoolSlotAfterFinish: a slot is given back only once the observer has
+// heard that its task finished, so an observer that closes the intake then
+// (a halt) keeps the next task from starting in that slot.
+func TestPoolSlotAfterFinish(t *testing.T) {
+	for range 5 {
+		f := newFakeSlots()
+		f.downed["b"] = true // one slot: "a"
+		intake, halt := context.WithCancelCause(context.Background())
+		stop := observerFunc(func(ev job.Event) {
+			if ev.Kind == job.Finished && ev.Result.Failed() {
+				// Time for the next task to take the slot, were it given
+				// back already: the test passes however long this takes.
+				time.Sleep(20 * time.Millisecond)
+				halt(job.ErrSkipped)
+			}
+		})
+		p := NewPool(f, Options{Observer: stop})
+		got := collect(p.Run(context.Background(), intake, feed("fail", "ok", "ok")))
+		require.Len(t, got, 3)
+		require.Equal(t, 1, got[1].ExitCode)
+		for _, seq := range []int64{2, 3} {
+			require.False(t, got[seq].Started, "task %d started after the halt", seq)
+			require.ErrorIs(t, got[seq].Err, job.ErrSkipped)
+		}
+	}
+}
+
 // numberSlots is size slots on one host, "h". Each attempt it runs reads the number of
 // its slot from its task's first argument ("{%}") and records it, with an
 // error when the number is not in 1..size or another running attempt has

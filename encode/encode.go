@@ -132,8 +132,9 @@ type event struct {
 	Meta       json.RawMessage `json:"meta,omitempty"`
 }
 
-// Event writes ev as a line of its own and flushes it: a task's start, or
-// its retry with the outcome of the attempt that failed. NDJSON only. Like
+// Event writes ev as a line of its own and flushes it: a task's start;
+// its retry with the outcome of the attempt that failed; its wait at a
+// gate, or its requeueing, with the resource. NDJSON only. Like
 // a result, the line is valid UTF-8: invalid bytes become U+FFFD.
 func (e *Encoder) Event(ev job.Event) error {
 	t := ev.Task

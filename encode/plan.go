@@ -20,6 +20,7 @@ type planned struct {
 	Env        map[string]string `json:"env,omitempty"`
 	Dir        string            `json:"dir,omitempty"`
 	Stdin      *string           `json:"stdin,omitempty"`
+	Chunk      *plannedChunk     `json:"chunk,omitempty"`
 	Timeout    string            `json:"timeout,omitempty"` // the task's own limit, "0s" for none
 	Limits     *plannedLimits    `json:"limits,omitempty"`
 	CPUs       int               `json:"cpus,omitempty"`   // slots it takes
@@ -27,6 +28,14 @@ type planned struct {
 	Fits       string            `json:"fits,omitempty"`   // where it could run
 	Meta       json.RawMessage   `json:"meta,omitempty"`
 	Error      string            `json:"error,omitempty"`
+}
+
+// plannedChunk is the part of the input a task of --pipe or --pipepart
+// would read on its stdin, in place of the bytes themselves.
+type plannedChunk struct {
+	File   string `json:"file,omitempty"`
+	Offset int64  `json:"offset"`
+	Length int64  `json:"length"`
 }
 
 // plannedLimits are a task's limits as it would run with them: sizes in
@@ -66,7 +75,10 @@ func WritePlan(w io.Writer, tasks <-chan job.Task, resolve func(*job.Task) (stri
 		p := planned{Seq: t.Seq, Identifier: t.Identifier, Meta: validMeta(t.Meta)}
 		if t.Err == nil {
 			p.Command, p.Args, p.Env, p.Dir = t.Command, t.Args, t.Env, t.Dir
-			if t.HasStdin {
+			switch {
+			case t.Chunk != nil:
+				p.Chunk = &plannedChunk{File: t.Chunk.Path, Offset: t.Chunk.Offset, Length: t.Chunk.Length}
+			case t.HasStdin:
 				p.Stdin = &t.Stdin
 			}
 			if t.HasTimeout {

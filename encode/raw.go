@@ -154,3 +154,28 @@ func copyTagged(w *bufio.Writer, r io.Reader, tag []byte) error {
 		}
 	}
 }
+
+// Line writes one line of a running task's output (--line-buffer), id's,
+// as it is, after id and a tab when the mode is Raw with Tag: to the
+// results when it is the task's stdout, to Options.RawStderr when it is
+// its stderr. A line of stdout is flushed at once; a failure to write one
+// of stderr ends nothing, as for a result's.
+func (e *Encoder) Line(id string, stderr bool, line []byte) error {
+	w := e.w
+	if stderr {
+		if e.opts.RawStderr == nil {
+			return nil
+		}
+		w = bufio.NewWriterSize(e.opts.RawStderr, len(id)+1+len(line))
+	}
+	if raw, ok := e.mode.(Raw); ok && raw.Tag {
+		w.WriteString(validString(id))
+		w.WriteByte('\t')
+	}
+	w.Write(line)
+	err := w.Flush()
+	if stderr {
+		return nil
+	}
+	return err
+}

@@ -30,6 +30,11 @@ type Task struct {
 	// otherwise the child reads /dev/null.
 	Stdin    string
 	HasStdin bool
+	// Chunk, when set, says which part of the input the task's stdin is:
+	// a chunk of --pipe or --pipepart. With Chunk.Path set, the child
+	// reads those bytes of that file, and Stdin is empty; otherwise Stdin
+	// holds them.
+	Chunk *Chunk
 	// Timeout is the task's time limit; zero means none. HasTimeout says
 	// that the task set it itself; otherwise it is the run's default, once
 	// Defaults are applied.
@@ -47,11 +52,50 @@ type Task struct {
 	// Request is the room the task takes while it runs; the run's defaults
 	// fill in what it does not ask for (Defaults.Apply).
 	Request Request
+	// Transfer names the files sent to the host that runs the task before
+	// it starts, and Return those brought back once it has ended, as
+	// relative paths, read and written relative to Dir (or the pool's
+	// working directory) here: --transferfile and --return, their
+	// replacement strings filled in. A task run on this machine ignores
+	// them, since its files are already in place.
+	Transfer []string
+	Return   []string
 	// Meta is copied verbatim into the result.
 	Meta json.RawMessage
+	// Inputs holds the input the task was made of, in template mode: for
+	// each record (a line, or a value of each input source) its values,
+	// one per source or column. Empty for a JSON task or a chunk.
+	Inputs [][]string
+	// Lines, when set, is told each line of the task's outputs as the
+	// task writes it, by an executor that can (see LineSink); the result
+	// still holds every byte.
+	Lines LineSink
 	// Err is set when the task could not be read; such a task is never run
 	// and its result carries the error.
 	Err error
+}
+
+// LineSink receives the lines of a running task's outputs (Task.Lines):
+// each whole line, its line break included, and a last line without one
+// when the output ends. A line longer than MaxLine comes in pieces of
+// MaxLine bytes. Line is called from one goroutine per stream, and must
+// not keep line past the call; stderr says which stream it is from.
+type LineSink interface {
+	Line(stderr bool, line []byte)
+}
+
+// MaxLine is the longest line a LineSink is given whole.
+const MaxLine = 1 << 20
+
+// Chunk is a part of the input, cut at record boundaries, that one task
+// reads on its stdin.
+type Chunk struct {
+	// Path names the file the chunk is read from when the task runs
+	// (--pipepart); empty when the chunk was read already (--pipe).
+	Path string
+	// Offset is where the chunk starts in the input, and Length how many
+	// bytes it holds.
+	Offset, Length int64
 }
 
 // Result is the outcome of one Task.
@@ -133,15 +177,18 @@ type EventKind string
 // The events of a task's life. A task that is attempted has Started, then
 // Retrying before each further attempt, then Finished; a task never
 // attempted (invalid, skipped, cancelled before it started) has only
-// Finished, with Attempt 0.
+// Finished, with Attempt 0. Waiting tells of a task held back from an
+// attempt for more than a second, and Requeued of an attempt stopped to
+// free memory, to run again without counting as a retry.
 const (
 	Started  EventKind = "started"
 	Retrying EventKind = "retrying"
 	Finished EventKind = "finished"
 	// Waiting tells, once, of a task that has waited more than a second
-	// for room to start in, before its Started; Resource names what it
-	// waits for.
-	Waiting EventKind = "waiting"
+	// for room to start in (its "cpus" or "memory", or a gate), before its
+	// Started; Resource names what it waits for.
+	Waiting  EventKind = "waiting"
+	Requeued EventKind = "requeued"
 )
 
 // Event is one moment of a task's life, as told to an Observer.
@@ -159,8 +206,9 @@ type Event struct {
 	// one machine: for Started, the first attempt's; for the others, the
 	// Result's.
 	Host string
-	// Resource names what a Waiting task waits for: ResourceCPUs or
-	// ResourceMemory.
+	// Resource names what a Waiting task waits for: ResourceCPUs,
+	// ResourceMemory, "memfree", "load", "delay" or "rate"; or what a
+	// Requeued attempt was stopped for.
 	Resource string
 }
 

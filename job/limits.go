@@ -26,6 +26,11 @@ type Limits struct {
 	// FSize is the largest file the task may write, in bytes
 	// (RLIMIT_FSIZE): past it, the task gets SIGXFSZ.
 	FSize int64
+	// Nice is the niceness the task runs at (setpriority), from -20 to
+	// 19; zero leaves the pool's own. It is not a resource limit, but it
+	// is set the same way, before the task's program starts. A task does
+	// not set it: the executor does (see dispatch.ProcessOptions).
+	Nice int
 }
 
 // Set reports whether any limit is set.
@@ -59,6 +64,7 @@ const (
 	LimitCPU    = "cpu"
 	LimitFiles  = "files"
 	LimitFSize  = "fsize"
+	LimitNice   = "nice"
 )
 
 // ParseSize reads a size: a number of bytes, or a number with a suffix K,

@@ -19,14 +19,16 @@ func (c *Config) openInput(stdin io.Reader) (r io.Reader, close func(), err erro
 		return nil, nil, fmt.Errorf("inline tasks %q cannot be combined with a command after --", shorten.Text(c.Inline, 40))
 	}
 	switch {
+	case len(c.Sources) > 0:
+		return strings.NewReader(""), nothing, nil
 	case c.Infile != "" && c.Infile != "-":
 		f, err := os.Open(c.Infile)
 		if err != nil {
-			return nil, nil, fmt.Errorf("cannot read --infile %s: %w", c.Infile, shorten.Error(err))
+			return nil, nil, fmt.Errorf("cannot read %s %s: %w", c.infileFlag(), c.Infile, shorten.Error(err))
 		}
 		if info, err := f.Stat(); err == nil && info.IsDir() {
 			f.Close()
-			return nil, nil, fmt.Errorf("cannot read --infile %s: it is a directory", c.Infile)
+			return nil, nil, fmt.Errorf("cannot read %s %s: it is a directory", c.infileFlag(), c.Infile)
 		}
 		return f, func() { f.Close() }, nil
 	case c.Infile == "" && c.Inline != "":
@@ -46,11 +48,21 @@ func (c *Config) openInput(stdin io.Reader) (r io.Reader, close func(), err erro
 	return stdin, nothing, nil
 }
 
+// infileFlag is the flag that named Infile, for messages.
+func (c *Config) infileFlag() string {
+	if c.InfileFlag == "" {
+		return "--infile"
+	}
+	return c.InfileFlag
+}
+
 // reopenInput returns a way to read the input once more, for counting the
 // tasks ahead of the run, when the input is an inline argument or a regular
 // file; nil otherwise.
 func (c *Config) reopenInput() func() (io.ReadCloser, error) {
 	switch {
+	case len(c.Sources) > 0:
+		return nil
 	case c.Infile != "" && c.Infile != "-":
 		if info, err := os.Stat(c.Infile); err != nil || !info.Mode().IsRegular() {
 			return nil

@@ -13,12 +13,18 @@ package pipeline
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"math/rand/v2"
 	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/workerpool/workerpool/decode"
@@ -33,11 +39,25 @@ type Config struct {
 	// Inline holds tasks given on the command line; Infile names a file of
 	// tasks ("-" is stdin). With neither, tasks come from stdin.
 	Inline, Infile string
+	// InfileFlag is the flag that named Infile, for messages; empty means
+	// --infile.
+	InfileFlag string
 	// Template, when not empty, makes each input line a task (see
 	// decode.Options).
 	Template []string
 	// Null splits template input at NUL bytes (see decode.Options).
 	Null bool
+	// Pipe, with a template, cuts the input into chunks, each the stdin
+	// of one task (see decode.Pipe).
+	Pipe *decode.Pipe
+	// Sources are the input sources of the template given after it (:::,
+	// ::::); with some, stdin is read only when one of them names it.
+	Sources []decode.Source
+	// Args say how items become the arguments of tasks (see decode.Args).
+	Args decode.Args
+	// Transfer and Return name each task's files to stage on the host
+	// that runs it (see decode.Options).
+	Transfer, Return []string
 	// Outfile, when set, receives the results instead of stdout.
 	Outfile string
 	// Report, when set, is the file that receives an HTML report of the
@@ -51,7 +71,7 @@ type Config struct {
 	Ordered  bool // results in input order in a Mode that does not always keep it
 	Binary   bool // result_body and stderr base64-encoded
 	Events   bool // NDJSON lines for each task's start and retries
-	Resume   bool // skip the tasks Outfile records as done
+	Resume   bool // skip the tasks Outfile (in NDJSON), or Joblog, records as done
 	DryRun   bool // print how each task would run; run none
 	Progress bool // a live progress line on Stderr, when it is a terminal
 
@@ -71,7 +91,32 @@ type Config struct {
 	// nowhere; nil says nothing of it.
 	Fit      func(job.Request) (string, error)
 	Retries  int
-	FailFast bool
+	FailFast bool // halt soon after the first failure, when Halt is never
+	// Gates hold back the starts of tasks (see dispatch.Options.Gates).
+	Gates dispatch.Gates
+	// Halt says when the run stops early (GNU parallel's --halt).
+	Halt Halt
+	// LineBuffer, in a mode that writes the tasks' outputs apart from
+	// their results (encode.Raw), writes each line of them as it comes,
+	// rather than each output whole as its task ends: tasks run by an
+	// executor that tells their lines (job.Task.Lines) have them written
+	// so, the others whole at their end. Results are then not Ordered.
+	LineBuffer bool
+	// Shuffle runs the tasks in a random order: all are read first. With
+	// Ordered, results are written in the order the tasks were started.
+	Shuffle bool
+	// Joblog, when set, is the file that gets a line in GNU parallel's
+	// joblog format for each task that was attempted, as it ends. With
+	// Resume or ResumeFailed, the tasks it records are not run again:
+	// matched by Seq, those that ended at all with Resume, those that
+	// exited 0 with ResumeFailed; lines are appended to it.
+	Joblog       string
+	ResumeFailed bool
+	// Results, when set, is the directory (or the path template, with
+	// {} or {#} in it) that receives each attempted task's stdout,
+	// stderr, seq and result, as GNU parallel's --results lays them out
+	// (see resultsDir).
+	Results string
 	// Defaults are the time limit and limits of every task that sets none
 	// of its own. They are applied as each task is read, before the
 	// executor or the dry run sees it.
@@ -93,7 +138,8 @@ type Config struct {
 }
 
 func (c *Config) decodeOptions() decode.Options {
-	return decode.Options{Template: c.Template, Null: c.Null, Defaults: c.Defaults}
+	return decode.Options{Template: c.Template, Null: c.Null, Pipe: c.Pipe, Sources: c.Sources, Args: c.Args, Defaults: c.Defaults,
+		Transfer: c.Transfer, Return: c.Return}
 }
 
 // mode is the form of the output.
@@ -114,6 +160,9 @@ type Summary struct {
 	Recorded int64 // skipped because the journal records them as done
 	Results  int64 // written
 	Failed   int64 // written, and failed
+	// HaltedOnSuccess says that the run halted when enough tasks
+	// succeeded (Halt.Success): it succeeded, whatever failed.
+	HaltedOnSuccess bool
 }
 
 // Run reads tasks from stdin (or where cfg says), runs them and writes their
@@ -139,11 +188,13 @@ func Run(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writer) (Su
 		return Summary{}, err
 	}
 	defer files.closeInput()
-	r := &run{cfg: &cfg, journal: files.journal, stop: newStopper(ctx), log: cfg.Log}
+	r := &run{cfg: &cfg, journal: files.journal, joblog: files.joblog, results: files.results, stop: newStopper(ctx), log: cfg.Log}
+	r.halt.Halt = cfg.halt()
 	if files.report != nil {
 		r.report = &report.Builder{}
 	}
 	defer r.stop.release()
+	r.sources = files.sources
 	if cfg.DryRun {
 		err = r.dryRun(files.input, files.out.w)
 	} else {
@@ -158,6 +209,14 @@ func Run(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writer) (Su
 		if rerr := r.writeReport(files.report); rerr != nil && err == nil {
 			err = rerr
 		}
+	}
+	if files.joblog != nil {
+		if jerr := files.joblog.close(); jerr != nil && err == nil {
+			err = jerr
+		}
+	}
+	if h := r.stop.halted(); h != nil && h.halt.Success {
+		r.sum.HaltedOnSuccess = true
 	}
 	return r.sum, err
 }
@@ -182,9 +241,12 @@ func (r *run) writeReport(out *output) error {
 type files struct {
 	input      io.Reader
 	closeInput func()
+	sources    []decode.Source // with their readers, for Config.Sources
 	out        *output
 	journal    encode.Journal // with Resume
 	report     *output        // with Report
+	joblog     *joblog        // with Joblog
+	results    *resultsDir    // with Results
 }
 
 // open opens the input, the output and, to resume, the journal, or says
@@ -219,7 +281,17 @@ func (c *Config) openFiles(stdin io.Reader, stdout io.Writer) (*files, error) {
 		return nil, fmt.Errorf("the input and --outfile %s are the same file", c.Outfile)
 	}
 	f := &files{input: input, closeInput: closeInput}
-	if c.Resume {
+	if len(c.Sources) > 0 {
+		sources, closeSources, err := c.openSources(stdin)
+		if err != nil {
+			closeInput()
+			return nil, err
+		}
+		closeFile := closeInput
+		closeInput = func() { closeFile(); closeSources() }
+		f.sources, f.closeInput = sources, closeInput
+	}
+	if (c.Resume || c.ResumeFailed) && c.Outfile != "" && c.mode().Traits().JSON && c.mode().Traits().Appends {
 		f.out, f.journal, err = c.openJournal()
 	} else {
 		f.out, err = c.openOutput(stdout)
@@ -235,32 +307,90 @@ func (c *Config) openFiles(stdin io.Reader, stdout io.Writer) (*files, error) {
 			return nil, err
 		}
 	}
+	if c.Joblog != "" && !c.DryRun {
+		if f.joblog, err = openJoblog(c.Joblog, c.Resume || c.ResumeFailed, c.ResumeFailed); err != nil {
+			f.close()
+			return nil, err
+		}
+	}
+	if c.Results != "" && !c.DryRun {
+		if f.results, err = c.newResultsDir(c.Results); err != nil {
+			f.close()
+			return nil, err
+		}
+	}
 	return f, nil
+}
+
+// close closes what openFiles opened, keeping nothing it would put in
+// place.
+func (f *files) close() {
+	f.closeInput()
+	f.out.finish(false)
+	if f.report != nil {
+		f.report.finish(false)
+	}
+	if f.joblog != nil {
+		f.joblog.close()
+	}
+}
+
+// halt is the run's Halt: FailFast's when it is never.
+func (c *Config) halt() Halt {
+	if c.Halt.When == HaltNever && c.FailFast {
+		return Halt{When: HaltSoon, Count: 1}
+	}
+	return c.Halt
 }
 
 // run is one call of Run.
 type run struct {
 	cfg      *Config
 	journal  encode.Journal
+	joblog   *joblog     // nil without Joblog
+	results  *resultsDir // nil without Results
+	halt     halter
 	stop     *stopper
 	log      *slog.Logger
 	seq      *sequencer     // nil unless results are ordered
+	lines    chan taskLine  // to the writer; nil without LineBuffer
+	tellers  sync.Map       // with LineBuffer, the *taskLines of each task under way, by seq
 	progress *progress      // nil unless a progress line is drawn
 	events   chan job.Event // to the writer; nil unless events are written
 	sum      Summary
 	cost     cost
 	report   *report.Builder // of the results written; nil without Report
+	sources  []decode.Source // Config.Sources with their readers set
+}
+
+// decodeOptions are the decoder's options for this run: the sources' files
+// open, read until the intake closes (see decode.Interruptible), and -X's
+// tasks spread over the pool's workers.
+func (r *run) decodeOptions(workers int) decode.Options {
+	opts := r.cfg.decodeOptions()
+	opts.Sources = make([]decode.Source, len(r.sources))
+	for i, src := range r.sources {
+		if src.Reader != nil {
+			src.Reader = decode.Interruptible(src.Reader, r.stop.intake.Done())
+		}
+		opts.Sources[i] = src
+	}
+	opts.Args.Slots = workers
+	return opts
 }
 
 // run streams the tasks in input through the pool to out.
 func (r *run) run(input io.Reader, out io.Writer) error {
-	pool := dispatch.NewPool(r.cfg.Executor, dispatch.Options{Workers: r.cfg.Workers, Memory: r.cfg.Memory, Retries: r.cfg.Retries, Observer: r, Log: r.log})
+	pool := dispatch.NewPool(r.cfg.Executor, dispatch.Options{Workers: r.cfg.Workers, Memory: r.cfg.Memory, Retries: r.cfg.Retries, Observer: r, Log: r.log, Gates: r.cfg.Gates})
 	if r.cfg.ordered() {
 		// The reorder buffer holds at most this many results.
 		r.seq = newSequencer(max(128, 16*pool.Workers()), r.cfg.TempDir)
 	}
 	if r.cfg.Events {
 		r.events = make(chan job.Event)
+	}
+	if r.cfg.LineBuffer {
+		r.lines = make(chan taskLine)
 	}
 	start := time.Now()
 	if r.cfg.Progress {
@@ -277,7 +407,7 @@ func (r *run) run(input io.Reader, out io.Writer) error {
 	// Once the intake closes, reads fail and the decoder ends after the
 	// tasks it has already read, each of which gets a result: it is never
 	// cancelled.
-	dec := decode.New(decode.Interruptible(input, r.stop.intake.Done()), r.cfg.decodeOptions())
+	dec := decode.New(decode.Interruptible(input, r.stop.intake.Done()), r.decodeOptions(pool.Workers()))
 	results := pool.Run(r.stop.tasks, r.stop.intake, r.admit(dec.Stream(context.Background())))
 	if r.seq != nil {
 		results = r.seq.order(results)
@@ -306,14 +436,17 @@ func (r *run) memoryCapacity() func() int64 {
 // until it is within the sequencer's window. Every other task is passed on,
 // even after a stop: the pool answers it.
 func (r *run) admit(tasks <-chan job.Task) <-chan job.Task {
-	if r.journal == nil && r.seq == nil {
+	if r.cfg.Shuffle || r.halt.Percent > 0 {
+		tasks = r.gather(tasks)
+	}
+	if r.journal == nil && r.seq == nil && !r.joblog.resumes() && r.lines == nil {
 		return tasks
 	}
 	out := make(chan job.Task)
 	go func() {
 		defer close(out)
 		for t := range tasks {
-			if t.Err == nil && r.journal.Take(t.Identifier) {
+			if t.Err == nil && (r.joblog.done(t.Seq) || r.journal.Take(t.Identifier)) {
 				r.log.Debug("already recorded", "seq", t.Seq, "identifier", t.Identifier)
 				r.sum.Recorded++
 				if r.seq != nil {
@@ -327,6 +460,44 @@ func (r *run) admit(tasks <-chan job.Task) <-chan job.Task {
 			if r.seq != nil {
 				r.seq.admit(r.stop.intake.Done(), t.Seq)
 			}
+			if r.lines != nil {
+				teller := &taskLines{id: t.Identifier, to: r.lines}
+				r.tellers.Store(t.Seq, teller)
+				t.Lines = teller
+			}
+			out <- t
+		}
+	}()
+	return out
+}
+
+// gather receives every task before it sends the first on, in a random
+// order with Shuffle, and tells the halter how many there are; it closes
+// the returned channel after the last. With Shuffle, results kept in order
+// by Ordered come in the order the tasks are sent in; those of a mode that
+// is always in input order (the array) still come in input order, and the
+// sequencer may then hold any number of them (spilled to its file), as
+// any task may be sent first.
+func (r *run) gather(tasks <-chan job.Task) <-chan job.Task {
+	out := make(chan job.Task)
+	go func() {
+		defer close(out)
+		var all []job.Task
+		for t := range tasks {
+			all = append(all, t)
+		}
+		r.halt.setTotal(int64(len(all)))
+		if r.cfg.Shuffle {
+			rand.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+			switch {
+			case r.seq == nil:
+			case r.cfg.mode().Traits().InOrder:
+				r.seq.window = math.MaxInt64 / 2
+			default:
+				r.seq.reorder(all)
+			}
+		}
+		for _, t := range all {
 			out <- t
 		}
 	}()
@@ -334,8 +505,8 @@ func (r *run) admit(tasks <-chan job.Task) <-chan job.Task {
 }
 
 // Observe is told of every task's life by the pool: it tells the progress
-// line, hands events to the writer, and closes the intake at the first
-// failure under fail-fast.
+// line, hands events to the writer, logs the tasks that end in the joblog
+// and --results, and stops the run when its Halt says so.
 func (r *run) Observe(ev job.Event) {
 	if r.progress != nil {
 		r.progress.Observe(ev)
@@ -346,8 +517,19 @@ func (r *run) Observe(ev job.Event) {
 	if ev.Kind != job.Finished && r.events != nil {
 		r.events <- ev // the result line itself tells of the finish
 	}
-	if ev.Kind == job.Finished && r.cfg.FailFast && ev.Result.Failed() {
-		r.stop.stop(job.ErrSkipped)
+	if ev.Kind != job.Finished {
+		return
+	}
+	if ev.Attempt > 0 {
+		if err := r.joblog.add(ev.Task, ev.Result); err != nil {
+			r.stop.stop(err)
+		}
+		if err := r.results.add(ev.Task, ev.Result); err != nil {
+			r.stop.stop(err)
+		}
+	}
+	if cause := r.halt.finished(ev.Result); cause != nil {
+		r.stop.stop(cause)
 	}
 }
 
@@ -375,6 +557,10 @@ func (r *run) write(out io.Writer, results <-chan job.Result) {
 			if !failed {
 				fail(enc.Event(ev))
 			}
+		case l := <-r.lines:
+			if !failed {
+				fail(r.writeLine(enc, l, sameTerminal))
+			}
 		case res, ok := <-results:
 			switch {
 			case !ok:
@@ -401,9 +587,23 @@ func (r *run) write(out io.Writer, results <-chan job.Result) {
 	}
 }
 
+// writeLine writes a line of a running task's output, out of the progress
+// line's way when both are on one terminal.
+func (r *run) writeLine(enc *encode.Encoder, l taskLine, sameTerminal bool) error {
+	if sameTerminal {
+		return r.progress.around(func() error { return enc.Line(l.id, l.stderr, l.line) })
+	}
+	return enc.Line(l.id, l.stderr, l.line)
+}
+
 // writeResult writes res, out of the progress line's way when both are
-// on one terminal.
+// on one terminal. With LineBuffer, the outputs of a task whose lines were
+// written as they came are not written again.
 func (r *run) writeResult(enc *encode.Encoder, res *job.Result, sameTerminal bool) error {
+	if teller, ok := r.tellers.LoadAndDelete(res.Seq); ok && teller.(*taskLines).told.Load() {
+		res.Close()
+		res.Stdout, res.Stderr = job.Output{}, job.Output{}
+	}
 	if sameTerminal {
 		return r.progress.around(func() error { return enc.Result(res) })
 	}
@@ -428,7 +628,11 @@ func (r *run) dryRun(input io.Reader, out io.Writer) error {
 	if resolve == nil {
 		resolve = func(*job.Task) (string, error) { return "", nil }
 	}
-	dec := decode.New(input, r.cfg.decodeOptions())
+	workers := r.cfg.Workers
+	if workers <= 0 {
+		workers = runtime.NumCPU()
+	}
+	dec := decode.New(input, r.decodeOptions(workers))
 	tasks := dec.Stream(r.stop.intake)
 	bad, werr := encode.WritePlan(out, tasks, resolve, r.cfg.Fit)
 	if werr != nil {
@@ -438,4 +642,27 @@ func (r *run) dryRun(input io.Reader, out io.Writer) error {
 	}
 	r.sum.Tasks, r.sum.Failed = dec.Count(), bad
 	return r.end(dec.Err())
+}
+
+// taskLine is one line of a running task's output, on its way to the
+// writer (LineBuffer).
+type taskLine struct {
+	id     string
+	stderr bool
+	line   []byte
+}
+
+// taskLines hands the lines of one task's outputs to the writer, and
+// tells whether it has.
+type taskLines struct {
+	id   string
+	to   chan<- taskLine
+	told atomic.Bool
+}
+
+// Line hands a copy of line to the writer, and waits until it has it: the
+// task's result, sent after its last line, is written after it.
+func (t *taskLines) Line(stderr bool, line []byte) {
+	t.told.Store(true)
+	t.to <- taskLine{id: t.id, stderr: stderr, line: bytes.Clone(line)}
 }

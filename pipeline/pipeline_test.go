@@ -164,7 +164,7 @@ func TestRunFailFast(t *testing.T) {
 	require.Equal(t, 1, got[1].ExitCode)
 	for _, r := range got[2:] {
 		require.Equal(t, job.ExitNeverStarted, r.ExitCode)
-		require.Equal(t, job.ErrSkipped.Error(), r.Error)
+		require.Equal(t, "skipped after an earlier failure (--halt soon,fail=1)", r.Error)
 		require.Zero(t, f.Attempts(r.Seq))
 	}
 }

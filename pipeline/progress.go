@@ -27,7 +27,8 @@ type progress struct {
 
 	mu                    sync.Mutex
 	done, failed, running int64
-	reserved              int64 // the memory the running tasks reserve
+	reserved              int64  // the memory the running tasks reserve
+	held                  string // the gate a task waits at, since the last start
 }
 
 // newProgress returns a progress display on w, or nil when w is not a
@@ -53,7 +54,8 @@ func newProgress(w io.Writer, capacity func() int64) *progress {
 }
 
 // Observe counts a task as running from its start to its finish, and as
-// done, and maybe failed, when it finishes.
+// done, and maybe failed, when it finishes. From a task's wait at a gate
+// (job.Waiting) to the next start, it names the gate.
 func (p *progress) Observe(ev job.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -61,6 +63,9 @@ func (p *progress) Observe(ev job.Event) {
 	case job.Started:
 		p.running++
 		p.reserved += ev.Task.Request.Memory
+		p.held = ""
+	case job.Waiting:
+		p.held = ev.Resource
 	case job.Finished:
 		if ev.Attempt > 0 { // it had a Started event
 			p.running--
@@ -78,6 +83,13 @@ func (p *progress) Observe(ev job.Event) {
 	desc += p.memory()
 	if p.done > 0 { // no rate before there is one to tell
 		desc += fmt.Sprintf(", %.1f tasks/s", float64(p.done)/time.Since(p.start).Seconds())
+	}
+	switch p.held {
+	case "":
+	case job.ResourceCPUs, job.ResourceMemory:
+		desc += ", waiting for " + p.held
+	default:
+		desc += ", held by --" + p.held
 	}
 	p.bar.Describe(desc)
 }

@@ -22,10 +22,32 @@ type sequencer struct {
 	window int64
 	file   *spool.Held // where held results keep their bytes
 
+	// rank, when set, is the turn of each seq: results are passed on in
+	// that order rather than in input order (see reorder).
+	rank map[int64]int64
+
 	mu    sync.Mutex
-	next  int64                 // the oldest seq not yet passed on
-	held  map[int64]*job.Result // finished out of turn; nil for a skipped seq
+	next  int64                 // the oldest turn not yet passed on
+	held  map[int64]*job.Result // by turn, finished out of turn; nil for a skipped one
 	moved chan struct{}         // closed, and replaced, whenever next advances
+}
+
+// reorder makes the order of tasks, which holds every task of the run, the
+// order of the results. It must be called before the first task is
+// admitted or skipped.
+func (s *sequencer) reorder(tasks []job.Task) {
+	s.rank = make(map[int64]int64, len(tasks))
+	for i, t := range tasks {
+		s.rank[t.Seq] = int64(i) + 1
+	}
+}
+
+// turn is the place of seq in the order of the results.
+func (s *sequencer) turn(seq int64) int64 {
+	if s.rank == nil {
+		return seq
+	}
+	return s.rank[seq]
 }
 
 // newSequencer returns a sequencer that admits tasks within window of the
@@ -37,6 +59,7 @@ func newSequencer(window int, tempDir string) *sequencer {
 
 // admit blocks until seq is within the window, or stop is closed.
 func (s *sequencer) admit(stop <-chan struct{}, seq int64) {
+	seq = s.turn(seq)
 	for {
 		s.mu.Lock()
 		ok, moved := seq < s.next+s.window, s.moved
@@ -55,6 +78,7 @@ func (s *sequencer) admit(stop <-chan struct{}, seq int64) {
 // skip records that seq will have no result. Tasks are admitted or skipped
 // in order, so no result after seq exists yet.
 func (s *sequencer) skip(seq int64) {
+	seq = s.turn(seq)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if seq != s.next {
@@ -114,7 +138,7 @@ func (s *sequencer) ready(r job.Result) []job.Result {
 func (s *sequencer) early(seq int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return seq != s.next
+	return s.turn(seq) != s.next
 }
 
 // hold keeps r until its turn, with most of its outputs' bytes moved to
@@ -124,7 +148,7 @@ func (s *sequencer) hold(r job.Result) {
 	s.file.Keep(&r.Stderr)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.held[r.Seq] = &r
+	s.held[s.turn(r.Seq)] = &r
 }
 
 // advance moves past next and wakes whoever waits to be admitted.

@@ -11,9 +11,10 @@ import (
 // stopper is the run's one way to stop: stop, with a cause. It stops in
 // two degrees, each a context cancelled once. The intake closes on any
 // cause: the input is read no further and no task starts; the tasks already
-// read are answered with job.ErrSkipped after a fail-fast stop, with
-// job.ErrCancelled otherwise. Any cause but job.ErrSkipped also aborts the
-// running tasks, and is the cause the run ends with (see Error).
+// read are answered with the halt (a *haltError, which is a
+// job.ErrSkipped) after a halt, with job.ErrCancelled otherwise. Any cause
+// but a halt also aborts the running tasks, and is the cause the run ends
+// with (see Error); a halt "now" aborts them too, but the run ends well.
 type stopper struct {
 	// intake is done once the intake is closed; tasks is done once the
 	// run is aborted, and its cause is the first reason.
@@ -34,18 +35,38 @@ func newStopper(parent context.Context) *stopper {
 
 // stop stops the run for cause; it is safe to call from any goroutine, any
 // number of times. A later abort still stops the tasks that a fail-fast
-// stop let run on.
+// stop let run on. A halt (*haltError) closes the intake with itself as
+// the cause, and aborts the running tasks too when it halts now.
 func (s *stopper) stop(cause error) {
 	if errors.Is(cause, job.ErrSkipped) {
-		s.closeIntake(job.ErrSkipped)
+		s.closeIntake(cause)
+		var h *haltError
+		if errors.As(cause, &h) && h.halt.When == HaltNow {
+			s.abort(cause)
+		}
 		return
 	}
 	s.closeIntake(job.ErrCancelled)
 	s.abort(cause)
 }
 
-// cause reports why the run was aborted; nil if it was not.
-func (s *stopper) cause() error { return context.Cause(s.tasks) }
+// cause reports why the run was aborted; nil if it was not, or if it was
+// by a halt, which is no failure of the run.
+func (s *stopper) cause() error {
+	if cause := context.Cause(s.tasks); !errors.Is(cause, job.ErrSkipped) {
+		return cause
+	}
+	return nil
+}
+
+// halted returns the halt that stopped the run, or nil.
+func (s *stopper) halted() *haltError {
+	var h *haltError
+	if errors.As(context.Cause(s.intake), &h) {
+		return h
+	}
+	return nil
+}
 
 // release frees what the stopper holds; it does not stop the run.
 func (s *stopper) release() {

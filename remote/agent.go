@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/workerpool/workerpool/dispatch"
+	"github.com/workerpool/workerpool/internal/sysstat"
 	"github.com/workerpool/workerpool/job"
 )
 
@@ -22,6 +23,9 @@ type AgentOptions struct {
 	// Local configures how the agent runs tasks. Time limits and limits
 	// come with each task.
 	Local dispatch.LocalOptions
+	// Gates hold back the start of each task on the agent's host
+	// (dispatch.Gates.Host).
+	Gates dispatch.Gates
 }
 
 // Serve is the agent: it runs the tasks a pool sends on in, at once and
@@ -40,13 +44,13 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, opts AgentOptions) 
 	defer local.Close()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	a := &agent{local: local, running: map[uint64]context.CancelFunc{}, replies: make(chan answer, 64), beats: make(chan time.Duration, 1)}
+	a := &agent{exec: dispatch.Gated(local, opts.Gates), running: map[uint64]context.CancelFunc{}, replies: make(chan answer, 64), beats: make(chan time.Duration, 1)}
 	a.beat.Store(int64(DefaultHeartbeat))
 	a.heard.Store(time.Now().UnixNano())
 	a.wrote.Store(time.Now().UnixNano())
 	w := bufio.NewWriterSize(agentOutput{out, a}, 64<<10)
-	memory, _ := dispatch.AvailableMemory()
-	if err := writeLine(w, hello{Agent: opts.Version, Protocol: Protocol, OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), Memory: memory}); err != nil {
+	memory, _ := sysstat.ReadMemory("")
+	if err := writeLine(w, hello{Agent: opts.Version, Protocol: Protocol, OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), Memory: memory.Available}); err != nil {
 		return err
 	}
 	if err := w.Flush(); err != nil {
@@ -66,6 +70,7 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, opts AgentOptions) 
 	}
 	cancel(nil)
 	a.tasks.Wait()
+	a.stage.close()
 	close(a.replies)
 	return errors.Join(err, a.drain(written))
 }
@@ -96,13 +101,15 @@ var errPoolSilent = errors.New("the pool has gone silent")
 
 // agent is one run of Serve.
 type agent struct {
-	local   *dispatch.Local
+	exec    dispatch.Executor // a dispatch.Local, behind the host's gates
 	tasks   sync.WaitGroup
 	replies chan answer        // to the writer
 	beats   chan time.Duration // a heartbeat interval the pool named, to the writer
 	beat    atomic.Int64       // the heartbeat interval, in nanoseconds
 	heard   atomic.Int64       // when a byte last came from the pool, in Unix nanoseconds
 	wrote   atomic.Int64       // when a write to the pool last went through, in Unix nanoseconds
+
+	stage stageRoot // files staged for tasks
 
 	mu      sync.Mutex
 	running map[uint64]context.CancelFunc // by request id
@@ -153,10 +160,13 @@ func (a *agent) watch(ctx context.Context, stop context.CancelCauseFunc) {
 	}
 }
 
-// answer is a task's result, to be written as a reply.
+// answer is a task's result, to be written as a reply, or with line a
+// line of a file it returns, and the data that follows it.
 type answer struct {
-	id  uint64
-	res job.Result
+	id   uint64
+	res  job.Result
+	line *reply
+	data []byte
 }
 
 // read starts each task requested on r and cancels those asked, until r
@@ -180,6 +190,11 @@ func (a *agent) read(ctx context.Context, r *bufio.Reader) error {
 			}
 		case q.Cancel:
 			a.cancel(q.ID)
+			a.stage.drop(q.ID) // files put for a task not sent
+		case q.Put != "" || q.Data > 0:
+			if err := a.stage.put(&q, r); err != nil {
+				return fmt.Errorf("reading requests: %w", err)
+			}
 		default:
 			a.start(ctx, &q)
 		}
@@ -194,13 +209,23 @@ func (a *agent) start(ctx context.Context, q *request) {
 	a.running[q.ID] = cancel
 	a.mu.Unlock()
 	t := q.task()
+	var st *stagedTask
+	if q.Staged {
+		st = a.stage.take(q.ID)
+	}
 	a.tasks.Go(func() {
-		res := a.local.Execute(tctx, t)
+		run := func(t *job.Task) job.Result { return a.exec.Execute(tctx, t) }
+		var res job.Result
+		if st != nil {
+			res = a.runStaged(tctx, run, t, q, st)
+		} else {
+			res = run(t)
+		}
 		a.mu.Lock()
 		delete(a.running, q.ID)
 		a.mu.Unlock()
 		cancel()
-		a.replies <- answer{q.ID, res}
+		a.replies <- answer{id: q.ID, res: res}
 	})
 }
 
@@ -243,7 +268,11 @@ func (a *agent) write(w *bufio.Writer, stop func()) error {
 				return failed
 			}
 			try(func() error {
-				if err := writeReply(w, &ans); err != nil || len(a.replies) > 0 {
+				write := writeReply
+				if ans.line != nil {
+					write = writeFileLine
+				}
+				if err := write(w, &ans); err != nil || len(a.replies) > 0 {
 					return err
 				}
 				return w.Flush()
@@ -251,6 +280,14 @@ func (a *agent) write(w *bufio.Writer, stop func()) error {
 			ans.res.Close()
 		}
 	}
+}
+
+// writeFileLine writes a line of a returned file, and its data.
+func writeFileLine(w *bufio.Writer, ans *answer) error {
+	if ans.line.Data > 0 {
+		return writeData(w, ans.line, ans.data)
+	}
+	return writeLine(w, ans.line)
 }
 
 func writeReply(w *bufio.Writer, ans *answer) error {

@@ -18,11 +18,18 @@ import (
 // input and output, and a channel that gets Serve's error.
 func agentPipe(t *testing.T) (io.WriteCloser, *bufio.Reader, <-chan error) {
 	t.Helper()
+	return agentPipeWith(t, dispatch.Gates{})
+}
+
+// agentPipeWith is agentPipe, with an agent that holds back its starts by
+// gates.
+func agentPipeWith(t *testing.T, gates dispatch.Gates) (io.WriteCloser, *bufio.Reader, <-chan error) {
+	t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := Serve(context.Background(), inR, outW, AgentOptions{Version: "test", Local: dispatch.LocalOptions{ProcessOptions: dispatch.ProcessOptions{Grace: time.Second}}})
+		err := Serve(context.Background(), inR, outW, AgentOptions{Version: "test", Local: dispatch.LocalOptions{ProcessOptions: dispatch.ProcessOptions{Grace: time.Second}}, Gates: gates})
 		outW.Close()
 		done <- err
 	}()

@@ -50,8 +50,12 @@ type conn struct {
 	mu      sync.Mutex
 	nextID  uint64
 	pending map[uint64]chan delivery // tasks sent and not yet answered
-	closing bool                     // close has been called: the end is no failure
-	failure error                    // why the pool ended the connection, if it did
+	// incoming holds what each task that returns files returns, until its
+	// reply has come.
+	incoming map[uint64]*incoming
+	cleanup  bool  // staged files are removed from the host once returned
+	closing  bool  // close has been called: the end is no failure
+	failure  error // why the pool ended the connection, if it did
 
 	// exited is closed once the transport's process has been waited for,
 	// and waitErr says how it ended.
@@ -70,6 +74,7 @@ type connOptions struct {
 	beat    time.Duration // zero: DefaultHeartbeat
 	tempDir string
 	inherit io.Writer // receives the transport's stderr too, when set
+	cleanup bool      // --cleanup
 }
 
 // delivery is a task's result as the agent reported it, with its outputs,
@@ -109,8 +114,8 @@ func dial(ctx context.Context, tr Transport, host, dest string, argv []string, o
 		opts.beat = DefaultHeartbeat
 	}
 	cmd := tr.Command(context.WithoutCancel(ctx), dest, argv)
-	c := &conn{host: host, tr: tr, cmd: cmd, grace: opts.grace, beat: opts.beat, tempDir: opts.tempDir,
-		stderr: &tail{inherit: opts.inherit}, pending: map[uint64]chan delivery{}, exited: make(chan struct{}), dead: make(chan struct{})}
+	c := &conn{host: host, tr: tr, cmd: cmd, grace: opts.grace, beat: opts.beat, tempDir: opts.tempDir, cleanup: opts.cleanup,
+		stderr: &tail{inherit: opts.inherit}, pending: map[uint64]chan delivery{}, incoming: map[uint64]*incoming{}, exited: make(chan struct{}), dead: make(chan struct{})}
 	if err := c.start(); err != nil {
 		return nil, err
 	}

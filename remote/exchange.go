@@ -21,8 +21,33 @@ import (
 // the connection, and a dead connection answers every task at once.
 func (c *conn) run(ctx context.Context, t *job.Task) job.Result {
 	res := job.Result{Seq: t.Seq, Identifier: t.Identifier, Meta: t.Meta, ExitCode: job.ExitNeverStarted}
+	stage, err := stageOf(t)
+	if err != nil {
+		res.Err = err
+		return res
+	}
 	id, got := c.register()
 	q := taskRequest(id, t)
+	if stage != nil {
+		defer stage.close()
+		c.expect(id, stage)
+		defer c.dropIncoming(id)
+		q.Staged, q.Return, q.Cleanup = true, stage.order, c.cleanup
+		local, err := c.sendFiles(ctx, id, stage)
+		if local != nil {
+			// The agent drops the files put for a task that is cancelled
+			// before it is sent.
+			c.unregister(id)
+			if err := c.send(request{ID: id, Cancel: true}); err != nil {
+				c.fail(fmt.Errorf("cannot send a cancel: %w", err))
+			}
+			res.Err = local
+			return res
+		}
+		if err != nil {
+			c.fail(fmt.Errorf("cannot send a file: %w", err))
+		}
+	}
 	sent := time.Now()
 	if err := c.send(q); err != nil {
 		c.fail(fmt.Errorf("cannot send a task: %w", err))
@@ -66,14 +91,14 @@ func (c *conn) run(ctx context.Context, t *job.Task) job.Result {
 			answerBy = timer.C
 		case <-answerBy:
 			answerBy = nil
-			if c.isPending(id) { // not while its reply's outputs come
+			if c.isPending(id) && !c.isReturning(id) { // not while its files or its reply's outputs come
 				c.fail(fmt.Errorf("no answer to a cancel within %s", c.grace+replyMargin))
 			}
 		case <-overdue:
 			// An agent still beating lets a task outlive its limit: the task
 			// timed out. One silent too is lost, as the watch would find.
 			overdue = nil
-			if !c.isPending(id) { // its reply has come, and its outputs are coming
+			if !c.isPending(id) || c.isReturning(id) { // it has ended there, and its files or outputs are coming
 				continue
 			}
 			if silent := c.silence(); silent >= 2*c.beat {
@@ -164,6 +189,18 @@ func (c *conn) send(q request) error {
 	return c.w.Flush()
 }
 
+// sendData writes q, the line of a chunk of data, followed by data, and
+// flushes them, as send does.
+func (c *conn) sendData(q request, data []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.stdin.SetWriteDeadline(time.Now().Add(livenessBeats * c.beat))
+	if err := writeData(c.w, q, data); err != nil {
+		return err
+	}
+	return c.w.Flush()
+}
+
 // read reads replies and delivers each to its task, until the agent's
 // output ends or breaks the protocol, which ends the connection; then it
 // records why, closes dead and calls gone.
@@ -196,6 +233,12 @@ func (c *conn) readReplies() error {
 		if rep.Heartbeat {
 			continue
 		}
+		if rep.File != "" || rep.Data > 0 {
+			if err := c.receiveFile(&rep); err != nil {
+				return err
+			}
+			continue
+		}
 		arrived := time.Now()
 		if err := rep.check(); err != nil {
 			return err
@@ -207,6 +250,10 @@ func (c *conn) readReplies() error {
 		d, err := c.receive(&rep)
 		if err != nil {
 			return err
+		}
+		if in := c.takeIncoming(rep.ID); in != nil {
+			in.finish()
+			d.res.Err = errors.Join(append([]error{d.res.Err}, in.errs...)...)
 		}
 		d.arrived = arrived
 		ch <- d // never blocks: each channel has room for its one reply

@@ -5,7 +5,7 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/workerpool/workerpool/dispatch"
+	"github.com/workerpool/workerpool/internal/sysstat"
 )
 
 // host is one login and the state of its agent.
@@ -59,7 +59,9 @@ func (c *Cluster) addLocked(l Login) {
 		if h.slots == 0 {
 			h.slots = runtime.NumCPU()
 		}
-		h.memory, _ = dispatch.AvailableMemory()
+		if m, err := sysstat.ReadMemory(""); err == nil {
+			h.memory = m.Available
+		}
 		c.changedLocked()
 		return
 	}
@@ -80,12 +82,12 @@ func (c *Cluster) connect(h *host) {
 	path := c.opts.RemotePath
 	var err error
 	if c.opts.Push {
-		path, err = push(c.ctx, c.transport, h.dest)
+		path, err = push(c.ctx, c.transport, h.dest, c.opts.PushKeep)
 	}
 	var cn *conn
 	if err == nil {
 		opts := connOptions{grace: c.opts.Grace, beat: c.opts.Heartbeat,
-			tempDir: c.opts.TempDir, inherit: c.inherit()}
+			tempDir: c.opts.TempDir, inherit: c.inherit(), cleanup: c.opts.Cleanup}
 		cn, err = dial(c.ctx, c.transport, h.name, h.dest, c.agentArgv(path), opts, func(cn *conn) { c.lost(h, cn) })
 	}
 	if e, ok := c.transport.(ender); ok && err != nil {

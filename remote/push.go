@@ -47,7 +47,19 @@ var self = sync.OnceValues(func() (binary, error) {
 // keep each version once and a changed binary is copied anew. It holds
 // the program, named workerpool, and its stamp, which holds b.stamp() and
 // is written once the copy is checked.
-func (b binary) dir() string { return `"$HOME"/.cache/workerpool/` + b.sum[:16] }
+func (b binary) dir() string { return pushCache + "/" + b.name() }
+
+// name is the name of b's directory in pushCache.
+func (b binary) name() string { return b.sum[:16] }
+
+// pushCache is the directory, as a shell word, where --push keeps a copy
+// of each version it has copied to a host, each in a directory of its
+// own (binary.dir).
+const pushCache = `"$HOME"/.cache/workerpool`
+
+// DefaultPushKeep is how many versions --push keeps on a host: the one it
+// uses, and those used last before it.
+const DefaultPushKeep = 3
 
 // stamp is what the stamp beside a checked copy of b holds.
 func (b binary) stamp() string { return fmt.Sprintf("%s %d", b.sum, b.size) }
@@ -61,12 +73,15 @@ func (b binary) stamp() string { return fmt.Sprintf("%s %d", b.sum, b.size) }
 // a temporary file, checked for its size and hash before it is renamed
 // into place; a copy that fails leaves nothing behind, and its error
 // says why: cut short, damaged, or no room on the host.
-func push(ctx context.Context, tr Transport, dest string) (string, error) {
+//
+// Then it removes from the host's pushCache the versions past the keep
+// (at least 1) used last, the one it uses first (see pruneScript).
+func push(ctx context.Context, tr Transport, dest string, keep int) (string, error) {
 	bin, err := self()
 	if err != nil {
 		return "", fmt.Errorf("--push: cannot read this program: %w", err)
 	}
-	out, err := runRemote(ctx, tr, dest, inSh(probeScript(bin)), nil)
+	out, err := runRemote(ctx, tr, dest, inSh(probeScript(bin, keep)), nil)
 	if err != nil {
 		return "", fmt.Errorf("--push: cannot probe the host: %w", err)
 	}
@@ -89,7 +104,7 @@ func push(ctx context.Context, tr Transport, dest string) (string, error) {
 		return "", fmt.Errorf("--push: %w", err)
 	}
 	defer f.Close()
-	if out, err := runRemote(ctx, tr, dest, inSh(copyScript(bin)), f); err != nil {
+	if out, err := runRemote(ctx, tr, dest, inSh(copyScript(bin, keep)), f); err != nil {
 		return "", copyError(dest, bin, out, err)
 	}
 	return path, nil
@@ -107,12 +122,27 @@ func inSh(script string) []string { return []string{"sh", "-c", script} }
 // with printf, which takes its bytes as they are); and "present" when the
 // directory holds a checked copy of bin: executable, of the size its
 // stamp gives, and the stamp naming bin's hash and size. wc -c on a
-// regular file reads its size, not its bytes.
-func probeScript(bin binary) string {
+// regular file reads its size, not its bytes. A copy present is then
+// the one used last, and the versions past keep are removed.
+func probeScript(bin binary, keep int) string {
 	return fmt.Sprintf(`uname -sm; d=%s; printf "%%s" "$d"; echo; `+
 		`if test -x "$d/workerpool" && test "$(cat "$d/stamp" 2>/dev/null)" = "%s" && `+
-		`test "$(wc -c < "$d/workerpool" | tr -d " ")" = %d; then echo present; fi`,
-		bin.dir(), bin.stamp(), bin.size)
+		`test "$(wc -c < "$d/workerpool" | tr -d " ")" = %d; then echo present; touch "$d/stamp"; %s fi`,
+		bin.dir(), bin.stamp(), bin.size, pruneScript(bin, keep))
+}
+
+// pruneScript removes from pushCache the versions that --push copied
+// (a directory named by 16 hex digits, holding a stamp) but bin's own
+// and the keep-1 others whose stamps were written or touched last. It prints
+// nothing and never fails. A directory without a stamp is a copy under
+// way, and what else the directory holds is none of --push's: both are
+// left alone. The names are 16 hex digits, so ls's output splits into
+// them whole.
+func pruneScript(bin binary, keep int) string {
+	hex16 := strings.Repeat("[0-9a-f]", 16)
+	return fmt.Sprintf(`( cd %s 2>/dev/null && n=0 && for s in $(ls -t %s/stamp 2>/dev/null); do `+
+		`v=${s%%/stamp}; test "$v" = %s && continue; n=$((n+1)); test $n -ge %d && rm -rf "./$v"; `+
+		`done ) >/dev/null 2>&1;`, pushCache, hex16, bin.name(), max(keep, 1))
 }
 
 // copyScript reads bin's bytes from its standard input into a temporary
@@ -132,7 +162,10 @@ func probeScript(bin binary) string {
 // happens most, a copy cut short; the hash adds a guard against this
 // program changing on disk while it is copied, or a disk that damages
 // what it writes.
-func copyScript(bin binary) string {
+//
+// Once the copy is in place, the versions past keep are removed
+// (pruneScript).
+func copyScript(bin binary, keep int) string {
 	return strings.Join([]string{
 		`umask 077;`,
 		`d=` + bin.dir() + `; t="$d/.workerpool.$$"; s="$d/.stamp.$$";`,
@@ -149,6 +182,7 @@ func copyScript(bin binary) string {
 		fmt.Sprintf(`case " $h " in *" %s "*|"  ") ;; *) echo fail sha256 "$h"; exit 1;; esac;`, bin.sum),
 		fmt.Sprintf(`echo "%s" > "$s" && chmod 700 "$t" &&`, bin.stamp()),
 		`mv -f "$t" "$d/workerpool" && mv -f "$s" "$d/stamp" || { echo fail write; exit 1; };`,
+		pruneScript(bin, keep),
 		`echo ok`,
 	}, " ")
 }

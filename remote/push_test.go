@@ -113,13 +113,13 @@ func TestPushChecksTheCopy(t *testing.T) {
 
 	t.Run("copied once", func(t *testing.T) {
 		sh, home := newLocalShell(t, path)
-		got, err := push(ctx, sh, "h1")
+		got, err := push(ctx, sh, "h1", DefaultPushKeep)
 		require.NoError(t, err)
 		require.Equal(t, filepath.Join(pushDir(t, home), "workerpool"), got)
 		requireInstalled(t, home)
 		require.Equal(t, 2, sh.runs, "a probe and a copy")
 		sh.runs = 0
-		_, err = push(ctx, sh, "h1")
+		_, err = push(ctx, sh, "h1", DefaultPushKeep)
 		require.NoError(t, err)
 		require.Equal(t, 1, sh.runs, "a checked copy is not copied again")
 	})
@@ -127,11 +127,11 @@ func TestPushChecksTheCopy(t *testing.T) {
 	t.Run("cut short", func(t *testing.T) {
 		sh, home := newLocalShell(t, path)
 		sh.filter = "head -c 100000"
-		_, err := push(ctx, sh, "h1")
+		_, err := push(ctx, sh, "h1", DefaultPushKeep)
 		require.EqualError(t, err, fmt.Sprintf("--push: the copy on h1 is 100000 of %d bytes: the transfer ended early, and the partial copy was removed", bin.size))
 		requireNothingLeft(t, home)
 		sh.filter = ""
-		_, err = push(ctx, sh, "h1")
+		_, err = push(ctx, sh, "h1", DefaultPushKeep)
 		require.NoError(t, err)
 		requireInstalled(t, home)
 	})
@@ -139,7 +139,7 @@ func TestPushChecksTheCopy(t *testing.T) {
 	t.Run("damaged", func(t *testing.T) {
 		sh, home := newLocalShell(t, path)
 		sh.filter = "{ head -c 1000; head -c 1 >/dev/null; printf x; cat; }"
-		_, err := push(ctx, sh, "h1")
+		_, err := push(ctx, sh, "h1", DefaultPushKeep)
 		require.ErrorContains(t, err, "--push: the copy on h1 has sha256 ")
 		require.ErrorContains(t, err, ", not "+bin.sum+": it was damaged on the way, and was removed")
 		requireNothingLeft(t, home)
@@ -148,7 +148,7 @@ func TestPushChecksTheCopy(t *testing.T) {
 	t.Run("cannot write", func(t *testing.T) {
 		sh, home := newLocalShell(t, path)
 		sh.fileLimit = 100
-		_, err := push(ctx, sh, "h1")
+		_, err := push(ctx, sh, "h1", DefaultPushKeep)
 		require.ErrorContains(t, err, "--push: cannot write the copy on h1: exit status 1: head: ")
 		require.ErrorContains(t, err, "File too large")
 		requireNothingLeft(t, home)
@@ -168,7 +168,7 @@ func TestPushChecksTheCopy(t *testing.T) {
 			if tc.stamp {
 				require.NoError(t, os.WriteFile(filepath.Join(dir, "stamp"), []byte(bin.stamp()+"\n"), 0o600))
 			}
-			_, err = push(ctx, sh, "h1")
+			_, err = push(ctx, sh, "h1", DefaultPushKeep)
 			require.NoError(t, err)
 			require.Equal(t, 2, sh.runs, "the partial program is copied again")
 			requireInstalled(t, home)
@@ -198,7 +198,7 @@ func TestPushHashTools(t *testing.T) {
 			}
 			path := toolDir(t, tools)
 			sh, home := newLocalShell(t, path)
-			_, err := push(ctx, sh, "h1")
+			_, err := push(ctx, sh, "h1", DefaultPushKeep)
 			require.NoError(t, err)
 			requireInstalled(t, home)
 			if tool == "" {
@@ -206,7 +206,7 @@ func TestPushHashTools(t *testing.T) {
 			}
 			sh, home = newLocalShell(t, path)
 			sh.filter = "{ head -c 1000; head -c 1 >/dev/null; printf x; cat; }"
-			_, err = push(ctx, sh, "h1")
+			_, err = push(ctx, sh, "h1", DefaultPushKeep)
 			require.ErrorContains(t, err, "--push: the copy on h1 has sha256 ")
 			require.ErrorContains(t, err, ", not "+bin.sum)
 			requireNothingLeft(t, home)

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -43,12 +44,22 @@ type Options struct {
 	RemotePath string
 	// Push copies this very program to each host that lacks it.
 	Push bool
+	// PushKeep is how many versions Push keeps on each host, the one it
+	// uses among them; zero means DefaultPushKeep.
+	PushKeep int
+	// Cleanup removes the files a task stages on its host (its Transfer
+	// and Return) once they are returned.
+	Cleanup bool
 	// Here runs the tasks given slots on this machine (":").
 	Here dispatch.Executor
 	// ProcessOptions are passed on to the agents, which run tasks as Local
 	// does. InheritTo receives ssh's own messages too, and TempDir holds
 	// the outputs the agents send that are too big to keep in memory.
 	dispatch.ProcessOptions
+	// Gates are passed on to the agents, each of which holds back the
+	// starts on its host (dispatch.Gates.Host; their sources are the
+	// hosts' own). The pool keeps the Shared gates itself.
+	Gates dispatch.Gates
 	// Heartbeat is how often the pool and each agent tell each other they
 	// are alive; one silent for three of them is lost. Zero means
 	// DefaultHeartbeat.
@@ -93,6 +104,9 @@ func New(opts Options) (*Cluster, error) {
 	}
 	if opts.RemotePath == "" {
 		opts.RemotePath = "workerpool"
+	}
+	if opts.PushKeep <= 0 {
+		opts.PushKeep = DefaultPushKeep
 	}
 	c := &Cluster{opts: opts, log: opts.Log, transport: opts.Transport, changed: make(chan struct{})}
 	if c.log == nil {
@@ -170,7 +184,17 @@ func (c *Cluster) changedLocked() {
 // agentArgv is the program that starts the agent at path, with the flags
 // of what it applies as Local does.
 func (c *Cluster) agentArgv(path string) []string {
-	return []string{path, "--agent", "--grace", c.opts.Grace.String(), "--max-output", fmt.Sprint(c.opts.MaxOutput), "--stderr", c.opts.Stderr.String()}
+	argv := []string{path, "--agent", "--grace", c.opts.Grace.String(), "--max-output", fmt.Sprint(c.opts.MaxOutput), "--stderr", c.opts.Stderr.String()}
+	if g := c.opts.Gates; g.MemFree > 0 {
+		argv = append(argv, "--memfree", strconv.FormatInt(g.MemFree, 10))
+	}
+	if g := c.opts.Gates; g.Load > 0 {
+		argv = append(argv, "--load", strconv.FormatFloat(g.Load, 'g', -1, 64))
+	}
+	if c.opts.Nice != 0 {
+		argv = append(argv, "--nice", strconv.Itoa(c.opts.Nice))
+	}
+	return argv
 }
 
 func (c *Cluster) inherit() io.Writer {

@@ -29,8 +29,10 @@ import (
 // Version 3 ends a reply's outputs with a line break, so that a transport
 // that passes output on line by line (srun) passes on the whole reply at
 // once, rather than holding its last bytes until the next line.
-// Version 4 adds the host's memory to the hello, for the tasks' "memory".
-const Protocol = 4
+// Version 4 stages files: a task's files go to the host before it, in
+// lines of their own, and those it returns come back before its reply.
+// Version 5 adds the host's memory to the hello, for the tasks' "memory".
+const Protocol = 5
 
 // The conversation, over the agent's standard input and output:
 //
@@ -42,6 +44,11 @@ const Protocol = 4
 //     task's stdout and then its stderr, raw, as many bytes of each as the
 //     reply says, and a line break. Replies come in the order the tasks end; heartbeats come
 //     between them.
+//     Files staged for a task (--transferfile) go before it: a line that
+//     puts a file, then for each chunk of its data (chunkSize bytes at
+//     most) a line that gives its length, the bytes, raw, and a line
+//     break; the lines of other tasks may come between them. The files a
+//     task returns (--return) come the same way before its reply.
 //  4. Each side writes a heartbeat every interval the pool names in its
 //     own, and takes the other for lost when it has heard nothing for
 //     livenessBeats intervals: the pool kills the connection and runs the
@@ -90,7 +97,30 @@ type request struct {
 	// writes its own at that interval, and gives the pool up after
 	// livenessBeats of them without a word from it.
 	Heartbeat int64 `json:"heartbeat,omitempty"`
+	// Put starts a file staged for task ID, which is sent after it: its
+	// path in the task's directory on the host, with "/" between its
+	// names, its mode's permission bits (Mode), and its size (Size), which
+	// the bytes that come must make up. The lines that follow
+	// for the same ID with Data hold its bytes, in order, up to the next
+	// Put or the task: Data bytes of it (at most chunkSize), raw, follow
+	// such a line, and a line break.
+	Put  wireString `json:"put,omitempty"`
+	Mode uint32     `json:"mode,omitempty"`
+	Size int64      `json:"size,omitempty"`
+	Data int64      `json:"data,omitempty"`
+	// Staged runs the task in a directory of its own on the host, which
+	// holds the files put for it. Once the task has ended, the files of
+	// Return go back to the pool, and Cleanup removes them, the files put
+	// and the directory.
+	Staged  bool     `json:"staged,omitempty"`
+	Return  wireList `json:"return,omitempty"`
+	Cleanup bool     `json:"cleanup,omitempty"`
 }
+
+// chunkSize is the most bytes of a staged file one line carries, so that
+// a file of any size travels in bounded memory, and the lines of other
+// tasks (a cancel, a reply) are not held up behind it.
+const chunkSize = 128 << 10
 
 // limits are job.Limits on the wire, the CPU time in nanoseconds.
 type limits struct {
@@ -146,6 +176,15 @@ type reply struct {
 	Stdout    int64      `json:"stdout"`
 	Stderr    int64      `json:"stderr"`
 	Heartbeat bool       `json:"heartbeat,omitempty"`
+	// File starts a file that task ID returns, which is still pending:
+	// its path as the request's Return names it, its mode's permission
+	// bits (Mode), and its size (Size), as a Put's. The lines that follow for the same ID with
+	// Data hold its bytes, in order, up to the next File or the reply,
+	// framed as a request's are.
+	File wireString `json:"file,omitempty"`
+	Mode uint32     `json:"mode,omitempty"`
+	Size int64      `json:"size,omitempty"`
+	Data int64      `json:"data,omitempty"`
 }
 
 func replyOf(id uint64, r *job.Result) reply {
@@ -299,6 +338,59 @@ func (c *clamped) UnmarshalJSON(b []byte) error {
 		*c = clamped(f)
 	}
 	return nil
+}
+
+// writeData writes a line that says data follows, then data, raw, and a
+// line break.
+func writeData(w io.Writer, line any, data []byte) error {
+	if err := writeLine(w, line); err != nil {
+		return err
+	}
+	if _, err := w.Write(data); err != nil {
+		return err
+	}
+	_, err := w.Write([]byte{'\n'})
+	return err
+}
+
+// readData copies the n bytes of data that follow a line from r to w,
+// and reads the line break after them. An error is the stream's: a
+// length that cannot be, or a stream that ends or breaks the framing; w's
+// own errors are its own to record (see failWriter).
+func readData(r *bufio.Reader, n int64, w io.Writer) error {
+	if n < 0 || n > chunkSize {
+		return fmt.Errorf("a chunk of %d bytes, past the most, %d", n, chunkSize)
+	}
+	if _, err := io.CopyN(w, r, n); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	switch end, err := r.ReadByte(); {
+	case err == io.EOF:
+		return io.ErrUnexpectedEOF
+	case err != nil:
+		return err
+	case end != '\n':
+		return fmt.Errorf("a chunk ends in %q, not a line break", end)
+	}
+	return nil
+}
+
+// failWriter writes to w until a write fails, and then drops the rest,
+// keeping the first error: a chunk that cannot be kept is still read
+// whole, so that the stream keeps its framing.
+type failWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (f *failWriter) Write(p []byte) (int, error) {
+	if f.err == nil && f.w != nil {
+		_, f.err = f.w.Write(p)
+	}
+	return len(p), nil
 }
 
 // remoteError is an error reported by an agent, as text.

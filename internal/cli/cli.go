@@ -76,6 +76,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if answered, err := c.parse(args, stdout, stderr); answered || err != nil {
 		return err
 	}
+	if err := c.takeSources(); err != nil {
+		return usageError(err)
+	}
 	if c.Agent {
 		if err := remote.Serve(ctx, stdin, stdout, c.agent()); err != nil {
 			return usageError(fmt.Errorf("agent: %w", err))
@@ -92,10 +95,32 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	defer release()
 	sum, err := pipeline.Run(ctx, cfg, stdin, stdout)
-	if err == nil && sum.Failed > 0 {
+	if err == nil && sum.Failed > 0 && !sum.HaltedOnSuccess {
 		err = errTasksFailed
 	}
 	return err
+}
+
+// takeSources splits the input sources (:::, ::::) from the command after
+// --. The file of -a or -i, given with them, is the first of them, as GNU
+// parallel's -a FILE.
+func (c *cli) takeSources() error {
+	command, sources, err := decode.ParseSources(c.template)
+	switch {
+	case err != nil || len(sources) == 0:
+		return err
+	case c.Pipe || c.PipePart:
+		return errors.New("--pipe cuts stdin into chunks: it takes no input sources (::: and ::::); name a file with -a")
+	}
+	if in := c.infile(); in != "" {
+		if in == "-" && slices.ContainsFunc(sources, func(s decode.Source) bool { return s.Values == nil && s.Path == "-" }) {
+			return errors.New("the input file - and :::: - both name stdin, which can be read once")
+		}
+		sources = append([]decode.Source{{Path: in}}, sources...)
+		c.Infile, c.ArgFile = "", ""
+	}
+	c.template, c.sources = command, sources
+	return nil
 }
 
 // parse reads the command line into c. answered reports that it was

@@ -43,12 +43,21 @@ func TestCommandLine(t *testing.T) {
 		{name: "bad flag", args: []string{"--no-such-flag"}, code: ExitUsage, stderr: "workerpool: unknown flag --no-such-flag\n"},
 		{name: "a misspelt long flag", args: []string{"--jbos", "2", "[]"}, code: ExitUsage, stderr: "workerpool: unknown flag --jbos, did you mean \"--jobs\"?\n"},
 		// -j and -P have no long names to offer: --j and --p are none.
-		{name: "no --j to suggest", args: []string{"--jo", "2", "[]"}, code: ExitUsage, stderr: "workerpool: unknown flag --jo, did you mean one of \"--jobs\", \"-j\", \"-o\"?\n"},
-		{name: "no --p to suggest", args: []string{"--pus", "[]"}, code: ExitUsage, stderr: "workerpool: unknown flag --pus, did you mean one of \"--cpus\", \"--push\"?\n"},
+		{name: "no --j to suggest", args: []string{"--jo", "2", "[]"}, code: ExitUsage, stderr: "workerpool: unknown flag --jo, did you mean one of \"--jobs\", \"-j\", \"-o\", \"--joblog\", \"--lb\", \"--tf\"?\n"},
+		{name: "no --p to suggest", args: []string{"--pus", "[]"}, code: ExitUsage, stderr: "workerpool: unknown flag --pus, did you mean one of \"--cpus\", \"--push\", \"--push-clean\"?\n"},
 		{name: "negative threads", args: []string{"--jobs=-1", "[]"}, code: ExitUsage, stderr: "workerpool: --max_threads must be 0 or more, not -1\n"},
 		{name: "bad duration", args: []string{"--grace", "soon", "[]"}, code: ExitUsage, stderr: "workerpool: --grace: \"soon\" is not a duration such as \"30s\" or a number of seconds\n"},
 		{name: "a time limit that rounds to none", args: []string{"--timeout", "1e-12", "[]"}, code: ExitUsage,
 			stderr: "workerpool: --timeout: 1e-12 is under 1ms: use 0 for no limit, or at least 1ms\n"},
+		{name: "a halt parallel does not know", args: []string{"--halt", "later,fail=1", "[]"}, code: ExitUsage,
+			stderr: "workerpool: --halt: \"later,fail=1\" is not a halt such as now,fail=1, soon,fail=10%, now,success=1 or never\n"},
+		{name: "resume-failed needs a journal", args: []string{"--resume-failed", "[]"}, code: ExitUsage,
+			stderr: "workerpool: --resume and --resume-failed need --joblog, or --ndjson and --outfile, the journal they resume from\n"},
+		{name: "line-buffer needs raw", args: []string{"--line-buffer", "[]"}, code: ExitUsage,
+			stderr: "workerpool: --line-buffer writes the tasks' lines as they come: it needs --raw or --tag\n"},
+		{name: "line-buffer without order", args: []string{"--tag", "--lb", "-k", "[]"}, code: ExitUsage,
+			stderr: "workerpool: --line-buffer writes lines as they come, in no order: it does not go with -k\n"},
+		{name: "nice out of range", args: []string{"--nice", "20", "[]"}, code: ExitUsage, stderr: "workerpool: --nice must be from -20 to 19, not 20\n"},
 		{name: "events need ndjson", args: []string{"--events", "[]"}, code: ExitUsage, stderr: "workerpool: --events needs --ndjson: the array has no room for them\n"},
 		{name: "nothing after --", args: []string{"--"}, code: ExitUsage, stderr: "workerpool: no command after --\n"},
 		// A command without the -- before it: the words after the flags are
@@ -73,7 +82,7 @@ func TestCommandLine(t *testing.T) {
 		{name: "slurm-alloc without arguments", args: []string{"--slurm-alloc", " ", "[]"}, code: ExitUsage,
 			stderr: "workerpool: --slurm-alloc needs salloc's arguments, such as '-N 2'\n"},
 		{name: "push without hosts", args: []string{"--push", "[]"}, code: ExitUsage,
-			stderr: "workerpool: --push, --remote-path and --ssh need hosts: -S HOST, --sshloginfile FILE or --slurm\n"},
+			stderr: "workerpool: --push, --push-clean, --remote-path and --ssh need hosts: -S HOST, --sshloginfile FILE or --slurm\n"},
 		{name: "unreadable input", args: []string{"--ndjson"}, stdin: "hello", code: ExitUsage,
 			stderr: "workerpool: cannot read tasks: input is neither a JSON array nor NDJSON: it starts with 'h'\n"},
 	}
@@ -114,7 +123,7 @@ func TestHelp(t *testing.T) {
 	require.NoError(t, run(t.Context(), []string{"--help"}, strings.NewReader(""), &stdout, &stderr))
 	require.Empty(t, stderr.String())
 	require.True(t, strings.HasPrefix(stdout.String(),
-		"Usage: workerpool [flags] [<tasks>]\n       workerpool [flags] -- CMD [ARG...]\n\n"), "%s", stdout.String())
+		"Usage: workerpool [flags] [<tasks>]\n       workerpool [flags] -- CMD [ARG...] [::: VALUE... | :::: FILE...]...\n\n"), "%s", stdout.String())
 	require.Equal(t, 1, strings.Count(stdout.String(), "Usage:"))
 	for _, r := range decode.Replacements {
 		require.Regexp(t, `(?m)^ +`+regexp.QuoteMeta(r.String)+` +`+regexp.QuoteMeta(r.Means)+`$`, stdout.String())

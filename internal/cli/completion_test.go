@@ -28,12 +28,14 @@ func TestCompletionCandidates(t *testing.T) {
 	t.Chdir(dir)
 	t.Setenv("PATH", filepath.Join(dir, "bin"))
 
-	longFlags := []string{"--binary", "--completion", "--cpus", "--dry-run", "--events", "--fail-fast", "--grace", "--heartbeat",
-		"--help", "--infile", "--limit-cpu", "--limit-files", "--limit-fsize", "--limit-memory", "--max-output",
-		"--max_threads", "--mem-capacity", "--memory", "--ndjson", "--null", "--ordered", "--outfile", "--progress", "--push", "--raw",
-		"--remote-path", "--report", "--resume", "--retries", "--slurm", "--slurm-alloc", "--ssh", "--sshlogin", "--sshloginfile", "--stderr", "--tag",
-		"--timeout", "--verbose", "--version"}
+	longFlags := []string{"--binary", "--cleanup", "--completion", "--dry-run", "--events", "--fail-fast", "--grace", "--halt", "--heartbeat", "--help", "--infile", "--joblog", "--limit-cpu", "--limit-files", "--limit-fsize", "--limit-memory", "--line-buffer", "--max-output", "--max_threads", "--ndjson", "--nice", "--null", "--ordered", "--outfile", "--progress", "--push", "--push-clean", "--raw", "--remote-path", "--report", "--results", "--resume", "--resume-failed", "--retries", "--return", "--shuf", "--slurm", "--slurm-alloc", "--ssh", "--sshlogin", "--sshloginfile", "--stderr", "--tag", "--timeout", "--transfer", "--transferfile", "--trc", "--verbose", "--version"}
+	longFlags = append(longFlags, "--arg-file", "--block", "--max-lines", "--pipe", "--pipepart", "--recend", "--recstart")
+	longFlags = append(longFlags, "--memfree", "--load", "--delay", "--rate")
+	longFlags = append(longFlags, "--cpus", "--memory", "--mem-capacity")
 	allFlags := append([]string{"-0", "-S", "-V", "-h", "-i", "-k", "-o", "-t", "-v"}, longFlags...)
+	allFlags = append(allFlags, "-L", "-a")
+	longFlags = append(longFlags, "--colsep", "--context-replace", "--header", "--link", "--max-args", "--max-replace-args")
+	allFlags = append(allFlags, "--colsep", "--context-replace", "--header", "--link", "--max-args", "--max-replace-args", "-N", "-X", "-n")
 	here := []string{"./", ".hidden", "bin/", "empty/", "hosts.txt", "some dir/", "sub/", "tasks.json", "tasks.ndjson"}
 	tests := []struct {
 		line string // $DIR stands for the directory of the files, $BASE for its name
@@ -41,23 +43,23 @@ func TestCompletionCandidates(t *testing.T) {
 	}{
 		// Flags: their names and short names, but neither their aliases
 		// (--jobs, --keep-order) nor the hidden flags (-j, -P, --agent).
-		{"workerpool --max", []string{"--max-output", "--max_threads"}},
-		{"workerpool   --max", []string{"--max-output", "--max_threads"}},
+		{"workerpool --max", []string{"--max-args", "--max-lines", "--max-output", "--max-replace-args", "--max_threads"}},
+		{"workerpool   --max", []string{"--max-args", "--max-lines", "--max-output", "--max-replace-args", "--max_threads"}},
 		{"workerpool -", allFlags},
 		{"workerpool --", longFlags},
-		{"workerpool --h", []string{"--heartbeat", "--help"}},
+		{"workerpool --h", []string{"--halt", "--header", "--heartbeat", "--help"}},
 		{"workerpool -t", []string{"-t"}},
 		{"workerpool -V", []string{"-V"}},
-		{"workerpool --j", nil},
+		{"workerpool --j", []string{"--joblog"}},
 		{"workerpool --keep", nil},
 		{"workerpool -j", nil},
-		{"workerpool --a", nil},
+		{"workerpool --a", []string{"--arg-file"}}, // not the hidden --agent
 		{"workerpool --V", nil},
 		{"workerpool -v --nd", []string{"--ndjson"}},
 		{"workerpool -t 4 --nd", []string{"--ndjson"}},
 		{"workerpool --ndjson -", allFlags},
 		{"workerpool --agent -", allFlags},
-		{"workerpool -i tasks.json --r", []string{"--raw", "--remote-path", "--report", "--resume", "--retries"}},
+		{"workerpool -i tasks.json --r", []string{"--rate", "--raw", "--recend", "--recstart", "--remote-path", "--report", "--results", "--resume", "--resume-failed", "--retries", "--return"}},
 		{"workerpool --stderr capture --st", []string{"--stderr"}},
 
 		// Nothing completes the name of the program, the tasks argument,

@@ -76,8 +76,10 @@ func (c *cli) cluster(here *dispatch.Local, stderr io.Writer, log *slog.Logger) 
 		return nil, err
 	}
 	return remote.New(remote.Options{
-		Hosts: hosts, Transport: ssh, RemotePath: c.RemotePath, Push: c.Push,
-		Here: here, ProcessOptions: c.process(stderr), Heartbeat: time.Duration(c.Heartbeat), Log: log,
+		Hosts: hosts, Transport: ssh, RemotePath: c.RemotePath, Push: c.Push || c.PushClean, PushKeep: c.pushKeep(),
+		Here: dispatch.Gated(here, c.gates().Host()), Gates: c.gates().Host(),
+		ProcessOptions: c.process(stderr), Heartbeat: time.Duration(c.Heartbeat), Log: log,
+		Cleanup: c.cleanup(),
 	})
 }
 
@@ -99,12 +101,12 @@ func (c *cli) slurmCluster(ctx context.Context, here *dispatch.Local, stderr io.
 		}
 	}()
 	agent := c.RemotePath
-	if agent == "" || c.Push { // --push copies this very program, as with -S
+	if agent == "" || c.Push || c.PushClean { // --push copies this very program, as with -S
 		if agent, err = os.Executable(); err != nil {
 			return nil, nil, fmt.Errorf("--slurm: cannot find this program to run it on the nodes: %w", err)
 		}
 	}
-	if c.Push {
+	if c.Push || c.PushClean {
 		path := fmt.Sprintf("/tmp/workerpool-%s.%d", job.ID, os.Getpid())
 		if err := job.Broadcast(ctx, agent, path); err != nil {
 			return nil, nil, fmt.Errorf("--push: %w", err)
@@ -120,9 +122,20 @@ func (c *cli) slurmCluster(ctx context.Context, here *dispatch.Local, stderr io.
 	}
 	cluster, err = remote.New(remote.Options{
 		Hosts: job.Hosts(c.slotsPerHost()), Transport: remote.NewSrun(job.ID), RemotePath: agent,
-		Here: here, ProcessOptions: c.process(stderr), Heartbeat: time.Duration(c.Heartbeat), Log: log,
+		Here: dispatch.Gated(here, c.gates().Host()), Gates: c.gates().Host(),
+		ProcessOptions: c.process(stderr), Heartbeat: time.Duration(c.Heartbeat), Log: log,
+		Cleanup: c.cleanup(),
 	})
 	return cluster, done, err
+}
+
+// pushKeep is how many versions --push keeps on each host: 1 with
+// --push-clean, and otherwise remote's default.
+func (c *cli) pushKeep() int {
+	if c.PushClean {
+		return 1
+	}
+	return remote.DefaultPushKeep
 }
 
 // slotsPerHost is the slots of a host (or node) whose login names none:

@@ -5,6 +5,7 @@ import (
 	"runtime"
 
 	"github.com/workerpool/workerpool/dispatch"
+	"github.com/workerpool/workerpool/internal/sysstat"
 	"github.com/workerpool/workerpool/job"
 )
 
@@ -23,8 +24,8 @@ func (c *cli) memoryCapacity() int64 {
 	if c.MemCapacity > 0 {
 		return int64(c.MemCapacity)
 	}
-	n, _ := dispatch.AvailableMemory()
-	return n
+	m, _ := sysstat.ReadMemory("")
+	return m.Available
 }
 
 // fit is where a task's request could run, for --dry-run: on this

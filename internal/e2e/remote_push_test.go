@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -240,4 +241,55 @@ func TestRemoteStaleControlDirs(t *testing.T) {
 	requireRuns(t, r, "--ssh", r.ssh())
 	require.NoDirExists(t, dirs[0], "the killed pool's directory is removed")
 	noneLeft(t, r.hosts.List[0])
+}
+
+// TestRemotePushKeepsThree: --push keeps the versions used last: after
+// it, the host's cache holds this one and the two used before it; older
+// ones are removed. --push-clean keeps this one alone. What --push did
+// not make (no stamp, or not named by a hash) is left alone.
+func TestRemotePushKeepsThree(t *testing.T) {
+	r := newRig(t, hostSpec{false})
+	p := pushedOn(t, r, 0)
+	cache := filepath.Dir(p.dir)
+	old := []string{"00000000000000a1", "00000000000000a2", "00000000000000a3", "00000000000000a4"}
+	for i, name := range old { // a1 used first, a4 last
+		dir := filepath.Join(cache, name)
+		require.NoError(t, os.MkdirAll(dir, 0o700))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "workerpool"), []byte("old"), 0o700))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "stamp"), []byte(name+" 3\n"), 0o600))
+		when := time.Now().Add(time.Duration(i-10) * time.Hour)
+		require.NoError(t, os.Chtimes(filepath.Join(dir, "stamp"), when, when))
+	}
+	foreign := []string{"00000000000000b1", "notes"} // a copy under way, and a directory of the user's
+	for _, name := range foreign {
+		require.NoError(t, os.MkdirAll(filepath.Join(cache, name), 0o700))
+		require.NoError(t, os.WriteFile(filepath.Join(cache, name, "workerpool"), []byte("partial"), 0o700))
+	}
+	entries := func() []string {
+		des, err := os.ReadDir(cache)
+		require.NoError(t, err)
+		var names []string
+		for _, de := range des {
+			names = append(names, de.Name())
+		}
+		return names
+	}
+
+	requireRuns(t, r, "--ssh", r.ssh(), "--push")
+	p.requireWhole(t)
+	require.ElementsMatch(t, []string{filepath.Base(p.dir), "00000000000000a3", "00000000000000a4", "00000000000000b1", "notes"}, entries())
+
+	// A run that finds its copy present prunes too: a version used since
+	// (a5, by another pool) is kept with it, and the oldest goes.
+	a5 := filepath.Join(cache, "00000000000000a5")
+	require.NoError(t, os.MkdirAll(a5, 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(a5, "stamp"), []byte("a5 3\n"), 0o600))
+	later := time.Now().Add(time.Hour)
+	require.NoError(t, os.Chtimes(filepath.Join(a5, "stamp"), later, later))
+	requireRuns(t, r, "--ssh", r.ssh(), "--push")
+	require.ElementsMatch(t, []string{filepath.Base(p.dir), "00000000000000a4", "00000000000000a5", "00000000000000b1", "notes"}, entries())
+
+	requireRuns(t, r, "--ssh", r.ssh(), "--push-clean")
+	p.requireWhole(t)
+	require.ElementsMatch(t, []string{filepath.Base(p.dir), "00000000000000b1", "notes"}, entries())
 }

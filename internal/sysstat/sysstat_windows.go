@@ -1,6 +1,7 @@
-package dispatch
+package sysstat
 
 import (
+	"fmt"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
@@ -21,10 +22,14 @@ type memoryStatusEx struct {
 	availExtendedVirtual uint64
 }
 
-func availableMemory() (int64, error) {
+// systemMemory reads GlobalMemoryStatusEx: the physical memory available
+// and in all.
+func systemMemory() (Memory, error) {
 	st := memoryStatusEx{length: uint32(unsafe.Sizeof(memoryStatusEx{}))}
 	if ok, _, err := globalMemoryStatusEx.Call(uintptr(unsafe.Pointer(&st))); ok == 0 {
-		return 0, err
+		return Memory{}, fmt.Errorf("GlobalMemoryStatusEx: %w", err)
 	}
-	return int64(st.availPhys), nil
+	return Memory{Available: int64(st.availPhys), Total: int64(st.totalPhys)}, nil
 }
+
+func systemLoad() (float64, error) { return 0, ErrNoLoad }
