@@ -222,7 +222,7 @@ func (r *run) feed(tasks <-chan job.Task) {
 }
 
 // admit queues a task read, or answers it when it cannot run: it is
-// invalid, or the intake is closed.
+// invalid or larger than this machine, or the intake is closed.
 func (r *run) admit(q *queue, t *job.Task) {
 	switch {
 	case t.Err != nil:
@@ -232,6 +232,12 @@ func (r *run) admit(q *queue, t *job.Task) {
 		r.notRun(t)
 	default:
 		t.Request.CPUs = max(t.Request.CPUs, 1)
+		if r.room != nil {
+			if err := r.room.holds(t.Request); err != nil {
+				r.noRoom(t, err)
+				return
+			}
+		}
 		q.tasks = append(q.tasks, t)
 	}
 }

@@ -36,23 +36,27 @@ const waitingAfter = time.Second
 type room struct {
 	slots  int
 	memory int64 // 0: no bound
+	// given holds a token once room has been given back since the feed,
+	// the one that waits for room, last took it: a signal that outlives a
+	// give that comes before the feed waits, and costs no allocation.
+	given chan struct{}
 
 	mu       sync.Mutex
 	freeCPUs int
 	freeMem  int64
-	changed  chan struct{} // closed at the next give; nil while nobody waits
 }
 
 func newRoom(slots int, memory int64) *room {
-	return &room{slots: slots, memory: memory, freeCPUs: slots, freeMem: memory}
+	return &room{slots: slots, memory: memory, freeCPUs: slots, freeMem: memory, given: make(chan struct{}, 1)}
 }
 
 // take takes need, when it is free, and returns true. Otherwise it returns
-// a channel that is closed when some room is given back, and the resource
-// that is short; or an error when need is more than the machine has.
+// a channel that is ready once some room has been given back, and the
+// resource that is short; or an error when need is more than the machine
+// has. Only one goroutine (the feed) may wait on the channel.
 func (m *room) take(need job.Request) (ok bool, wake <-chan struct{}, short string, err error) {
-	if need.CPUs > m.slots || m.memory > 0 && need.Memory > m.memory {
-		return false, nil, "", TooLarge(need, m.slots, "this machine, -j", m.memory, "this machine")
+	if err := m.holds(need); err != nil {
+		return false, nil, "", err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -66,21 +70,27 @@ func (m *room) take(need job.Request) (ok bool, wake <-chan struct{}, short stri
 		m.freeMem -= need.Memory
 		return true, nil, "", nil
 	}
-	if m.changed == nil {
-		m.changed = make(chan struct{})
+	return false, m.given, short, nil
+}
+
+// holds returns the error of a task that asks for more than the machine
+// has, or nil.
+func (m *room) holds(need job.Request) error {
+	if need.CPUs > m.slots || m.memory > 0 && need.Memory > m.memory {
+		return TooLarge(need, m.slots, "this machine, -j", m.memory, "this machine")
 	}
-	return false, m.changed, short, nil
+	return nil
 }
 
 // give gives back need, from take, and wakes those waiting for room.
 func (m *room) give(need job.Request) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.freeCPUs += need.CPUs
 	m.freeMem += need.Memory
-	if m.changed != nil {
-		close(m.changed)
-		m.changed = nil
+	m.mu.Unlock()
+	select {
+	case m.given <- struct{}{}:
+	default: // a token waits already
 	}
 }
 
@@ -173,6 +183,10 @@ func (r *run) startWaiting(q *queue) <-chan struct{} {
 	var wake <-chan struct{}
 	for i := 0; i < len(q.tasks) && (i == 0 || q.passed < q.maxPassed); {
 		t := q.tasks[i]
+		if i > 0 && r.room != nil && covers(t.Request, q.tasks[0].Request) {
+			i++ // it asks for as much as the head, which does not fit here
+			continue
+		}
 		a, ok, w, short, err := r.place(t)
 		switch {
 		case err != nil:
@@ -194,6 +208,10 @@ func (r *run) startWaiting(q *queue) <-chan struct{} {
 	}
 	return wake
 }
+
+// covers reports whether a asks for at least as much as b of every
+// resource: where b does not fit, neither does a.
+func covers(a, b job.Request) bool { return a.CPUs >= b.CPUs && a.Memory >= b.Memory }
 
 // asksForRoom reports whether a task asks for more than its turn in one
 // slot: more slots, or memory. Only such a task has a Waiting event when it

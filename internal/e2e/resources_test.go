@@ -154,18 +154,20 @@ func TestRequestMemory(t *testing.T) {
 }
 
 // TestRequestTooLarge: a task that asks for more than the machine has
-// gets its result at once, an error naming what it asked for and what
-// there is; the other tasks run, and the run exits 1.
+// gets its result at once, even behind a task that waits for room: an
+// error naming what it asked for and what there is. The other tasks run,
+// and the run exits 1.
 func TestRequestTooLarge(t *testing.T) {
-	input := `{"command":"sleep","args":["2"]}
+	input := `{"command":"sleep","args":["2"],"cpus":4}
+{"command":"true","cpus":4}
 {"command":"true","cpus":99}
 {"command":"true","memory":"2G"}
 {"command":"echo","args":["ran"]}
 `
 	code, results, stderr, _ := runTimed(t, input, "-j", "4", "--mem-capacity", "1G", "--ndjson")
 	require.Equal(t, 1, code, stderr)
-	require.Len(t, results, 4)
-	require.Equal(t, []int64{2, 3}, []int64{results[0].Seq, results[1].Seq}, "answered before the first task ends")
+	require.Len(t, results, 5)
+	require.Equal(t, []int64{3, 4}, []int64{results[0].Seq, results[1].Seq}, "answered before the first task ends")
 	require.Equal(t, -1, results[0].ExitCode)
 	require.Equal(t, "no place can ever hold the task: it asks for 99 cpus; the largest place has 4 slots (this machine, -j) and 1.0 GiB of memory (this machine)", results[0].Error)
 	require.Equal(t, -1, results[1].ExitCode)
@@ -174,8 +176,9 @@ func TestRequestTooLarge(t *testing.T) {
 	for _, r := range results {
 		byseq[r.Seq] = r
 	}
-	require.Equal(t, "ran\n", byseq[4].Body)
+	require.Equal(t, "ran\n", byseq[5].Body)
 	require.Equal(t, 0, byseq[1].ExitCode)
+	require.Equal(t, 0, byseq[2].ExitCode)
 }
 
 // TestRequestWaiting: a task that waits more than a second for room has
