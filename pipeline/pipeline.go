@@ -83,13 +83,14 @@ type Config struct {
 	// it is, as hosts that find it on their own PATH do.
 	Resolve func(*job.Task) (string, error)
 
-	Workers int // tasks at once; 0 means one per CPU core
 	// Memory is how much memory the tasks run on this machine may reserve
 	// at once (their "memory"); 0 is no bound. Hosts say their own.
 	Memory int64
 	// Fit, for DryRun, says where a task's request could run, or why
 	// nowhere; nil says nothing of it.
-	Fit      func(job.Request) (string, error)
+	Fit func(job.Request) (string, error)
+
+	Workers  int // tasks at once; 0 means one per CPU core
 	Retries  int
 	FailFast bool // halt soon after the first failure, when Halt is never
 	// Gates hold back the starts of tasks (see dispatch.Options.Gates).

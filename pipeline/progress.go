@@ -28,7 +28,7 @@ type progress struct {
 	mu                    sync.Mutex
 	done, failed, running int64
 	reserved              int64  // the memory the running tasks reserve
-	held                  string // the gate a task waits at, since the last start
+	held                  string // the gate or resource a task waits for, since the last start
 }
 
 // newProgress returns a progress display on w, or nil when w is not a
