@@ -334,6 +334,7 @@ func TestShuf(t *testing.T) {
 	require.Len(t, seqs, 100)
 	require.False(t, slices.IsSorted(seqs), "not shuffled")
 	require.Equal(t, 100, len(slices.Compact(slices.Sorted(slices.Values(seqs)))))
+	require.ElementsMatch(t, strings.Fields(input.String()), ids, "every line once")
 
 	code, stdout, _ = runWith(t, input.String(), program, "--shuf", "-j4", "--", "true")
 	require.Equal(t, 0, code)

@@ -204,15 +204,16 @@ func meminfo(t *testing.T, path string, total, available int64) {
 func TestMemfreeRequeuesTheYoungest(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "meminfo")
 	meminfo(t, path, 16<<30, 8<<30)
-	// The second task starts half a second after the first: it is the
-	// youngest.
+	// The task started second starts half a second after the other: it
+	// is the youngest. Which of the two it is, the workers' race to the
+	// delay decides, so it is read from the events.
 	r := startGateRun(t, "1\n2\n", "--ndjson", "--events", "-t", "2", "--delay", "0.5", "--memfree", "2G", "--meminfo", path, "--", "sh", "-c", "sleep 3; echo {}")
-	started := 0
+	var started []int64
 	r.until(t, func(l gateLine) bool {
 		if l.Event == "started" {
-			started++
+			started = append(started, l.Seq)
 		}
-		return started == 2
+		return len(started) == 2
 	})
 	// The started line comes just before the task runs: give it time to.
 	time.Sleep(300 * time.Millisecond)
@@ -220,7 +221,7 @@ func TestMemfreeRequeuesTheYoungest(t *testing.T) {
 	before := r.until(t, func(l gateLine) bool { return l.Event == "requeued" })
 	meminfo(t, path, 16<<30, 8<<30)
 	requeued := before[len(before)-1]
-	require.Equal(t, int64(2), requeued.Seq, "the youngest task is stopped first")
+	require.Equal(t, started[1], requeued.Seq, "the youngest task is stopped first")
 	require.Equal(t, "memfree", requeued.Resource)
 
 	lines := append(before, r.rest(t)...)
