@@ -137,6 +137,16 @@ func setField(t *job.Task, key string, raw json.RawMessage) error {
 		if t.Limits, err = limitsObject(raw); err != nil {
 			return fmt.Errorf(`"limits": %w`, err)
 		}
+	case job.ResourceCPUs:
+		if t.Request.CPUs, err = cpusValue(raw); err != nil {
+			return fmt.Errorf(`"cpus": %w`, err)
+		}
+	case job.ResourceMemory:
+		if !isNull(raw) {
+			if t.Request.Memory, err = limitValue(raw, job.ParseMemory); err != nil {
+				return fmt.Errorf(`"memory": %w`, err)
+			}
+		}
 	case "meta":
 		if !isNull(raw) {
 			t.Meta = bytes.Clone(raw) // not the whole task's bytes, kept until the result is written
@@ -272,6 +282,26 @@ func limitValue(raw json.RawMessage, parse func(string) (int64, error)) (int64, 
 		return 0, errors.New("must be a string or a number")
 	}
 	return parse(s)
+}
+
+// maxCPUs bounds a task's "cpus": no machine has more, and the sums of
+// requests stay far from overflowing.
+const maxCPUs = 1 << 20
+
+// cpusValue reads "cpus": a whole number from 1, as a JSON number or
+// string; null is 0, which the run's default replaces.
+func cpusValue(raw json.RawMessage) (int, error) {
+	if isNull(raw) {
+		return 0, nil
+	}
+	s, err := textValue(raw)
+	if err == nil {
+		n, perr := strconv.Atoi(strings.TrimSpace(s))
+		if perr == nil && n >= 1 && n <= maxCPUs {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("must be a whole number from 1 to %d, not %s", maxCPUs, shorten.Text(raw, 40))
 }
 
 func isNull(raw []byte) bool { return string(bytes.TrimSpace(raw)) == "null" }

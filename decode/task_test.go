@@ -270,3 +270,28 @@ func TestTaskLimits(t *testing.T) {
 	task = decodeOne(t, `{"command": "x", "limits": {"nproc": 10}}`)
 	require.EqualError(t, task.Err, `task "1" (line 1): "limits": unknown limit "nproc": use memory, cpu, files or fsize`)
 }
+
+// TestTaskRequest: "cpus" is a whole number from 1 and "memory" a size of
+// at least 4M, as a number or a string; anything else makes the task
+// invalid, naming the field.
+func TestTaskRequest(t *testing.T) {
+	task := decodeOne(t, `{"command": "x", "cpus": 4, "memory": "6G"}`)
+	require.NoError(t, task.Err)
+	require.Equal(t, job.Request{CPUs: 4, Memory: 6 << 30}, task.Request)
+	require.Equal(t, int64(6<<30), task.Limits.Memory, "the request is the memory limit too")
+
+	task = decodeOne(t, `{"command": "x", "cpus": "2", "memory": 8388608}`)
+	require.NoError(t, task.Err)
+	require.Equal(t, job.Request{CPUs: 2, Memory: 8 << 20}, task.Request)
+
+	task = decodeOne(t, `{"command": "x", "cpus": null, "memory": null}`)
+	require.NoError(t, task.Err)
+	require.Equal(t, job.Request{}, task.Request)
+
+	for _, bad := range []string{`"cpus": 0`, `"cpus": -1`, `"cpus": 1.5`, `"cpus": "many"`, `"cpus": true`, `"cpus": 2000000`,
+		`"memory": "1k"`, `"memory": "lots"`, `"memory": [1]`, `"memory": -5`} {
+		task := decodeOne(t, `{"command": "x", `+bad+`}`)
+		field, _, _ := strings.Cut(bad, ":")
+		require.ErrorContains(t, task.Err, field, bad)
+	}
+}

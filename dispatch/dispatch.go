@@ -32,17 +32,23 @@ type Executor interface {
 
 // Slots is an Executor whose room for tasks is a set of slots that may
 // change while it runs: the slots of remote hosts that join, fail and come
-// back. A Pool given one starts a task only once Acquire has given it a
-// slot, and runs the task there, so that no task waits in a place that
-// cannot start it; Options.Workers then plays no part.
+// back, each host with its memory. A Pool given one starts a task only
+// once TryAcquire has given it room, and runs the task there, so that no
+// task waits in a place that cannot start it; Options.Workers then plays
+// no part but for how often a large task may be passed (see queue).
 type Slots interface {
 	Executor
-	// Acquire waits for a free slot. It fails when ctx is done, or when no
-	// slot can come any more (every host is gone), saying why.
-	Acquire(ctx context.Context) (Slot, error)
+	// TryAcquire takes room for need on one host: need.CPUs slots and
+	// need.Memory of its memory, held until the Slot is released. When no
+	// host has that much free now, it returns a nil Slot, a channel closed
+	// at the next change of the room free (a slot given back, a host up
+	// or gone), and the resource that is short (job.ResourceCPUs or
+	// job.ResourceMemory). It fails when no room can come: every host is
+	// gone, or need is more than any host has (ErrTooLarge), saying why.
+	TryAcquire(need job.Request) (slot Slot, wake <-chan struct{}, short string, err error)
 }
 
-// Slot is room for one task at a time, from Slots.Acquire.
+// Slot is room for one task at a time, from Slots.TryAcquire.
 type Slot interface {
 	// Execute runs an attempt of a task in the slot. An attempt cut short
 	// because the slot's host was lost has job.ErrHostLost in its Err.

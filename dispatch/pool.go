@@ -17,7 +17,11 @@ import (
 // Options configure a Pool.
 type Options struct {
 	// Workers is the number of tasks run at once; 0 means one per CPU core.
+	// A task takes as many of them as its "cpus" asks for.
 	Workers int
+	// Memory is how much memory the tasks may reserve ("memory") at once,
+	// without Slots, whose hosts say how much they have; 0 is no bound.
+	Memory int64
 	// Retries is how many more times a failed task is run.
 	Retries int
 	// Observer, when set, is told of every task's life (see job.Event).
@@ -83,6 +87,9 @@ func (p *Pool) Workers() int { return p.opts.Workers }
 func (p *Pool) Run(ctx, intake context.Context, tasks <-chan job.Task) <-chan job.Result {
 	r := &run{Pool: p, ctx: ctx, intake: intake, out: make(chan job.Result, min(p.opts.Workers, maxWaitingResults)), jobs: make(chan assignment)}
 	r.slots, _ = p.exec.(Slots)
+	if r.slots == nil {
+		r.room = newRoom(p.opts.Workers, p.opts.Memory)
+	}
 	r.gate, r.guard = newGate(p.opts.Gates), newMemGuard(p.opts.Gates)
 	go func() {
 		stopGuard := r.startGuard()
@@ -100,6 +107,7 @@ type run struct {
 	*Pool
 	ctx, intake context.Context
 	slots       Slots       // the executor, when it has slots of its own
+	room        *room       // of this machine, without slots
 	numbers     slotNumbers // of the slots held, with slots
 	out         chan job.Result
 	jobs        chan assignment // to the workers, who share it
@@ -171,49 +179,88 @@ func (s *slotNumbers) give(n int) {
 	s.held[n-1] = false
 }
 
-// feed hands each task to a free worker, or answers it itself when the task
-// cannot run: it is invalid, the intake is closed, or no slot can come. It
-// starts a worker when none is free and fewer than Workers run (or, with
-// slots, once the task has one), so there are never more workers than
-// tasks received.
+// feed hands each task to a free worker once there is room for it (see
+// queue), or answers it itself when the task cannot run: it is invalid or
+// too large, the intake is closed, or no slot can come. It starts a worker
+// when none is free and fewer than Workers run (or, with slots, once the
+// task has one), so there are never more workers than tasks received.
 func (r *run) feed(tasks <-chan job.Task) {
-	for t := range tasks {
-		if t.Err != nil {
-			r.log.Warn("invalid task", "seq", t.Seq, "where", t.Where, "error", t.Err)
-			r.emit(&t, job.NotRun(&t, t.Err))
-			continue
+	q := &queue{maxPassed: r.opts.Workers}
+	for {
+		var wake <-chan struct{}
+		if len(q.tasks) > 0 {
+			if r.intake.Err() != nil {
+				r.drain(q)
+			} else {
+				wake = r.startWaiting(q)
+			}
 		}
-		if r.intake.Err() != nil {
-			r.notRun(&t)
-			continue
+		if tasks == nil && len(q.tasks) == 0 {
+			return
 		}
-		a := assignment{t: &t}
-		if r.slots != nil {
-			slot, err := r.acquire(0)
-			if err != nil {
-				r.noSlot(&t, err)
+		var in <-chan job.Task
+		if tasks != nil && q.reading() {
+			in = tasks
+		}
+		var intake <-chan struct{}
+		if len(q.tasks) > 0 {
+			intake = r.intake.Done()
+		}
+		select {
+		case t, ok := <-in:
+			if !ok {
+				tasks = nil
 				continue
 			}
-			a.slot = slot
+			r.admit(q, &t)
+		case <-wake:
+		case <-q.timerC():
+			r.waited(q)
+		case <-intake:
 		}
-		select {
-		case r.jobs <- a:
-			continue
-		default:
-		}
-		if r.slots != nil || r.started < r.opts.Workers {
-			r.started++
-			number := r.started
-			r.workers.Go(func() { r.work(number) })
-		}
-		select {
-		case r.jobs <- a:
-		case <-r.intake.Done():
-			if a.slot != nil {
-				a.slot.Release()
+	}
+}
+
+// admit queues a task read, or answers it when it cannot run: it is
+// invalid or larger than this machine, or the intake is closed.
+func (r *run) admit(q *queue, t *job.Task) {
+	switch {
+	case t.Err != nil:
+		r.log.Warn("invalid task", "seq", t.Seq, "where", t.Where, "error", t.Err)
+		r.emit(t, job.NotRun(t, t.Err))
+	case r.intake.Err() != nil:
+		r.notRun(t)
+	default:
+		t.Request.CPUs = max(t.Request.CPUs, 1)
+		if r.room != nil {
+			if err := r.room.holds(t.Request); err != nil {
+				r.noRoom(t, err)
+				return
 			}
-			r.notRun(&t)
 		}
+		q.tasks = append(q.tasks, t)
+	}
+}
+
+// hand gives a to a free worker, starting one when none is free and the
+// pool has room for another, or answers its task when the intake closes
+// first.
+func (r *run) hand(a assignment) {
+	select {
+	case r.jobs <- a:
+		return
+	default:
+	}
+	if r.slots != nil || r.started < r.opts.Workers {
+		r.started++
+		number := r.started
+		r.workers.Go(func() { r.work(number) })
+	}
+	select {
+	case r.jobs <- a:
+	case <-r.intake.Done():
+		r.giveBack(a)
+		r.notRun(a.t)
 	}
 }
 
@@ -225,9 +272,7 @@ func (r *run) feed(tasks <-chan job.Task) {
 func (r *run) work(number int) {
 	for a := range r.jobs {
 		if r.intake.Err() != nil {
-			if a.slot != nil {
-				a.slot.Release()
-			}
+			r.giveBack(a)
 			r.notRun(a.t)
 			continue
 		}
@@ -237,7 +282,7 @@ func (r *run) work(number int) {
 			fillSlot(a.t, number)
 		}
 		res, slot := r.attempt(a.t, a.slot)
-		r.emitReleasing(a.t, res, slot)
+		r.emitReleasing(a.t, res, slot, a.slot == nil)
 	}
 }
 
@@ -277,7 +322,7 @@ func (r *run) attempt(t *job.Task, slot *numberedSlot) (job.Result, *numberedSlo
 		case errors.Is(res.Err, job.ErrHostLost):
 			if lost < maxHostLosses {
 				lost++
-				if slot, again = r.reacquire(slot, &res); again {
+				if slot, again = r.reacquire(t, slot, &res); again {
 					fillSlot(t, slot.number)
 				}
 			}
@@ -325,9 +370,9 @@ func (r *run) execute(t *job.Task, slot *numberedSlot) (res job.Result, stopped 
 // task waits, as the slots of the lost host may come back, to other tasks,
 // before the task has a slot again. When no slot comes, reacquire returns
 // nil and false, and adds why to res's error.
-func (r *run) reacquire(old *numberedSlot, res *job.Result) (*numberedSlot, bool) {
+func (r *run) reacquire(t *job.Task, old *numberedSlot, res *job.Result) (*numberedSlot, bool) {
 	old.Release()
-	slot, err := r.acquire(old.number)
+	slot, err := r.acquire(t.Request, old.number)
 	if err != nil {
 		if r.intake.Err() == nil {
 			res.Err = fmt.Errorf("%w; %w", res.Err, err)
@@ -337,15 +382,25 @@ func (r *run) reacquire(old *numberedSlot, res *job.Result) (*numberedSlot, bool
 	return slot, true
 }
 
-// acquire waits, while the intake is open, for a slot of the executor's,
-// and numbers it want, when no task holds that number, or else the lowest
-// number no task holds (slotNumbers). It fails as Slots.Acquire does.
-func (r *run) acquire(want int) (*numberedSlot, error) {
-	slot, err := r.slots.Acquire(r.intake)
-	if err != nil {
-		return nil, err
+// acquire waits, while the intake is open, for a slot of the executor's
+// with room for need, and numbers it want, when no task holds that
+// number, or else the lowest number no task holds (slotNumbers). It fails
+// as Slots.TryAcquire does, or with the intake's cause.
+func (r *run) acquire(need job.Request, want int) (*numberedSlot, error) {
+	for {
+		slot, wake, _, err := r.slots.TryAcquire(need)
+		switch {
+		case err != nil:
+			return nil, err
+		case slot != nil:
+			return &numberedSlot{Slot: slot, number: r.numbers.take(want), numbers: &r.numbers}, nil
+		}
+		select {
+		case <-wake:
+		case <-r.intake.Done():
+			return nil, context.Cause(r.intake)
+		}
 	}
-	return &numberedSlot{Slot: slot, number: r.numbers.take(want), numbers: &r.numbers}, nil
 }
 
 func hostOf(slot *numberedSlot) string {
@@ -405,20 +460,24 @@ func (r *run) noSlot(t *job.Task, err error) {
 }
 
 // emitReleasing tells the observer that t has finished, then gives back
-// its slot, if it holds one, then sends its result: so no other task
+// its slot, if it holds one, or, with room, the room it holds on this
+// machine, then sends its result: so no other task
 // starts in the slot before the observer has heard of the finish, and may
 // have closed the intake (a halt).
-func (r *run) emitReleasing(t *job.Task, res job.Result, slot *numberedSlot) {
+func (r *run) emitReleasing(t *job.Task, res job.Result, slot *numberedSlot, room bool) {
 	r.observe(job.Event{Kind: job.Finished, Task: t, Attempt: res.Attempts, Result: &res, Host: res.Host})
 	if slot != nil {
 		slot.Release()
+	}
+	if room {
+		r.room.give(t.Request)
 	}
 	r.out <- res
 }
 
 // emit tells the observer that t, which holds no slot, has finished, then
 // sends its result.
-func (r *run) emit(t *job.Task, res job.Result) { r.emitReleasing(t, res, nil) }
+func (r *run) emit(t *job.Task, res job.Result) { r.emitReleasing(t, res, nil, false) }
 
 func (r *run) observe(ev job.Event) {
 	if r.opts.Observer != nil {

@@ -36,35 +36,26 @@ func (f *fakeSlots) Execute(context.Context, *job.Task) job.Result {
 	panic("the pool runs tasks in slots")
 }
 
-func (f *fakeSlots) Acquire(ctx context.Context) (Slot, error) {
-	for {
-		f.mu.Lock()
-		for _, h := range []string{"a", "b"} {
-			if f.free[h] && !f.downed[h] {
-				f.free[h] = false
-				busy := 0
-				for _, free := range f.free {
-					if !free {
-						busy++
-					}
+func (f *fakeSlots) TryAcquire(job.Request) (Slot, <-chan struct{}, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, h := range []string{"a", "b"} {
+		if f.free[h] && !f.downed[h] {
+			f.free[h] = false
+			busy := 0
+			for _, free := range f.free {
+				if !free {
+					busy++
 				}
-				f.peak = max(f.peak, busy)
-				f.mu.Unlock()
-				return &fakeSlot{f: f, host: h}, nil
 			}
-		}
-		if f.downed["a"] && f.downed["b"] {
-			f.mu.Unlock()
-			return nil, errors.New("no host left")
-		}
-		wake := f.wake
-		f.mu.Unlock()
-		select {
-		case <-wake:
-		case <-ctx.Done():
-			return nil, context.Cause(ctx)
+			f.peak = max(f.peak, busy)
+			return &fakeSlot{f: f, host: h}, nil, "", nil
 		}
 	}
+	if f.downed["a"] && f.downed["b"] {
+		return nil, nil, "", errors.New("no host left")
+	}
+	return nil, f.wake, job.ResourceCPUs, nil
 }
 
 func (f *fakeSlots) changed() {
@@ -216,8 +207,7 @@ func TestPoolSlotAfterFinish(t *testing.T) {
 	}
 }
 
-// numberSlots is size slots on one host, "h", handed to the callers of
-// Acquire in the order they came. Each attempt it runs reads the number of
+// numberSlots is size slots on one host, "h". Each attempt it runs reads the number of
 // its slot from its task's first argument ("{%}") and records it, with an
 // error when the number is not in 1..size or another running attempt has
 // it too. The commands:
@@ -226,8 +216,8 @@ func TestPoolSlotAfterFinish(t *testing.T) {
 //     slot is in use at once;
 //   - "hold" waits until an attempt of a task after it has ended;
 //   - "lose" loses the host on its first attempt, and the slot with it;
-//   - "lose-queued" loses the host on its first attempt once a call of
-//     Acquire waits; the host comes back at once, so the slot is free
+//   - "lose-queued" loses the host on its first attempt once a task
+//     waits for a slot; the host comes back at once, so the slot is free
 //     again once released;
 //   - anything else ends at once.
 //
@@ -239,8 +229,8 @@ type numberSlots struct {
 	enough chan struct{} // closed once until attempts have ended
 
 	mu      sync.Mutex
-	free    int             // slots neither held nor handed to a waiting Acquire
-	queue   []chan struct{} // Acquire calls waiting, oldest first
+	free    int             // slots not held
+	waits   int             // calls of TryAcquire that found no slot free
 	running map[int]bool    // the numbers of the running attempts
 	seen    map[int64][]int // the numbers of each task's attempts, by seq
 	meets   int             // "meet" attempts begun
@@ -255,40 +245,21 @@ func newNumberSlots(size, until int) *numberSlots {
 		running: map[int]bool{}, seen: map[int64][]int{}, changed: make(chan struct{})}
 }
 
-func (f *numberSlots) Acquire(ctx context.Context) (Slot, error) {
+func (f *numberSlots) TryAcquire(job.Request) (Slot, <-chan struct{}, string, error) {
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.free > 0 {
 		f.free--
-		f.mu.Unlock()
-		return &numberSlot{f: f}, nil
+		return &numberSlot{f: f}, nil, "", nil
 	}
-	handed := make(chan struct{})
-	f.queue = append(f.queue, handed)
+	f.waits++
 	f.changedLocked()
-	f.mu.Unlock()
-	select {
-	case <-handed:
-		return &numberSlot{f: f}, nil
-	case <-ctx.Done():
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if i := slices.Index(f.queue, handed); i >= 0 {
-			f.queue = slices.Delete(f.queue, i, i+1)
-		} else {
-			f.putLocked() // handed over meanwhile: hand it on
-		}
-		return nil, context.Cause(ctx)
-	}
+	return nil, f.changed, job.ResourceCPUs, nil
 }
 
-// putLocked hands a slot to the oldest waiting Acquire, or frees it.
+// putLocked frees a slot.
 func (f *numberSlots) putLocked() {
-	if len(f.queue) > 0 {
-		close(f.queue[0])
-		f.queue = f.queue[1:]
-	} else {
-		f.free++
-	}
+	f.free++
 	f.changedLocked()
 }
 
@@ -357,7 +328,7 @@ func (f *numberSlots) attempt(t *job.Task) (res job.Result, lost bool) {
 		f.await("a later task ends", func() bool { return f.later > t.Seq })
 	case "lose-queued":
 		if first {
-			f.await("an Acquire waits", func() bool { return len(f.queue) > 0 })
+			f.await("a task waits for a slot", func() bool { return f.waits > 0 })
 		}
 		fallthrough
 	case "lose":

@@ -128,7 +128,7 @@ type event struct {
 	ExitCode   *int            `json:"exit_code,omitempty"`
 	Error      string          `json:"error,omitempty"`
 	Host       string          `json:"host,omitempty"`
-	Resource   string          `json:"resource,omitempty"`
+	Resource   string          `json:"resource,omitempty"` // what a waiting task waits for
 	Meta       json.RawMessage `json:"meta,omitempty"`
 }
 

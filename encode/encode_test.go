@@ -267,11 +267,11 @@ func TestInvalidUTF8IsReplaced(t *testing.T) {
 			write: func(out *bytes.Buffer) error {
 				bad := *task
 				bad.Err = errors.New("bad \xc3")
-				_, err := WritePlan(out, send(*task, bad), func(*job.Task) (string, error) { return "/bin/true", nil })
+				_, err := WritePlan(out, send(*task, bad), func(*job.Task) (string, error) { return "/bin/true", nil }, nil)
 				return err
 			},
 			want: []string{
-				`{"seq":1,"identifier":"id\ufffd","command":"true","path":"/bin/true","meta":` + wantMeta + `}`,
+				`{"seq":1,"identifier":"id\ufffd","command":"true","path":"/bin/true","cpus":1,"meta":` + wantMeta + `}`,
 				`{"seq":1,"identifier":"id\ufffd","meta":` + wantMeta + `,"error":"bad \ufffd"}`,
 			},
 		},
@@ -307,7 +307,7 @@ func TestPlanTimeout(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			_, err := WritePlan(&out, send(tt.task), func(*job.Task) (string, error) { return "/bin/a", nil })
+			_, err := WritePlan(&out, send(tt.task), func(*job.Task) (string, error) { return "/bin/a", nil }, nil)
 			require.NoError(t, err)
 			var got map[string]any
 			require.NoError(t, json.Unmarshal(out.Bytes(), &got))
@@ -326,7 +326,7 @@ func TestPlanLimits(t *testing.T) {
 	var out bytes.Buffer
 	task := job.Task{Command: "a", Limits: job.Limits{CPU: 1500 * time.Millisecond, Files: 16}}
 	job.Defaults{Limits: job.Limits{Memory: 1 << 20, Files: 64}}.Apply(&task)
-	_, err := WritePlan(&out, send(task), func(*job.Task) (string, error) { return "/bin/a", nil })
+	_, err := WritePlan(&out, send(task), func(*job.Task) (string, error) { return "/bin/a", nil }, nil)
 	require.NoError(t, err)
 	require.Contains(t, out.String(), `"limits":{"memory":1048576,"cpu":"2s","files":16}`, "the task's own, then the defaults; CPU in whole seconds")
 }
@@ -337,7 +337,7 @@ func TestPlanLimits(t *testing.T) {
 func TestPlanLimitsExact(t *testing.T) {
 	var out bytes.Buffer
 	task := job.Task{Command: "a", Limits: job.Limits{Memory: 1<<62 - 1, FSize: math.MaxInt64, Files: 1 << 62}}
-	_, err := WritePlan(&out, send(task), func(*job.Task) (string, error) { return "/bin/a", nil })
+	_, err := WritePlan(&out, send(task), func(*job.Task) (string, error) { return "/bin/a", nil }, nil)
 	require.NoError(t, err)
 	require.Contains(t, out.String(), `"limits":{"memory":4611686018427387903,"files":4611686018427387904,"fsize":9223372036854775807}`)
 }

@@ -88,7 +88,7 @@ func FuzzEncode(f *testing.F) {
 		out.Reset()
 		invalid := task
 		invalid.Err = r.Err
-		if _, err := WritePlan(&out, send(task, invalid), func(*job.Task) (string, error) { return errText, nil }); err != nil {
+		if _, err := WritePlan(&out, send(task, invalid), func(*job.Task) (string, error) { return errText, nil }, nil); err != nil {
 			t.Fatalf("WritePlan: %v", err)
 		}
 		checkLines(t, out.Bytes(), 2)

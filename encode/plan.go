@@ -23,6 +23,9 @@ type planned struct {
 	Chunk      *plannedChunk     `json:"chunk,omitempty"`
 	Timeout    string            `json:"timeout,omitempty"` // the task's own limit, "0s" for none
 	Limits     *plannedLimits    `json:"limits,omitempty"`
+	CPUs       int               `json:"cpus,omitempty"`   // slots it takes
+	Memory     int64             `json:"memory,omitempty"` // bytes it reserves
+	Fits       string            `json:"fits,omitempty"`   // where it could run
 	Meta       json.RawMessage   `json:"meta,omitempty"`
 	Error      string            `json:"error,omitempty"`
 }
@@ -58,11 +61,13 @@ func planLimits(l job.Limits) *plannedLimits {
 // WritePlan writes each task received, until the channel is closed, as one
 // JSON line describing how it would run, with its command resolved to a
 // path by resolve and the limits it would run with (the run's defaults
-// applied; see job.Defaults). Like a result, each line is valid UTF-8: invalid bytes
+// applied; see job.Defaults), and the room it asks for (job.Request)
+// with, when fit is not nil, where it could run, as fit says, or why
+// nowhere. Like a result, each line is valid UTF-8: invalid bytes
 // become U+FFFD. It returns how many tasks could not run (invalid, or
 // their command not found) and the first write error, after which it
 // returns at once.
-func WritePlan(w io.Writer, tasks <-chan job.Task, resolve func(*job.Task) (string, error)) (bad int64, err error) {
+func WritePlan(w io.Writer, tasks <-chan job.Task, resolve func(*job.Task) (string, error), fit func(job.Request) (string, error)) (bad int64, err error) {
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
@@ -80,7 +85,11 @@ func WritePlan(w io.Writer, tasks <-chan job.Task, resolve func(*job.Task) (stri
 				p.Timeout = t.Timeout.String() // "0s": no limit, whatever --timeout says
 			}
 			p.Limits = planLimits(t.Limits)
+			p.CPUs, p.Memory = max(t.Request.CPUs, 1), t.Request.Memory
 			p.Path, t.Err = resolve(&t)
+			if fit != nil && t.Err == nil {
+				p.Fits, t.Err = fit(t.Request)
+			}
 		}
 		if t.Err != nil {
 			p.Error = t.Err.Error()

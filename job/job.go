@@ -49,6 +49,9 @@ type Task struct {
 	// Limits caps what the task may take; the run's defaults fill in
 	// those it does not set (Defaults.Apply).
 	Limits Limits
+	// Request is the room the task takes while it runs; the run's defaults
+	// fill in what it does not ask for (Defaults.Apply).
+	Request Request
 	// Transfer names the files sent to the host that runs the task before
 	// it starts, and Return those brought back once it has ended, as
 	// relative paths, read and written relative to Dir (or the pool's
@@ -181,6 +184,9 @@ const (
 	Started  EventKind = "started"
 	Retrying EventKind = "retrying"
 	Finished EventKind = "finished"
+	// Waiting tells, once, of a task that has waited more than a second
+	// for room to start in (its "cpus" or "memory", or a gate), before its
+	// Started; Resource names what it waits for.
 	Waiting  EventKind = "waiting"
 	Requeued EventKind = "requeued"
 )
@@ -200,8 +206,9 @@ type Event struct {
 	// one machine: for Started, the first attempt's; for the others, the
 	// Result's.
 	Host string
-	// Resource names what a Waiting task waits for, or what a Requeued
-	// attempt was stopped for: "memfree", "load", "delay" or "rate".
+	// Resource names what a Waiting task waits for: ResourceCPUs,
+	// ResourceMemory, "memfree", "load", "delay" or "rate"; or what a
+	// Requeued attempt was stopped for.
 	Resource string
 }
 

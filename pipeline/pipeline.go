@@ -83,6 +83,13 @@ type Config struct {
 	// it is, as hosts that find it on their own PATH do.
 	Resolve func(*job.Task) (string, error)
 
+	// Memory is how much memory the tasks run on this machine may reserve
+	// at once (their "memory"); 0 is no bound. Hosts say their own.
+	Memory int64
+	// Fit, for DryRun, says where a task's request could run, or why
+	// nowhere; nil says nothing of it.
+	Fit func(job.Request) (string, error)
+
 	Workers  int // tasks at once; 0 means one per CPU core
 	Retries  int
 	FailFast bool // halt soon after the first failure, when Halt is never
@@ -375,7 +382,7 @@ func (r *run) decodeOptions(workers int) decode.Options {
 
 // run streams the tasks in input through the pool to out.
 func (r *run) run(input io.Reader, out io.Writer) error {
-	pool := dispatch.NewPool(r.cfg.Executor, dispatch.Options{Workers: r.cfg.Workers, Retries: r.cfg.Retries, Observer: r, Log: r.log, Gates: r.cfg.Gates})
+	pool := dispatch.NewPool(r.cfg.Executor, dispatch.Options{Workers: r.cfg.Workers, Memory: r.cfg.Memory, Retries: r.cfg.Retries, Observer: r, Log: r.log, Gates: r.cfg.Gates})
 	if r.cfg.ordered() {
 		// The reorder buffer holds at most this many results.
 		r.seq = newSequencer(max(128, 16*pool.Workers()), r.cfg.TempDir)
@@ -388,7 +395,7 @@ func (r *run) run(input io.Reader, out io.Writer) error {
 	}
 	start := time.Now()
 	if r.cfg.Progress {
-		r.progress = newProgress(r.cfg.Stderr)
+		r.progress = newProgress(r.cfg.Stderr, r.memoryCapacity())
 		if r.progress != nil {
 			defer func() { r.progress.finish(r.cost.summary(r.sum, time.Since(start))) }()
 			if reopen := r.cfg.reopenInput(); reopen != nil {
@@ -412,6 +419,16 @@ func (r *run) run(input io.Reader, out io.Writer) error {
 	r.log.Info("done", append([]any{"tasks", r.sum.Tasks, "written", r.sum.Results, "failed", r.sum.Failed,
 		"elapsed", time.Since(start).Round(time.Millisecond), "max_rss_kb", dispatch.PeakMemory()}, r.cost.attrs()...)...)
 	return r.end(dec.Err())
+}
+
+// memoryCapacity is the memory the tasks may reserve, for the progress
+// line: this machine's, or, with hosts, theirs as far as they have said
+// (the executor's Memory method); 0 when not known.
+func (r *run) memoryCapacity() func() int64 {
+	if m, ok := r.cfg.Executor.(interface{ Memory() int64 }); ok {
+		return m.Memory
+	}
+	return func() int64 { return r.cfg.Memory }
 }
 
 // admit passes tasks on to the pool, and closes its channel after tasks is
@@ -618,7 +635,7 @@ func (r *run) dryRun(input io.Reader, out io.Writer) error {
 	}
 	dec := decode.New(input, r.decodeOptions(workers))
 	tasks := dec.Stream(r.stop.intake)
-	bad, werr := encode.WritePlan(out, tasks, resolve)
+	bad, werr := encode.WritePlan(out, tasks, resolve, r.cfg.Fit)
 	if werr != nil {
 		r.stop.stop(&writeError{werr})
 		for range tasks {

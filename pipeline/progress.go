@@ -23,14 +23,18 @@ type progress struct {
 	out   io.Writer // the terminal
 	start time.Time
 
+	capacity func() int64 // the memory tasks may reserve; 0 when not known
+
 	mu                    sync.Mutex
 	done, failed, running int64
-	held                  string // the gate a task waits at, since the last start
+	reserved              int64  // the memory the running tasks reserve
+	held                  string // the gate or resource a task waits for, since the last start
 }
 
 // newProgress returns a progress display on w, or nil when w is not a
 // terminal. The number of tasks is unknown until countTasks finds it.
-func newProgress(w io.Writer) *progress {
+// capacity tells the memory the tasks may reserve, 0 when not known.
+func newProgress(w io.Writer, capacity func() int64) *progress {
 	if !isTerminal(w) {
 		return nil
 	}
@@ -46,7 +50,7 @@ func newProgress(w io.Writer) *progress {
 		progressbar.OptionShowDescriptionAtLineEnd(),
 		progressbar.OptionSpinnerType(14),
 	)
-	return &progress{bar: bar, out: f, start: time.Now()}
+	return &progress{bar: bar, out: f, start: time.Now(), capacity: capacity}
 }
 
 // Observe counts a task as running from its start to its finish, and as
@@ -58,12 +62,14 @@ func (p *progress) Observe(ev job.Event) {
 	switch ev.Kind {
 	case job.Started:
 		p.running++
+		p.reserved += ev.Task.Request.Memory
 		p.held = ""
 	case job.Waiting:
 		p.held = ev.Resource
 	case job.Finished:
 		if ev.Attempt > 0 { // it had a Started event
 			p.running--
+			p.reserved -= ev.Task.Request.Memory
 		}
 		if ev.Result.Failed() {
 			p.failed++
@@ -74,13 +80,33 @@ func (p *progress) Observe(ev job.Event) {
 		return
 	}
 	desc := fmt.Sprintf("failed %d, running %d", p.failed, p.running)
+	desc += p.memory()
 	if p.done > 0 { // no rate before there is one to tell
 		desc += fmt.Sprintf(", %.1f tasks/s", float64(p.done)/time.Since(p.start).Seconds())
 	}
-	if p.held != "" {
+	switch p.held {
+	case "":
+	case job.ResourceCPUs, job.ResourceMemory:
+		desc += ", waiting for " + p.held
+	default:
 		desc += ", held by --" + p.held
 	}
 	p.bar.Describe(desc)
+}
+
+// memory tells the memory the running tasks reserve and the memory free,
+// when tasks reserve any or the capacity is known: ", memory 800.0 MiB
+// reserved, 224.0 MiB free".
+func (p *progress) memory() string {
+	capacity := p.capacity()
+	if p.reserved == 0 && capacity == 0 {
+		return ""
+	}
+	s := ", memory " + job.FormatSize(p.reserved) + " reserved"
+	if capacity > 0 {
+		s += ", " + job.FormatSize(max(capacity-p.reserved, 0)) + " free"
+	}
+	return s
 }
 
 // around runs write, which writes to the terminal the line is drawn on,

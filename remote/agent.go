@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/workerpool/workerpool/dispatch"
+	"github.com/workerpool/workerpool/internal/sysstat"
 	"github.com/workerpool/workerpool/job"
 )
 
@@ -48,7 +49,8 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, opts AgentOptions) 
 	a.heard.Store(time.Now().UnixNano())
 	a.wrote.Store(time.Now().UnixNano())
 	w := bufio.NewWriterSize(agentOutput{out, a}, 64<<10)
-	if err := writeLine(w, hello{Agent: opts.Version, Protocol: Protocol, OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU()}); err != nil {
+	memory, _ := sysstat.ReadMemory("")
+	if err := writeLine(w, hello{Agent: opts.Version, Protocol: Protocol, OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), Memory: memory.Available}); err != nil {
 		return err
 	}
 	if err := w.Flush(); err != nil {

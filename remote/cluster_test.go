@@ -94,7 +94,7 @@ func TestClusterNoHost(t *testing.T) {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, err = c.Acquire(ctx)
+	_, err = c.Acquire(ctx, job.Request{CPUs: 1})
 	require.ErrorContains(t, err, "no host left to run on (h1: the workerpool agent did not start: ssh failed")
 	require.True(t, strings.Contains(err.Error(), "refused"), "ssh's reason: %v", err)
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"runtime"
 	"time"
+
+	"github.com/workerpool/workerpool/internal/sysstat"
 )
 
 // host is one login and the state of its agent.
@@ -14,8 +16,10 @@ type host struct {
 	// Guarded by Cluster.mu.
 	state    hostState
 	conn     *conn // while up
-	slots    int   // while up
+	slots    int   // while up, and after, as last known
 	busy     int   // slots tasks hold, until they give them back: of a conn since lost too
+	memory   int64 // the memory its agent said it has, last known; 0: not known, no bound
+	reserved int64 // memory tasks hold, as busy
 	err      error // why it is down
 	failures int   // connections failed in a row
 	removed  bool  // left the hosts' source: it takes no more tasks
@@ -36,6 +40,16 @@ const (
 	down // until it is tried again
 )
 
+// knownSlots is how many slots h has, as far as is known: as many as
+// when it was last up, or else as many as its login names; 0 when neither
+// tells.
+func (h *host) knownSlots() int {
+	if h.slots > 0 {
+		return h.slots
+	}
+	return h.Login.slots
+}
+
 // addLocked adds a host and starts connecting to it.
 func (c *Cluster) addLocked(l Login) {
 	h := &host{Login: l, name: l.dest}
@@ -44,6 +58,9 @@ func (c *Cluster) addLocked(l Login) {
 		h.state, h.slots = up, l.slots
 		if h.slots == 0 {
 			h.slots = runtime.NumCPU()
+		}
+		if m, err := sysstat.ReadMemory(""); err == nil {
+			h.memory = m.Available
 		}
 		c.changedLocked()
 		return
@@ -101,7 +118,8 @@ func (c *Cluster) connect(h *host) {
 	if h.slots == 0 {
 		h.slots = max(cn.hello.CPUs, 1)
 	}
-	c.log.Info("host up", "host", h.name, "slots", h.slots, "agent", cn.hello.Agent, "os", cn.hello.OS, "arch", cn.hello.Arch)
+	h.memory = max(cn.hello.Memory, 0)
+	c.log.Info("host up", "host", h.name, "slots", h.slots, "memory", h.memory, "agent", cn.hello.Agent, "os", cn.hello.OS, "arch", cn.hello.Arch)
 	c.changedLocked()
 }
 

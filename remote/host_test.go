@@ -25,7 +25,7 @@ func TestConnectBackoff(t *testing.T) {
 		c, err := New(Options{Hosts: static(t, "h1"), Transport: tr})
 		require.NoError(t, err)
 		synctest.Wait()
-		_, err = c.Acquire(context.Background())
+		_, err = c.Acquire(context.Background(), job.Request{CPUs: 1})
 		require.EqualError(t, err, "no host left to run on (h1: cannot start unreachable: h1: no route to host)")
 
 		time.Sleep(210 * time.Second)
@@ -62,7 +62,7 @@ func TestClusterFollowsTheLoginFile(t *testing.T) {
 		require.Equal(t, []time.Duration{5 * s}, tr.triedAt("h2", start))
 		time.Sleep(time.Minute)
 		require.Equal(t, []time.Duration{0, 1 * s, 3 * s}, tr.triedAt("h1", start))
-		_, err = c.Acquire(context.Background())
+		_, err = c.Acquire(context.Background(), job.Request{CPUs: 1})
 		require.ErrorContains(t, err, "no host left to run on (h2: ")
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/workerpool/workerpool/dispatch"
+	"github.com/workerpool/workerpool/job"
 )
 
 func TestParseLogins(t *testing.T) {
@@ -70,14 +71,14 @@ func TestClusterDefaultSlots(t *testing.T) {
 	ctx := context.Background()
 	var slots []dispatch.Slot
 	for range 3 {
-		slot, err := c.Acquire(ctx)
+		slot, err := c.Acquire(ctx, job.Request{CPUs: 1})
 		require.NoError(t, err)
 		require.Equal(t, Here, slot.Host())
 		slots = append(slots, slot)
 	}
 	full, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	_, err = c.Acquire(full)
+	_, err = c.Acquire(full, job.Request{CPUs: 1})
 	require.ErrorIs(t, err, context.DeadlineExceeded, "this machine has 3 slots, and the hosts cannot be reached")
 	for _, s := range slots {
 		s.Release()
@@ -96,12 +97,12 @@ func TestLoginFileDropsThisMachine(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Close()
 	ctx := context.Background()
-	slot, err := c.Acquire(ctx)
+	slot, err := c.Acquire(ctx, job.Request{CPUs: 1})
 	require.NoError(t, err)
 	require.Equal(t, Here, slot.Host())
 
 	c.update(nil)
 	slot.Release()
-	_, err = c.Acquire(ctx)
+	_, err = c.Acquire(ctx, job.Request{CPUs: 1})
 	require.ErrorContains(t, err, "no host left to run on")
 }

@@ -31,7 +31,8 @@ import (
 // once, rather than holding its last bytes until the next line.
 // Version 4 stages files: a task's files go to the host before it, in
 // lines of their own, and those it returns come back before its reply.
-const Protocol = 4
+// Version 5 adds the host's memory to the hello, for the tasks' "memory".
+const Protocol = 5
 
 // The conversation, over the agent's standard input and output:
 //
@@ -67,6 +68,9 @@ type hello struct {
 	OS       string `json:"os"`
 	Arch     string `json:"arch"`
 	CPUs     int    `json:"cpus"`
+	// Memory is the memory the host has available for tasks, in bytes,
+	// as the agent found it when it started; 0 when it cannot tell.
+	Memory int64 `json:"memory,omitempty"`
 }
 
 // helloMarker starts every hello: the pool looks for it in what a login

@@ -42,6 +42,12 @@ var wireFields = map[int]string{
 		"reply{id exit_code started duration error cancelled signal timed_out truncated usage limit stdout stderr heartbeat file mode size data} " +
 		"usage{user system max_rss_kb} " +
 		"wireBytes{base64}",
+	5: "hello{workerpool_agent protocol os arch cpus memory} " +
+		"request{id cancel command args env dir stdin has_stdin timeout limits heartbeat put mode size data staged return cleanup} " +
+		"limits{memory cpu files fsize} " +
+		"reply{id exit_code started duration error cancelled signal timed_out truncated usage limit stdout stderr heartbeat file mode size data} " +
+		"usage{user system max_rss_kb} " +
+		"wireBytes{base64}",
 }
 
 // fieldsOf lists the JSON names of the fields of the struct types given.

@@ -31,6 +31,7 @@ func TestCompletionCandidates(t *testing.T) {
 	longFlags := []string{"--binary", "--cleanup", "--completion", "--dry-run", "--events", "--fail-fast", "--grace", "--halt", "--heartbeat", "--help", "--infile", "--joblog", "--limit-cpu", "--limit-files", "--limit-fsize", "--limit-memory", "--line-buffer", "--max-output", "--max_threads", "--ndjson", "--nice", "--null", "--ordered", "--outfile", "--progress", "--push", "--push-clean", "--raw", "--remote-path", "--report", "--results", "--resume", "--resume-failed", "--retries", "--return", "--shuf", "--slurm", "--slurm-alloc", "--ssh", "--sshlogin", "--sshloginfile", "--stderr", "--tag", "--timeout", "--transfer", "--transferfile", "--trc", "--verbose", "--version"}
 	longFlags = append(longFlags, "--arg-file", "--block", "--max-lines", "--pipe", "--pipepart", "--recend", "--recstart")
 	longFlags = append(longFlags, "--memfree", "--load", "--delay", "--rate")
+	longFlags = append(longFlags, "--cpus", "--memory", "--mem-capacity")
 	allFlags := append([]string{"-0", "-S", "-V", "-h", "-i", "-k", "-o", "-t", "-v"}, longFlags...)
 	allFlags = append(allFlags, "-L", "-a")
 	longFlags = append(longFlags, "--colsep", "--context-replace", "--header", "--link", "--max-args", "--max-replace-args")

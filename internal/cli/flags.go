@@ -108,6 +108,9 @@ type cli struct {
 	LimitCPU    duration         `placeholder:"D" help:"Cap each task's CPU time, e.g. 30s (whole seconds, rounded up); past it the task gets SIGXCPU."`
 	LimitFiles  int64            `placeholder:"N" help:"Cap the files each task may have open."`
 	LimitFSize  size             `name:"limit-fsize" placeholder:"SIZE" help:"Cap the size of a file a task writes, e.g. 1G; past it the task gets SIGXFSZ."`
+	CPUs        int              `name:"cpus" placeholder:"N" help:"Slots each task occupies, unless its \"cpus\" says otherwise (default 1): it starts only once that many are free."`
+	Memory      memory           `name:"memory" placeholder:"SIZE" help:"Memory reserved for each task while it runs, e.g. 2G, unless its \"memory\" says otherwise: it starts only where that much is free, and it is the task's memory limit too."`
+	MemCapacity size             `name:"mem-capacity" placeholder:"SIZE" help:"Memory the tasks run here may reserve at once (default: the memory available when the run starts)."`
 	SSHLogin    []string         `short:"S" name:"sshlogin" sep:"none" placeholder:"[N/]HOST" help:"Run tasks on HOST over ssh, N at once (default: -j if given, else its CPUs); repeat, or separate with commas; : is this machine."`
 	LoginFile   string           `name:"sshloginfile" predictor:"file" placeholder:"FILE" help:"Hosts as for -S, one a line; read again when the file changes."`
 	SSH         string           `name:"ssh" placeholder:"CMD" help:"The ssh command for -S, split into words like a shell does (default ssh)."`
@@ -161,6 +164,12 @@ func (c *cli) Validate() error {
 		return fmt.Errorf("--max_threads must be at most %d, not %d", dispatch.MaxWorkers, c.MaxThreads)
 	case c.Retries < 0 || c.LimitFiles < 0:
 		return errors.New("--retries and --limit-files cannot be negative")
+	case c.CPUs < 0:
+		return fmt.Errorf("--cpus must be 1 or more, not %d", c.CPUs)
+	case !c.remote() && c.CPUs > c.localSlots():
+		return fmt.Errorf("--cpus %d is more than the %d slots of -j: no task could start", c.CPUs, c.localSlots())
+	case !c.remote() && c.MemCapacity > 0 && int64(c.Memory) > int64(c.MemCapacity):
+		return fmt.Errorf("--memory %s is more than --mem-capacity %s: no task could start", job.FormatSize(int64(c.Memory)), job.FormatSize(int64(c.MemCapacity)))
 	case (c.Resume || c.ResumeFail) && c.Joblog == "" && (!c.NDJSON || c.Outfile == ""):
 		return errors.New("--resume and --resume-failed need --joblog, or --ndjson and --outfile, the journal they resume from")
 	case c.LineBuffer && mode.Traits().JSON:
@@ -339,6 +348,7 @@ func (c *cli) mode() encode.Mode {
 // (see executor).
 func (c *cli) config(stderr io.Writer) pipeline.Config {
 	process := c.process(nil)
+	memory := c.memoryCapacity()
 	transfer, ret := c.staged()
 	return pipeline.Config{
 		Inline: c.Tasks, Infile: c.infile(), Template: c.template, Null: c.Null, Outfile: c.Outfile, Report: c.Report,
@@ -351,7 +361,9 @@ func (c *cli) config(stderr io.Writer) pipeline.Config {
 		Defaults: job.Defaults{
 			Timeout: time.Duration(c.Timeout),
 			Limits:  job.Limits{Memory: int64(c.LimitMemory), CPU: time.Duration(c.LimitCPU), Files: c.LimitFiles, FSize: int64(c.LimitFSize)},
+			Request: job.Request{CPUs: c.CPUs, Memory: int64(c.Memory)},
 		},
+		Memory: memory, Fit: c.fit(memory),
 		TempDir: process.TempDir, ChildStderr: process.Stderr, Stderr: stderr, Log: newLogger(stderr, c.Verbose),
 	}
 }

@@ -17,13 +17,20 @@ import (
 // pseudo-terminal and returns its stdout and what the terminal showed.
 func runWithTerminalStderr(t *testing.T, stdin string, args ...string) (stdout, screen string, code int) {
 	t.Helper()
+	return runOnTerminal(t, "workerpool", stdin, args...)
+}
+
+// runOnTerminal runs the program name as runWithTerminalStderr runs the
+// workerpool command.
+func runOnTerminal(t *testing.T, name, stdin string, args ...string) (stdout, screen string, code int) {
+	t.Helper()
 	ptmx, tty, err := pty.Open()
 	require.NoError(t, err)
 	defer ptmx.Close()
 	require.NoError(t, pty.Setsize(ptmx, &pty.Winsize{Rows: 24, Cols: 120}))
 
 	var out bytes.Buffer
-	cmd := exec.Command("workerpool", args...)
+	cmd := exec.Command(name, args...)
 	cmd.Stdin = strings.NewReader(stdin)
 	cmd.Stdout = &out
 	cmd.Stderr = tty
@@ -77,4 +84,14 @@ func TestProgressNotOnPipe(t *testing.T) {
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Run())
 	require.Empty(t, stderr.String(), "no progress when stderr is not a terminal")
+}
+
+// TestProgressMemory: the progress line shows the memory the running
+// tasks reserve and the memory left free. It runs the built program: a
+// task with a memory limit starts as the program, which sets it.
+func TestProgressMemory(t *testing.T) {
+	tasks := `[` + strings.Repeat(`{"command":"sleep","args":["0.3"],"memory":"100M"},`, 5) + `{"command":"true"}]`
+	stdout, screen, code := runOnTerminal(t, program, "", "--progress", "-t", "2", "--mem-capacity", "1G", tasks)
+	require.Equal(t, 0, code, stdout)
+	require.Regexp(t, `, memory [\d.]+ (B|KiB|MiB) reserved, [\d.]+ (MiB|GiB) free`, screen)
 }
