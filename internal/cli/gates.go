@@ -9,6 +9,7 @@ import (
 
 	"github.com/workerpool/workerpool/dispatch"
 	"github.com/workerpool/workerpool/internal/sysstat"
+	"github.com/workerpool/workerpool/job"
 )
 
 // validateGates checks --memfree, --load, --delay and --rate. Run here,
@@ -28,7 +29,7 @@ func (c *cli) validateGates() error {
 			return fmt.Errorf("--memfree: %w", err)
 		}
 		if int64(c.MemFree) > m.Total {
-			return fmt.Errorf("--memfree is %d bytes, more than the memory of this machine, %d bytes: no task would ever start", c.MemFree, m.Total)
+			return fmt.Errorf("--memfree is %s, more than the memory of this machine, %s: no task would ever start", job.FormatSize(int64(c.MemFree)), job.FormatSize(m.Total))
 		}
 	}
 	if c.Load > 0 {

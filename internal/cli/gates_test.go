@@ -40,7 +40,7 @@ func TestGateFlags(t *testing.T) {
 		{[]string{"--load=-1"}, "workerpool: --load must be a load average, 0 (none) or more, not -1\n"},
 		{[]string{"--load", "NaN"}, "workerpool: --load must be a load average, 0 (none) or more, not NaN\n"},
 		{[]string{"--delay", "soon"}, `workerpool: --delay: "soon" is not a duration such as "30s" or a number of seconds` + "\n"},
-		{[]string{"--memfree", "2G", "--meminfo", meminfo}, "workerpool: --memfree is 2147483648 bytes, more than the memory of this machine, 1073741824 bytes: no task would ever start\n"},
+		{[]string{"--memfree", "2G", "--meminfo", meminfo}, "workerpool: --memfree is 2.0 GiB, more than the memory of this machine, 1.0 GiB: no task would ever start\n"},
 		{[]string{"--memfree", "2G", "--meminfo", garbled}, "workerpool: --memfree: " + garbled + ": MemTotal: \"lots\" is not a size\n"},
 		{[]string{"--load", "1", "--loadavg", filepath.Join(dir, "none")}, "workerpool: --load: open " + filepath.Join(dir, "none") + ": no such file or directory\n"},
 	}

@@ -250,13 +250,13 @@ func TestMemfreeAboveTotal(t *testing.T) {
 	code, out, stderr := runWith(t, "x\n", program, "--memfree", "1P", "--", "true")
 	require.Equal(t, 2, code)
 	require.Empty(t, out)
-	require.Contains(t, stderr, "--memfree is 1125899906842624 bytes, more than the memory of this machine")
+	require.Contains(t, stderr, "--memfree is 1.0 PiB, more than the memory of this machine")
 
 	path := filepath.Join(t.TempDir(), "meminfo")
 	meminfo(t, path, 1<<30, 1<<29)
 	code, _, stderr = runWith(t, "x\n", program, "--memfree", "2G", "--meminfo", path, "--", "true")
 	require.Equal(t, 2, code)
-	require.Equal(t, "workerpool: --memfree is 2147483648 bytes, more than the memory of this machine, 1073741824 bytes: no task would ever start\n", stderr)
+	require.Equal(t, "workerpool: --memfree is 2.0 GiB, more than the memory of this machine, 1.0 GiB: no task would ever start\n", stderr)
 }
 
 // TestDelayAsParallel: --delay spaces the starts as GNU parallel's does,
