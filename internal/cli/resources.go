@@ -42,7 +42,7 @@ func (c *cli) fit(memory int64) func(job.Request) (string, error) {
 			return "", dispatch.TooLarge(need, slots, "this machine, -j", memory, "this machine")
 		}
 		where := fmt.Sprintf("this machine: %d of %d slots", need.CPUs, slots)
-		if memory > 0 {
+		if memory > 0 && need.Memory > 0 {
 			where += fmt.Sprintf(", %s of %s of memory", job.FormatSize(need.Memory), job.FormatSize(memory))
 		}
 		return where, nil

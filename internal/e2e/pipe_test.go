@@ -136,14 +136,14 @@ func TestPipeDryRun(t *testing.T) {
 	require.NoError(t, os.WriteFile(input, []byte("1\n2\n3\n4\n5\n"), 0o644))
 	code, stdout, stderr := runWith(t, "1\n2\n3\n", program, "--dry-run", "--pipe", "--block", "4", "--", "touch", marker)
 	require.Equal(t, 0, code, stderr)
-	require.Equal(t, `{"seq":1,"identifier":"1","command":"touch","path":"/usr/bin/touch","args":["`+marker+`"],"chunk":{"offset":0,"length":4}}`+"\n"+
-		`{"seq":2,"identifier":"2","command":"touch","path":"/usr/bin/touch","args":["`+marker+`"],"chunk":{"offset":4,"length":2}}`+"\n",
+	require.Equal(t, `{"seq":1,"identifier":"1","command":"touch","path":"/usr/bin/touch","args":["`+marker+`"],"chunk":{"offset":0,"length":4},"cpus":1,"fits":"this machine: 1 of 2 slots"}`+"\n"+
+		`{"seq":2,"identifier":"2","command":"touch","path":"/usr/bin/touch","args":["`+marker+`"],"chunk":{"offset":4,"length":2},"cpus":1,"fits":"this machine: 1 of 2 slots"}`+"\n",
 		strings.ReplaceAll(stdout, `"path":"/bin/touch"`, `"path":"/usr/bin/touch"`))
 	code, stdout, stderr = runWith(t, "", program, "--dry-run", "--pipepart", "-a", input, "--block", "3", "--", "touch", marker)
 	require.Equal(t, 0, code, stderr)
 	// The first line end at or past 3 is the one at 3.
-	require.Contains(t, stdout, `"chunk":{"file":"`+input+`","offset":0,"length":4}}`)
-	require.Contains(t, stdout, `"chunk":{"file":"`+input+`","offset":8,"length":2}}`)
+	require.Contains(t, stdout, `"chunk":{"file":"`+input+`","offset":0,"length":4},`)
+	require.Contains(t, stdout, `"chunk":{"file":"`+input+`","offset":8,"length":2},`)
 	require.Equal(t, 3, strings.Count(stdout, "\n"))
 	require.NoFileExists(t, marker)
 }
