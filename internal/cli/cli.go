@@ -162,8 +162,10 @@ func (c *cli) parse(args []string, stdout, stderr io.Writer) (answered bool, err
 	if perr != nil {
 		return false, usageError(perr)
 	}
-	for _, f := range kctx.Flags() {
-		c.threadsSet = c.threadsSet || f.Name == "max_threads" && f.Set
+	// Given on the command line, not its default: kong's Value.Set is
+	// true for a default too.
+	for _, p := range kctx.Path {
+		c.threadsSet = c.threadsSet || p.Flag != nil && p.Flag.Name == "max_threads"
 	}
 	if c.Completion != nil {
 		return true, printCompletion(stdout, string(*c.Completion))

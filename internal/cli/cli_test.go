@@ -108,6 +108,14 @@ func TestThreadsFlags(t *testing.T) {
 		require.Equal(t, threads(3), c.MaxThreads, "%q", args)
 		require.True(t, c.threadsSet, "%q", args)
 	}
+	// Its default is not given: with hosts, each has as many slots as CPUs.
+	for _, args := range [][]string{{"[]"}, {"-S", "h1", "-v", "[]"}, {"-k", "--ndjson"}} {
+		var c cli
+		_, err := c.parse(args, io.Discard, io.Discard)
+		require.NoError(t, err, "%q", args)
+		require.Equal(t, threads(2), c.MaxThreads, "%q", args)
+		require.False(t, c.threadsSet, "%q", args)
+	}
 	for _, args := range [][]string{{"--j", "2"}, {"--p", "2"}, {"--j=2"}, {"--P", "2"}} {
 		var c cli
 		_, err := c.parse(args, io.Discard, io.Discard)

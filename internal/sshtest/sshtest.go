@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/workerpool/workerpool/internal/testlab"
 )
@@ -53,6 +56,11 @@ type Spec struct {
 	// The session's working directory is the user's home directory from
 	// the password database whatever HOME is.
 	Env map[string]string
+	// CPUs, when above 0, keeps sshd, and so every session, on the first
+	// CPUs processors of this machine (sched_setaffinity): the programs run
+	// there see that many (runtime.NumCPU, nproc), as on a smaller machine.
+	// It must not exceed runtime.NumCPU().
+	CPUs int
 }
 
 // Hosts is a set of sshd instances and the ssh client configuration that
@@ -90,6 +98,7 @@ type Host struct {
 	Marker string
 
 	t      testing.TB
+	cpus   int           // Spec.CPUs
 	log    string        // path of the sshd log
 	cmd    *exec.Cmd     // the listener
 	exited chan struct{} // closed once the listener has exited and been reaped
@@ -124,6 +133,9 @@ func Start(t testing.TB, specs ...Spec) *Hosts {
 	for i, s := range specs {
 		if err := checkEnv(s.Env); err != nil {
 			t.Fatalf("sshtest: spec %d: %v", i, err)
+		}
+		if s.CPUs < 0 || s.CPUs > runtime.NumCPU() {
+			t.Fatalf("sshtest: spec %d: CPUs %d: this machine has %d", i, s.CPUs, runtime.NumCPU())
 		}
 	}
 	u, err := user.Current()
@@ -168,6 +180,7 @@ func Start(t testing.TB, specs ...Spec) *Hosts {
 			Alias:  fmt.Sprintf("h%d", i+1),
 			Marker: fmt.Sprintf("sshtest-%d-%s-h%d", os.Getpid(), runID, i+1),
 			t:      t,
+			cpus:   spec.CPUs,
 		}
 		h.log = filepath.Join(dir, h.Alias+".log")
 		env := map[string]string{}
@@ -267,6 +280,19 @@ func (h *Host) start(sshd, confPath, conf string) {
 		logf.Close()
 		if err != nil {
 			t.Fatalf("sshtest: %s: start sshd: %v", h.Alias, err)
+		}
+		if h.cpus > 0 {
+			// Before it accepts a connection: the sessions it forks
+			// inherit the set.
+			var set unix.CPUSet
+			for cpu := range h.cpus {
+				set.Set(cpu)
+			}
+			if err := unix.SchedSetaffinity(cmd.Process.Pid, &set); err != nil {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+				t.Fatalf("sshtest: %s: keep sshd on %d CPUs: %v", h.Alias, h.cpus, err)
+			}
 		}
 		exited := make(chan struct{})
 		go func() {
