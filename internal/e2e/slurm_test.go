@@ -444,26 +444,26 @@ func TestSlurmPromptReplies(t *testing.T) {
 	require.Less(t, took, 8*time.Second, "each result comes when its task ends, not at the next heartbeat")
 }
 
-// threeOnANodeScript marks that it runs, with a file in the folder $1
-// named after its node and its pid, waits until three tasks run on its
+// fourOnANodeScript marks that it runs, with a file in the folder $1
+// named after its node and its pid, waits until four tasks run on its
 // node at once (20 s at most), and prints how many it saw.
-const threeOnANodeScript = `d=$1; : > "$d/$SLURMD_NODENAME.$$"; i=0; ` +
-	`while set -- "$d/$SLURMD_NODENAME".*; [ $# -lt 3 ] && [ $i -lt 400 ]; do i=$((i+1)); sleep 0.05; done; ` +
+const fourOnANodeScript = `d=$1; : > "$d/$SLURMD_NODENAME.$$"; i=0; ` +
+	`while set -- "$d/$SLURMD_NODENAME".*; [ $# -lt 4 ] && [ $i -lt 400 ]; do i=$((i+1)); sleep 0.05; done; ` +
 	`printf %s $#`
 
 // TestSlurmSlotsFromAllocation: without -j, a node has as many slots as
-// the allocation gives it CPUs (-c 3: three), not -j's default of 2:
-// three tasks run on each node at once.
+// the allocation gives it CPUs (-c 4, the lab's whole node: four), not
+// -j's default of 2: the eight tasks run four on each node at once.
 func TestSlurmSlotsFromAllocation(t *testing.T) {
 	lab := slurmtest.Start(t, 2)
 	logOnFailure(t, lab)
-	job := lab.Alloc(t, 2, "-c3")
-	input := strings.Repeat(shTask(threeOnANodeScript, t.TempDir()), 6)
+	job := lab.Alloc(t, 2, "-c4")
+	input := strings.Repeat(shTask(fourOnANodeScript, t.TempDir()), 8)
 	p := startInJob(t, lab, job, input, "--ndjson", "--slurm")
 	code, results := p.wait()
 	require.Equal(t, 0, code, p.stderr.String())
-	require.Len(t, results, 6)
+	require.Len(t, results, 8)
 	for _, r := range results {
-		require.Equal(t, "3", r.Body, "tasks at once on %s", r.Host)
+		require.Equal(t, "4", r.Body, "tasks at once on %s", r.Host)
 	}
 }
