@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -76,6 +77,13 @@ type gate struct {
 	memory   func() (sysstat.Memory, error)
 	loadAvg  func() (float64, error)
 	limiters []limiter
+
+	// The turns of the first attempts, so that tasks pass in the order
+	// the feed handed them out (see turnOf), not in the order their
+	// workers happen to reach the gate.
+	mu   sync.Mutex
+	next uint64        // the turn that may pass now
+	turn chan struct{} // closed when next moves on
 }
 
 // limiter spaces starts out.
@@ -90,7 +98,7 @@ func newGate(g Gates) *gate {
 	if !g.On() {
 		return nil
 	}
-	gt := &gate{memFree: g.MemFree, load: g.Load, memory: g.Memory, loadAvg: g.LoadAverage}
+	gt := &gate{memFree: g.MemFree, load: g.Load, memory: g.Memory, loadAvg: g.LoadAverage, next: 1, turn: make(chan struct{})}
 	if gt.memory == nil {
 		gt.memory = func() (sysstat.Memory, error) { return sysstat.ReadMemory("") }
 	}
@@ -138,8 +146,19 @@ func (g *gate) held() (string, error) {
 // When the task has waited longer than waitNotice, wait calls waiting,
 // once, with the resource it waits for then. It fails with ctx's error
 // when ctx is done first, or as held does.
-func (g *gate) wait(ctx context.Context, waiting func(resource string)) error {
+//
+// A turn above 0 is the task's place in the order of first attempts
+// (1, 2, ...): it waits for the turns before it to have passed, or failed,
+// first, and it must be waited for once, unless ctx is done, since the
+// turns after it wait for it. Turn 0 (a task run again) takes no turn.
+func (g *gate) wait(ctx context.Context, turn uint64, waiting func(resource string)) error {
 	w := waiter{ctx: ctx, waiting: waiting}
+	if turn > 0 {
+		if err := g.awaitTurn(&w, turn); err != nil {
+			return err
+		}
+		defer g.passed(turn)
+	}
 	for {
 		resource, err := g.held()
 		if err != nil {
@@ -160,6 +179,45 @@ func (g *gate) wait(ctx context.Context, waiting func(resource string)) error {
 		}
 	}
 	return nil
+}
+
+// awaitTurn waits until turn may pass, or until w's context is done. A
+// task waiting behind others waits for what they wait for.
+func (g *gate) awaitTurn(w *waiter, turn uint64) error {
+	for {
+		g.mu.Lock()
+		next, moved := g.next, g.turn
+		g.mu.Unlock()
+		if next >= turn {
+			return nil
+		}
+		if err := w.until(moved, g.resource()); err != nil {
+			return err
+		}
+	}
+}
+
+// passed lets the turn after turn pass.
+func (g *gate) passed(turn uint64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if turn >= g.next {
+		g.next = turn + 1
+		close(g.turn)
+		g.turn = make(chan struct{})
+	}
+}
+
+// resource names what a task waits for behind the tasks before it: the
+// first of the gate's flags.
+func (g *gate) resource() string {
+	switch {
+	case g.memFree > 0:
+		return resourceMemFree
+	case g.load > 0:
+		return resourceLoad
+	}
+	return g.limiters[0].resource
 }
 
 // waiter is one wait at a gate.
@@ -193,6 +251,32 @@ func (w *waiter) sleep(d time.Duration, resource string) error {
 		return &heldError{resource, err}
 	}
 	return nil
+}
+
+// until waits until ch is closed, or until ctx is done, and calls waiting
+// when the wait as a whole passes waitNotice meanwhile, as sleep does.
+func (w *waiter) until(ch <-chan struct{}, resource string) error {
+	now := time.Now()
+	if w.start.IsZero() {
+		w.start = now
+	}
+	var notice <-chan time.Time
+	if !w.told {
+		t := time.NewTimer(waitNotice - now.Sub(w.start))
+		defer t.Stop()
+		notice = t.C
+	}
+	for {
+		select {
+		case <-ch:
+			return nil
+		case <-w.ctx.Done():
+			return &heldError{resource, w.ctx.Err()}
+		case <-notice:
+			w.told, notice = true, nil
+			w.waiting(resource)
+		}
+	}
 }
 
 // heldError is a wait at a gate cut short: Err, ctx's error, came while
@@ -252,7 +336,7 @@ func (g *gated) Execute(ctx context.Context, t *job.Task) job.Result {
 		defer cancel()
 	}
 	begin := time.Now()
-	if err := g.gate.wait(waitCtx, func(string) {}); err != nil {
+	if err := g.gate.wait(waitCtx, 0, func(string) {}); err != nil {
 		res := job.NotRun(t, err)
 		var held *heldError
 		switch {
@@ -287,8 +371,8 @@ func sizeText(n int64) string {
 // pass waits until the run's gate lets attempt n of t start (gate.wait),
 // telling the observer when the wait is long (job.Waiting). It fails when
 // the intake closes first, or the gate cannot open.
-func (r *run) pass(t *job.Task, n int) error {
-	return r.gate.wait(r.intake, func(resource string) {
+func (r *run) pass(t *job.Task, n int, turn uint64) error {
+	return r.gate.wait(r.intake, turn, func(resource string) {
 		r.log.Info("task waiting", "seq", t.Seq, "identifier", t.Identifier, "for", resource)
 		r.observe(job.Event{Kind: job.Waiting, Task: t, Attempt: n, Resource: resource})
 	})

@@ -114,6 +114,7 @@ type run struct {
 	workers     sync.WaitGroup
 	started     int       // workers started so far, by feed
 	gate        *gate     // nil when no gate holds back starts
+	turns       uint64    // at the gate, handed out so far, by feed
 	guard       *memGuard // nil without MemFree
 }
 
@@ -122,6 +123,7 @@ type run struct {
 type assignment struct {
 	t    *job.Task
 	slot *numberedSlot
+	turn uint64 // at the gate, when there is one: 1 for the first handed out, and so on
 }
 
 // numberedSlot is a slot of the executor's that a task holds, with the
@@ -246,6 +248,10 @@ func (r *run) admit(q *queue, t *job.Task) {
 // pool has room for another, or answers its task when the intake closes
 // first.
 func (r *run) hand(a assignment) {
+	if r.gate != nil {
+		r.turns++
+		a.turn = r.turns
+	}
 	select {
 	case r.jobs <- a:
 		return
@@ -281,7 +287,7 @@ func (r *run) work(number int) {
 		} else {
 			fillSlot(a.t, number)
 		}
-		res, slot := r.attempt(a.t, a.slot)
+		res, slot := r.attempt(a.t, a.slot, a.turn)
 		r.emitReleasing(a.t, res, slot, a.slot == nil)
 	}
 }
@@ -293,13 +299,14 @@ func (r *run) work(number int) {
 // naming the number of its new slot. An attempt the memory guard stopped
 // runs again, without counting against Retries, and without bound: it is
 // stopped only while memory is short. Each attempt first waits at the
-// gate, when there is one; a task that never passes it is answered as not
+// gate, when there is one, the first in its turn (see gate.wait) so that
+// tasks start in the order the feed handed them out; a task that never passes it is answered as not
 // run, and a retry that does not pass it leaves the last attempt's result
 // as the task's. It returns the result and the slot the task holds at the
 // end, if it holds one, for the caller to give back (see emitReleasing).
-func (r *run) attempt(t *job.Task, slot *numberedSlot) (job.Result, *numberedSlot) {
+func (r *run) attempt(t *job.Task, slot *numberedSlot, turn uint64) (job.Result, *numberedSlot) {
 	if r.gate != nil {
-		if err := r.pass(t, 1); err != nil {
+		if err := r.pass(t, 1, turn); err != nil {
 			return r.held(t, err), slot
 		}
 	}
@@ -329,7 +336,7 @@ func (r *run) attempt(t *job.Task, slot *numberedSlot) (job.Result, *numberedSlo
 		default:
 			again = n-lost-requeued <= r.opts.Retries && retryable(&res)
 		}
-		if again && r.gate != nil && r.pass(t, n+1) != nil {
+		if again && r.gate != nil && r.pass(t, n+1, 0) != nil {
 			again = false
 		}
 		if !again {
