@@ -110,8 +110,8 @@ func TestArgsLikeParallel(t *testing.T) {
 	}
 }
 
-// runIn runs name with args and stdin in dir, and returns its exit status,
-// stdout and stderr.
+// runIn runs name with args and stdin in dir (the test's own when empty),
+// and returns its exit status, stdout and stderr.
 func runIn(t *testing.T, dir, stdin, name string, args ...string) (int, string, string) {
 	t.Helper()
 	cmd := exec.Command(name, args...)
@@ -172,12 +172,7 @@ func TestArgsDryRun(t *testing.T) {
 		Command    string   `json:"command"`
 		Args       []string `json:"args"`
 	}
-	var got []plan
-	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
-		var p plan
-		require.NoError(t, json.Unmarshal([]byte(line), &p), line)
-		got = append(got, p)
-	}
+	got := ndjson[plan](t, stdout)
 	require.Equal(t, []plan{
 		{1, "a x/1", "true", []string{"a", "1"}},
 		{2, "b y/2", "true", []string{"b", "2"}},

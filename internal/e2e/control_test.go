@@ -73,7 +73,7 @@ func TestHaltAsParallel(t *testing.T) {
 				require.Equal(t, 1, code)
 			}
 			// Every task read has its result: run, stopped or skipped.
-			results := decodeLines(t, stdout)
+			results := ndjson[lineResult](t, stdout)
 			require.Len(t, results, 6)
 			for _, r := range results {
 				word := strings.Fields(r.Identifier)[0]
@@ -94,7 +94,7 @@ func TestHaltAsParallel(t *testing.T) {
 // TestFailFastIsHaltSoon: --fail-fast is --halt soon,fail=1.
 func TestFailFastIsHaltSoon(t *testing.T) {
 	_, stdout, _ := runWith(t, "{\"command\":\"false\"}\n{\"command\":\"true\"}\n", program, "--ndjson", "-k", "-j1", "--fail-fast")
-	results := decodeLines(t, stdout)
+	results := ndjson[lineResult](t, stdout)
 	require.Len(t, results, 2)
 	require.Equal(t, "skipped after an earlier failure (--halt soon,fail=1)", results[1].Error)
 }
@@ -105,17 +105,6 @@ type lineResult struct {
 	Body       string `json:"result_body"`
 	Error      string `json:"error"`
 	Seq        int64  `json:"seq"`
-}
-
-func decodeLines(t *testing.T, out string) []lineResult {
-	t.Helper()
-	var rs []lineResult
-	for line := range strings.Lines(out) {
-		var r lineResult
-		require.NoError(t, json.Unmarshal([]byte(line), &r), line)
-		rs = append(rs, r)
-	}
-	return rs
 }
 
 // joblogLine is a joblog's line, split into its nine fields.
@@ -306,10 +295,10 @@ func rename(m map[string]string, r *strings.Replacer) map[string]string {
 func TestNice(t *testing.T) {
 	code, stdout, stderr := runWith(t, "x\n", program, "--ndjson", "--nice", "7", "--", "sh", "-c", "nice; sh -c nice")
 	require.Equal(t, 0, code, stderr)
-	require.Equal(t, "7\n7\n", decodeLines(t, stdout)[0].Body)
+	require.Equal(t, "7\n7\n", ndjson[lineResult](t, stdout)[0].Body)
 	code, stdout, _ = runWith(t, "x\n", program, "--ndjson", "--", "sh", "-c", "nice")
 	require.Equal(t, 0, code)
-	require.Equal(t, "0\n", decodeLines(t, stdout)[0].Body, "without --nice, the pool's own")
+	require.Equal(t, "0\n", ndjson[lineResult](t, stdout)[0].Body, "without --nice, the pool's own")
 }
 
 // TestShuf: every task runs once, not in input order; -k writes the
@@ -325,7 +314,7 @@ func TestShuf(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	var seqs []int64
 	var ids []string
-	for _, r := range decodeLines(t, stdout) {
+	for _, r := range ndjson[lineResult](t, stdout) {
 		seqs, ids = append(seqs, r.Seq), append(ids, r.Identifier)
 	}
 	ran, err := os.ReadFile(order)

@@ -31,18 +31,6 @@ type gateLine struct {
 	StartedAt time.Time `json:"started_at"`
 }
 
-// gateResults reads NDJSON results, and fails on a line that is not one.
-func gateResults(t *testing.T, out string) []gateLine {
-	t.Helper()
-	var lines []gateLine
-	for line := range strings.Lines(out) {
-		var l gateLine
-		require.NoError(t, json.Unmarshal([]byte(line), &l), "line %q", line)
-		lines = append(lines, l)
-	}
-	return lines
-}
-
 // startTimes returns the results' started_at, in order.
 func startTimes(t *testing.T, results []gateLine) []time.Time {
 	t.Helper()
@@ -63,7 +51,7 @@ func TestDelayBetweenStarts(t *testing.T) {
 	code, out, stderr := runWith(t, "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n", program, "--ndjson", "-t", "4", "--delay", "0.2", "--", "true")
 	elapsed := time.Since(begin)
 	require.Equal(t, 0, code, stderr)
-	starts := startTimes(t, gateResults(t, out))
+	starts := startTimes(t, ndjson[gateLine](t, out))
 	require.Len(t, starts, 10)
 	require.GreaterOrEqual(t, elapsed, 1800*time.Millisecond)
 	for i := 1; i < len(starts); i++ {
@@ -81,7 +69,7 @@ func TestRateStartsPerSecond(t *testing.T) {
 	code, out, stderr := runWith(t, strings.Repeat("x\n", 100), program, "--ndjson", "-t", "8", "--rate", "20/s", "--", "true")
 	elapsed := time.Since(begin)
 	require.Equal(t, 0, code, stderr)
-	starts := startTimes(t, gateResults(t, out))
+	starts := startTimes(t, ndjson[gateLine](t, out))
 	require.Len(t, starts, 100)
 	require.GreaterOrEqual(t, elapsed, 4500*time.Millisecond)
 	for i, first := range starts {
@@ -298,7 +286,7 @@ func TestRemoteGates(t *testing.T) {
 	r := newRig(t, hostSpec{true})
 	code, out, stderr := runWith(t, "a\nb\n", r.bin, "--ndjson", "-S", "2/h1", "--ssh", r.ssh(), "--memfree", "1P", "--", "true")
 	require.Equal(t, 1, code, stderr)
-	results := gateResults(t, out)
+	results := ndjson[gateLine](t, out)
 	require.Len(t, results, 2)
 	for _, res := range results {
 		require.Equal(t, -1, res.ExitCode)
@@ -309,7 +297,7 @@ func TestRemoteGates(t *testing.T) {
 	code, out, stderr = runWith(t, "a\nb\nc\n", r.bin, "--ndjson", "-S", "2/h1,1/:", "--ssh", r.ssh(), "--delay", "0.5", "--", "true")
 	require.Equal(t, 0, code, stderr)
 	require.GreaterOrEqual(t, time.Since(begin), time.Second)
-	starts := startTimes(t, gateResults(t, out))
+	starts := startTimes(t, ndjson[gateLine](t, out))
 	require.Len(t, starts, 3)
 	for i := 1; i < len(starts); i++ {
 		require.Greater(t, starts[i].Sub(starts[i-1]), 400*time.Millisecond, "starts %d and %d, on two hosts", i, i+1)
@@ -322,11 +310,9 @@ func TestGatesKeepSlotNumbers(t *testing.T) {
 	code, out, stderr := runWith(t, strings.Repeat("x\n", 8), program, "--ndjson", "-t", "2", "--rate", "20/s", "--delay", "0.05", "--", "sh", "-c", "echo {%}; sleep 0.2")
 	require.Equal(t, 0, code, stderr)
 	slots := map[string]int{} // the tasks that printed each slot number
-	for line := range strings.Lines(out) {
-		var res struct {
-			Body string `json:"result_body"`
-		}
-		require.NoError(t, json.Unmarshal([]byte(line), &res))
+	for _, res := range ndjson[struct {
+		Body string `json:"result_body"`
+	}](t, out) {
 		slots[res.Body]++
 	}
 	require.Equal(t, 8, slots["1\n"]+slots["2\n"], "slots: %v", slots)

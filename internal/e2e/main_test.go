@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/stretchr/testify/require"
 
 	"github.com/workerpool/workerpool/internal/cli"
 )
@@ -84,15 +86,20 @@ func build(dir, cgo string, flags ...string) (string, error) {
 // stdout and stderr.
 func runWith(t *testing.T, stdin string, name string, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if _, exited := err.(*exec.ExitError); err != nil && !exited {
-		t.Fatal(err)
+	return runIn(t, "", stdin, name, args...)
+}
+
+// ndjson reads out, lines of JSON, each into a T, and fails the test on a
+// line that is not one.
+func ndjson[T any](t testing.TB, out string) []T {
+	t.Helper()
+	var got []T
+	for line := range strings.Lines(out) {
+		var v T
+		require.NoError(t, json.Unmarshal([]byte(line), &v), "line %q", line)
+		got = append(got, v)
 	}
-	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+	return got
 }
 
 // repoRoot returns the top folder of the repository.

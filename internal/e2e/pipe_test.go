@@ -4,14 +4,11 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -113,12 +110,9 @@ func TestPipeResults(t *testing.T) {
 		ResultBody string `json:"result_body"`
 		Seq        int    `json:"seq"`
 	}
-	var results []result
-	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
-		var r result
-		require.NoError(t, json.Unmarshal([]byte(line), &r), line)
-		r.ResultBody = strings.TrimSpace(r.ResultBody)
-		results = append(results, r)
+	results := ndjson[result](t, stdout)
+	for i := range results {
+		results[i].ResultBody = strings.TrimSpace(results[i].ResultBody)
 	}
 	require.Equal(t, []result{
 		{Identifier: "1", ExitCode: 1, ResultBody: "2", Seq: 1},
@@ -201,12 +195,7 @@ func TestPipeMemory(t *testing.T) {
 	require.NoError(t, <-fed)
 	// The pool waits for more input: its peak memory so far is that of
 	// the whole run (see TestTemplateLongLine).
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
-	require.NoError(t, err)
-	m := regexp.MustCompile(`(?m)^VmHWM:\s+(\d+) kB`).FindSubmatch(status)
-	require.NotNil(t, m, "%s", status)
-	peak, err := strconv.ParseInt(string(m[1]), 10, 64)
-	require.NoError(t, err)
+	peak := peakKB(t, cmd.Process.Pid)
 	t.Logf("peak memory of the pool, cutting %d MiB: %d MiB", size>>20, peak>>10)
 	require.NoError(t, stdin.Close())
 	require.NoError(t, cmd.Wait(), "stderr: %s", stderr)

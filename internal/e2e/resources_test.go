@@ -215,12 +215,7 @@ func TestRequestDryRun(t *testing.T) {
 	code, stdout, stderr := runWith(t, "", program, "--dry-run", "-j", "4", "--mem-capacity", "1G",
 		`[{"command":"true","cpus":2,"memory":"256M"},{"command":"true","cpus":5}]`)
 	require.Equal(t, 1, code, stderr)
-	var plans []map[string]any
-	for line := range strings.Lines(stdout) {
-		var p map[string]any
-		require.NoError(t, json.Unmarshal([]byte(line), &p))
-		plans = append(plans, p)
-	}
+	plans := ndjson[map[string]any](t, stdout)
 	require.Len(t, plans, 2)
 	require.Equal(t, 2.0, plans[0]["cpus"])
 	require.Equal(t, float64(256<<20), plans[0]["memory"])

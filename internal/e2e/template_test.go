@@ -57,12 +57,7 @@ func TestTemplateLongLine(t *testing.T) {
 	// The pool waits for more input: its peak memory so far is that of
 	// the whole run. It is read from the pool's own memory map (VmHWM), as
 	// the peak that wait4 reports holds the test's own, from before exec.
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
-	require.NoError(t, err)
-	m := regexp.MustCompile(`(?m)^VmHWM:\s+(\d+) kB`).FindSubmatch(status)
-	require.NotNil(t, m, "%s", status)
-	peak, err := strconv.ParseInt(string(m[1]), 10, 64)
-	require.NoError(t, err)
+	peak := peakKB(t, cmd.Process.Pid)
 	t.Logf("peak memory reading a line of %d MiB: %d MiB", size>>20, peak>>10)
 	require.NoError(t, stdin.Close())
 	err = cmd.Wait()
@@ -104,4 +99,17 @@ func (r *sameBytes) Read(p []byte) (int, error) {
 	}
 	r.n -= len(p)
 	return len(p), nil
+}
+
+// peakKB returns the peak resident memory of the live process pid so far,
+// in KiB: VmHWM of its /proc/PID/status.
+func peakKB(t *testing.T, pid int) int64 {
+	t.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(t, err)
+	m := regexp.MustCompile(`(?m)^VmHWM:\s+(\d+) kB`).FindSubmatch(status)
+	require.NotNil(t, m, "%s", status)
+	peak, err := strconv.ParseInt(string(m[1]), 10, 64)
+	require.NoError(t, err)
+	return peak
 }
