@@ -65,8 +65,8 @@ const (
 // whether to stop a task.
 const gatePoll = 250 * time.Millisecond
 
-// waitNotice is how long a task waits at a gate before the wait is told
-// (job.Waiting).
+// waitNotice is how long a task waits, at a gate or for room, before the
+// wait is told (job.Waiting).
 const waitNotice = time.Second
 
 // gate is Gates made ready to hold back starts. Its methods may be called
@@ -172,9 +172,9 @@ func (g *gate) wait(ctx context.Context, turn uint64, waiting func(resource stri
 		}
 	}
 	for _, l := range g.limiters {
-		turn := l.Reserve() // a burst of 1 is always possible
-		if err := w.sleep(turn.Delay(), l.resource); err != nil {
-			turn.Cancel()
+		res := l.Reserve() // a burst of 1 is always possible
+		if err := w.sleep(res.Delay(), l.resource); err != nil {
+			res.Cancel()
 			return err
 		}
 	}

@@ -21,7 +21,6 @@ type stamping struct {
 	*dispatchtest.Executor
 	mu     sync.Mutex
 	starts []time.Time
-	seqs   []int64 // of the tasks started, in order
 }
 
 func newStamping() *stamping { return &stamping{Executor: dispatchtest.New()} }
@@ -29,7 +28,6 @@ func newStamping() *stamping { return &stamping{Executor: dispatchtest.New()} }
 func (s *stamping) Execute(ctx context.Context, t *job.Task) job.Result {
 	s.mu.Lock()
 	s.starts = append(s.starts, time.Now())
-	s.seqs = append(s.seqs, t.Seq)
 	s.mu.Unlock()
 	return s.Executor.Execute(ctx, t)
 }
@@ -104,35 +102,6 @@ func TestDelaySpacesStarts(t *testing.T) {
 			require.GreaterOrEqual(t, starts[i].Sub(starts[i-1]), 200*time.Millisecond, "starts %d and %d", i, i+1)
 		}
 	})
-}
-
-// TestGateStartsInOrder: tasks waiting at a gate start in the order they
-// were read, however their workers reach it: at a delay, and when a load
-// that held them all back falls.
-func TestGateStartsInOrder(t *testing.T) {
-	for _, gates := range []Gates{{Delay: 10 * time.Millisecond}, {Rate: 1000}, {Load: 1}} {
-		synctest.Test(t, func(t *testing.T) {
-			exec := newStamping()
-			if gates.Load > 0 {
-				loaded := atomic.Bool{}
-				loaded.Store(true)
-				gates.LoadAverage = func() (float64, error) {
-					if loaded.Load() {
-						return 2, nil
-					}
-					return 0, nil
-				}
-				time.AfterFunc(time.Second, func() { loaded.Store(false) })
-			}
-			got := collect(runAll(NewPool(exec, Options{Workers: 8, Gates: gates}), feed(commands(40, "sleep")...)))
-			require.Len(t, got, 40)
-			exec.mu.Lock()
-			defer exec.mu.Unlock()
-			for i, seq := range exec.seqs {
-				require.Equal(t, int64(i+1), seq, "%+v: start %d", gates, i+1)
-			}
-		})
-	}
 }
 
 func TestRateBoundsStartsPerSecond(t *testing.T) {

@@ -25,10 +25,6 @@ func TooLarge(need job.Request, slots int, slotsAt string, memory int64, memoryA
 	return fmt.Errorf("%w: it asks for %s; the largest place has %s", ErrTooLarge, need, most)
 }
 
-// waitingAfter is how long a task waits for room before a Waiting event
-// tells of it.
-const waitingAfter = time.Second
-
 // room is what this machine has for the tasks of a run without Slots: the
 // pool's Workers slots and, when Memory is set, that much memory. A task
 // takes its request (job.Request) when it starts and gives it back when it
@@ -75,9 +71,13 @@ func (m *room) take(need job.Request) (ok bool, wake <-chan struct{}, short stri
 
 // holds returns the error of a task that asks for more than the machine
 // has, or nil.
-func (m *room) holds(need job.Request) error {
-	if need.CPUs > m.slots || m.memory > 0 && need.Memory > m.memory {
-		return TooLarge(need, m.slots, "this machine, -j", m.memory, "this machine")
+func (m *room) holds(need job.Request) error { return FitsHere(need, m.slots, m.memory) }
+
+// FitsHere returns the error of a task that asks for more than this
+// machine has, slots (-j) and memory (0: no bound), or nil.
+func FitsHere(need job.Request, slots int, memory int64) error {
+	if need.CPUs > slots || memory > 0 && need.Memory > memory {
+		return TooLarge(need, slots, "this machine, -j", memory, "this machine")
 	}
 	return nil
 }
@@ -130,7 +130,7 @@ func (q *queue) remove(i int) {
 }
 
 // timerC is the channel of the timer for the head's Waiting event, armed
-// for when the head will have waited waitingAfter; nil when no Waiting
+// for when the head will have waited waitNotice; nil when no Waiting
 // event is due.
 func (q *queue) timerC() <-chan time.Time {
 	if len(q.tasks) == 0 || q.told || q.since.IsZero() {
@@ -140,7 +140,7 @@ func (q *queue) timerC() <-chan time.Time {
 		return q.timer.C
 	}
 	q.armed = q.since
-	left := waitingAfter - time.Since(q.since)
+	left := waitNotice - time.Since(q.since)
 	if q.timer == nil {
 		q.timer = time.NewTimer(left)
 	} else {
@@ -183,8 +183,12 @@ func (r *run) startWaiting(q *queue) <-chan struct{} {
 	var wake <-chan struct{}
 	for i := 0; i < len(q.tasks) && (i == 0 || q.passed < q.maxPassed); {
 		t := q.tasks[i]
-		if i > 0 && r.room != nil && covers(t.Request, q.tasks[0].Request) {
-			i++ // it asks for as much as the head, which does not fit here
+		// A task that asks for as much as the head, which does not fit,
+		// does not fit either. With hosts, only one that asks for the same
+		// is passed over untried: a larger one may fit on no host ever,
+		// which trying tells at once.
+		if i > 0 && covers(t.Request, q.tasks[0].Request) && (r.room != nil || t.Request == q.tasks[0].Request) {
+			i++
 			continue
 		}
 		a, ok, w, short, err := r.place(t)
@@ -219,10 +223,10 @@ func covers(a, b job.Request) bool { return a.CPUs >= b.CPUs && a.Memory >= b.Me
 // turn, as every task does when there are more tasks than slots.
 func asksForRoom(need job.Request) bool { return need.CPUs > 1 || need.Memory > 0 }
 
-// waited tells, once, of a head that has waited waitingAfter: a Waiting
+// waited tells, once, of a head that has waited waitNotice: a Waiting
 // event saying what for.
 func (r *run) waited(q *queue) {
-	if len(q.tasks) == 0 || q.told || q.since.IsZero() || time.Since(q.since) < waitingAfter {
+	if len(q.tasks) == 0 || q.told || q.since.IsZero() || time.Since(q.since) < waitNotice {
 		return
 	}
 	q.told = true

@@ -38,8 +38,8 @@ func (c *cli) fit(memory int64) func(job.Request) (string, error) {
 		if c.remote() {
 			return "a host with " + need.String() + " free", nil
 		}
-		if need.CPUs > slots || memory > 0 && need.Memory > memory {
-			return "", dispatch.TooLarge(need, slots, "this machine, -j", memory, "this machine")
+		if err := dispatch.FitsHere(need, slots, memory); err != nil {
+			return "", err
 		}
 		where := fmt.Sprintf("this machine: %d of %d slots", need.CPUs, slots)
 		if memory > 0 && need.Memory > 0 {

@@ -318,3 +318,21 @@ func TestGatesKeepSlotNumbers(t *testing.T) {
 	require.Equal(t, 8, slots["1\n"]+slots["2\n"], "slots: %v", slots)
 	require.ElementsMatch(t, []string{"1\n", "2\n"}, slices.Collect(maps.Keys(slots)), "slots: %v", slots)
 }
+
+// TestDelayStartsInOrder: tasks paced by --delay start in the order they
+// were read, as in GNU parallel, though their workers, each started for
+// its task, reach the delay in an order of their own. Without the gate's
+// turns, a run sometimes swapped the third and the fourth task (one run
+// in two to ten, by the machine's load); four runs are made.
+func TestDelayStartsInOrder(t *testing.T) {
+	for range 4 {
+		code, out, stderr := runWith(t, "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n", program, "--ndjson", "-k", "-j", "12", "--delay", "0.05", "--", "true")
+		require.Equal(t, 0, code, stderr)
+		results := ndjson[gateLine](t, out)
+		require.Len(t, results, 12)
+		for i := 1; i < len(results); i++ {
+			require.True(t, results[i].StartedAt.After(results[i-1].StartedAt), "task %d started at %v, before task %d at %v",
+				results[i].Seq, results[i].StartedAt, results[i-1].Seq, results[i-1].StartedAt)
+		}
+	}
+}
