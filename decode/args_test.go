@@ -215,6 +215,23 @@ func TestArgs(t *testing.T) {
 	}
 }
 
+// TestArgsNoCommand: a command that is only a positional string past the
+// task's arguments (or any, with --pipe) leaves none: the task fails with
+// why, and the others run.
+func TestArgsNoCommand(t *testing.T) {
+	tasks, err := decodeAll(t, failOnRead{t}, Options{Template: []string{"{2}"}, Sources: values([]string{"a", "b c"}), Args: Args{Colsep: " "}})
+	require.NoError(t, err)
+	require.Len(t, tasks, 2)
+	require.ErrorContains(t, tasks[0].Err, "no command: the first word of the command stands for an argument this task does not have")
+	require.NoError(t, tasks[1].Err)
+	require.Equal(t, []string{"c"}, append([]string{tasks[1].Command}, tasks[1].Args...))
+
+	tasks, err = decodeAll(t, strings.NewReader("x\n"), Options{Template: []string{"{1}"}, Pipe: &Pipe{Block: 1 << 20, RecEnd: "\n"}})
+	require.NoError(t, err)
+	require.Len(t, tasks, 1)
+	require.ErrorContains(t, tasks[0].Err, "no command")
+}
+
 func TestArgsWhere(t *testing.T) {
 	long := strings.Repeat("x", MaxItem+1)
 	opts := Options{Template: []string{"echo"}, Sources: []Source{{Path: "names.txt", Reader: strings.NewReader("a\n" + long + "\nb\n")}, {Values: []string{"1", "2"}}}}

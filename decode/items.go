@@ -3,6 +3,7 @@ package decode
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -201,10 +202,18 @@ func (d *Decoder) templateTask(args []string, t *job.Task) error {
 		d.tp, d.files = parseTemplate(d.opts.Template, nil), parseFileNames(d.opts, nil)
 	}
 	words, slotted := d.tp.expand(args, t.Seq, d.opts.Args.Context)
+	if len(words) == 0 {
+		return errNoCommand
+	}
 	t.Command, t.Args, t.SlotWords = words[0], words[1:], slotted
 	t.Transfer, t.Return = d.files.expand(args, t.Seq)
 	return checkNUL(t)
 }
+
+// errNoCommand is the error of a task whose command, a word made only of
+// positional replacement strings ({2}), stands for arguments it does not
+// have: such a word is left out, and leaves no command.
+var errNoCommand = errors.New("no command: the first word of the command stands for an argument this task does not have")
 
 // sendBad makes a task that reports an item that cannot be an argument.
 func (g *grouper) sendBad(ctx context.Context, out chan<- job.Task, rec record) error {
