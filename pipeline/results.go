@@ -50,7 +50,7 @@ func (c *Config) newResultsDir(spec string) (*resultsDir, error) {
 // name is cut to maxName bytes; unlike it, "", "." and ".." become \, \.
 // and \.., so that no name leads out of the directory.
 func escapeName(s string) string {
-	s = strings.NewReplacer(`\`, `\\`, "\t", `\t`, "\x00", `\0`, "/", `\_`).Replace(s)
+	s = nameEscaper.Replace(s)
 	switch s {
 	case "", ".", "..":
 		return `\` + s
@@ -64,6 +64,8 @@ func escapeName(s string) string {
 	}
 	return s[:cut]
 }
+
+var nameEscaper = strings.NewReplacer(`\`, `\\`, "\t", `\t`, "\x00", `\0`, "/", `\_`)
 
 // maxName is the longest name of a file that most file systems take, in
 // bytes: a longer ID is cut, as GNU parallel cuts it.
@@ -92,9 +94,20 @@ func (d *resultsDir) add(t *job.Task, r *job.Result) error {
 		return nil
 	}
 	name := escapeName(r.Identifier)
-	stdout := filepath.Join(d.dir, inputPath(t, name), "stdout")
-	stderr, seq, result := filepath.Join(filepath.Dir(stdout), "stderr"), filepath.Join(filepath.Dir(stdout), "seq"), filepath.Join(filepath.Dir(stdout), "result.json")
-	if d.dir == "" {
+	var stdout, stderr, seq, result string
+	if d.dir != "" {
+		// Where a backslash separates directories too (Windows), an
+		// escaped name may not be one directory: it must not lead out.
+		rel := inputPath(t, name)
+		if !filepath.IsLocal(rel) {
+			return fmt.Errorf("cannot write --results for task %q: its name leads out of %s", r.Identifier, d.dir)
+		}
+		base := filepath.Join(d.dir, rel)
+		stdout, stderr, seq, result = filepath.Join(base, "stdout"), filepath.Join(base, "stderr"), filepath.Join(base, "seq"), filepath.Join(base, "result.json")
+	} else {
+		if filepath.Base(name) != name {
+			return fmt.Errorf("cannot write --results for task %q: its name is not one file's", r.Identifier)
+		}
 		stdout = strings.NewReplacer("{}", name, "{#}", strconv.FormatInt(r.Seq, 10)).Replace(d.template)
 		stderr, seq, result = stdout+".err", stdout+".seq", stdout+".json"
 	}
