@@ -225,8 +225,26 @@ func (a *agent) start(ctx context.Context, q *request) {
 		delete(a.running, q.ID)
 		a.mu.Unlock()
 		cancel()
-		a.replies <- answer{id: q.ID, res: res}
+		a.send(ctx, answer{id: q.ID, res: res})
 	})
+}
+
+// send hands ans to the writer and reports true, or reports false when
+// the replies are full and ctx, the agent's run, ends first: a pool that
+// reads no more (frozen, or cut off) leaves them full, and the agent must
+// end all the same.
+func (a *agent) send(ctx context.Context, ans answer) bool {
+	select {
+	case a.replies <- ans:
+		return true
+	default:
+	}
+	select {
+	case a.replies <- ans:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // cancel stops task id, if it still runs.

@@ -141,3 +141,21 @@ func TestAgentPoolSilent(t *testing.T) {
 	require.GreaterOrEqual(t, time.Since(start), livenessBeats*beat)
 	require.Less(t, time.Since(start), 20*time.Second, "the silence was noticed")
 }
+
+// TestAgentPoolSilentWhileReturning: an agent whose pool stops reading
+// while a task's returned file is on its way, more than the replies wait
+// for, still ends once the pool has been silent for three heartbeats: the
+// file is sent no further.
+func TestAgentPoolSilentWhileReturning(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	in, _, done := agentPipe(t) // the pool reads nothing past the hello
+	const beat = 100 * time.Millisecond
+	require.NoError(t, writeLine(in, request{Heartbeat: int64(beat)}))
+	require.NoError(t, writeLine(in, request{ID: 1, Command: "sh", Args: []string{"-c", "head -c 33554432 /dev/zero > big"}, Staged: true, Return: wireList{"big"}}))
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, errPoolSilent)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the agent did not end: it waits to send the returned file to a pool that reads nothing")
+	}
+}

@@ -189,8 +189,9 @@ func (st *stagedTask) closeFile() {
 // to the pool as lines through send, each in chunks, and returns what
 // went wrong: files that are missing or cannot be read. When ctx is done
 // it sends no more: the pool, which stopped the task, takes a file cut
-// short for none.
-func (st *stagedTask) sendBack(ctx context.Context, id uint64, paths []string, send func(reply, []byte)) error {
+// short for none. send reports false when it could not send, ctx being
+// done, and then nothing more is sent.
+func (st *stagedTask) sendBack(ctx context.Context, id uint64, paths []string, send func(reply, []byte) bool) error {
 	var errs []error
 	for _, rel := range paths {
 		if !filepath.IsLocal(filepath.FromSlash(rel)) {
@@ -202,12 +203,16 @@ func (st *stagedTask) sendBack(ctx context.Context, id uint64, paths []string, s
 			errs = append(errs, fmt.Errorf("--return: %w", err))
 			continue
 		}
-		send(reply{ID: id, File: wireString(rel), Mode: uint32(info.Mode().Perm()), Size: info.Size()}, nil)
+		if !send(reply{ID: id, File: wireString(rel), Mode: uint32(info.Mode().Perm()), Size: info.Size()}, nil) {
+			f.Close()
+			break
+		}
 		for ctx.Err() == nil {
 			buf := make([]byte, chunkSize) // each chunk is the writer's until written
 			n, err := io.ReadFull(f, buf)
-			if n > 0 {
-				send(reply{ID: id, Data: int64(n)}, buf[:n])
+			if n > 0 && !send(reply{ID: id, Data: int64(n)}, buf[:n]) {
+				f.Close()
+				return errors.Join(errs...)
 			}
 			if err == io.EOF || err == io.ErrUnexpectedEOF {
 				break
@@ -254,7 +259,7 @@ func (a *agent) runStaged(ctx context.Context, run func(*job.Task) job.Result, t
 	t.Dir = st.dir
 	res := run(t)
 	if !errors.Is(res.Err, job.ErrCancelled) {
-		send := func(rep reply, data []byte) { a.replies <- answer{id: q.ID, line: &rep, data: data} }
+		send := func(rep reply, data []byte) bool { return a.send(ctx, answer{id: q.ID, line: &rep, data: data}) }
 		if err := st.sendBack(ctx, q.ID, q.Return, send); err != nil {
 			res.Err = errors.Join(res.Err, err)
 		}
