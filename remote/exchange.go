@@ -29,11 +29,11 @@ func (c *conn) run(ctx context.Context, t *job.Task) job.Result {
 	id, got := c.register()
 	q := taskRequest(id, t)
 	if stage != nil {
-		defer stage.close()
 		c.expect(id, stage)
 		defer c.dropIncoming(id)
 		q.Staged, q.Return, q.Cleanup = true, stage.order, c.cleanup
 		local, err := c.sendFiles(ctx, id, stage)
+		stage.close() // sent: not held open while the task runs
 		if local != nil {
 			// The agent drops the files put for a task that is cancelled
 			// before it is sent.

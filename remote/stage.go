@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/workerpool/workerpool/job"
@@ -48,6 +49,9 @@ func stageOf(t *job.Task) (*staging, error) {
 		if err != nil {
 			s.close()
 			return nil, fmt.Errorf("--transferfile %q: %w", p, err)
+		}
+		if slices.ContainsFunc(s.sends, func(f sendFile) bool { return f.there == there }) {
+			continue // named twice (--transfer with --transferfile {}): sent once
 		}
 		f, info, err := openRegular(here)
 		if err != nil {

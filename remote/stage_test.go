@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/workerpool/workerpool/job"
 )
 
 // TestStagedPath: where a file of --transferfile or --return is here and
@@ -162,4 +164,16 @@ func TestReturnedFileCutShort(t *testing.T) {
 	left, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	require.Len(t, left, 1, "no temporary file is left: %v", left)
+}
+
+// TestStageSendsAFileOnce: a file named twice, as --transfer and
+// --transferfile {} both name the item, is sent once.
+func TestStageSendsAFileOnce(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "a"), []byte("x"), 0o644))
+	s, err := stageOf(&job.Task{Dir: dir, Transfer: []string{"a", "a"}})
+	require.NoError(t, err)
+	defer s.close()
+	require.Len(t, s.sends, 1)
+	require.Equal(t, "a", s.sends[0].there)
 }
