@@ -2,6 +2,7 @@ package encode
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -48,24 +49,15 @@ func AppendJoblog(dst []byte, t *job.Task, r *job.Result) []byte {
 	dst = append(dst, '\t')
 	dst = strconv.AppendFloat(dst, float64(start.UnixMilli())/1000, 'f', 3, 64)
 	dst = append(dst, '\t')
-	dst = append(dst, padLeft(strconv.FormatFloat(r.Duration.Seconds(), 'f', 3, 64), 10)...)
+	dst = fmt.Appendf(dst, "%10.3f", r.Duration.Seconds())
 	for _, n := range []int64{send, r.Stdout.Len(), int64(exit), int64(signal)} {
 		dst = append(dst, '\t')
 		dst = strconv.AppendInt(dst, n, 10)
 	}
 	dst = append(dst, '\t')
 	line := ShellQuote(append([]string{t.Command}, t.Args...))
-	dst = append(dst, joblogEscaper.Replace(validString(line))...)
+	dst = appendLine(dst, line)
 	return append(dst, '\n')
-}
-
-var joblogEscaper = strings.NewReplacer("\t", `\t`, "\n", `\n`, "\r", `\r`)
-
-func padLeft(s string, width int) string {
-	if len(s) >= width {
-		return s
-	}
-	return strings.Repeat(" ", width-len(s)) + s
 }
 
 // signals are the numbers of the signals that POSIX fixes, which are the
