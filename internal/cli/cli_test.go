@@ -45,6 +45,8 @@ func TestCommandLine(t *testing.T) {
 		// -j and -P have no long names to offer: --j and --p are none.
 		{name: "no --j to suggest", args: []string{"--jo", "2", "[]"}, code: ExitUsage, stderr: "workerpool: unknown flag --jo, did you mean one of \"--jobs\", \"-j\", \"-o\", \"--joblog\", \"--lb\", \"--tf\"?\n"},
 		{name: "no --p to suggest", args: []string{"--pus", "[]"}, code: ExitUsage, stderr: "workerpool: unknown flag --pus, did you mean one of \"--cpus\", \"--push\", \"--push-clean\"?\n"},
+		{name: "a memory capacity with hosts", args: []string{"-S", "h1", "--mem-capacity", "1G", "[]"}, code: ExitUsage,
+			stderr: "workerpool: --mem-capacity is the memory of this machine's tasks: with hosts, each host (: too) has the memory its agent finds available\n"},
 		{name: "negative threads", args: []string{"--jobs=-1", "[]"}, code: ExitUsage, stderr: "workerpool: --max_threads must be 0 or more, not -1\n"},
 		{name: "bad duration", args: []string{"--grace", "soon", "[]"}, code: ExitUsage, stderr: "workerpool: --grace: \"soon\" is not a duration such as \"30s\" or a number of seconds\n"},
 		{name: "a time limit that rounds to none", args: []string{"--timeout", "1e-12", "[]"}, code: ExitUsage,

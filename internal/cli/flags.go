@@ -168,6 +168,8 @@ func (c *cli) Validate() error {
 		return fmt.Errorf("--cpus must be 1 or more, not %d", c.CPUs)
 	case !c.remote() && c.CPUs > c.localSlots():
 		return fmt.Errorf("--cpus %d is more than the %d slots of -j: no task could start", c.CPUs, c.localSlots())
+	case c.remote() && c.MemCapacity > 0:
+		return errors.New("--mem-capacity is the memory of this machine's tasks: with hosts, each host (: too) has the memory its agent finds available")
 	case !c.remote() && c.MemCapacity > 0 && int64(c.Memory) > int64(c.MemCapacity):
 		return fmt.Errorf("--memory %s is more than --mem-capacity %s: no task could start", job.FormatSize(int64(c.Memory)), job.FormatSize(int64(c.MemCapacity)))
 	case (c.Resume || c.ResumeFail) && c.Joblog == "" && (!c.NDJSON || c.Outfile == ""):
