@@ -254,6 +254,9 @@ func (c *conn) readReplies() error {
 		if in := c.takeIncoming(rep.ID); in != nil {
 			in.finish()
 			d.res.Err = errors.Join(append([]error{d.res.Err}, in.errs...)...)
+			if !in.ended.IsZero() {
+				arrived = in.ended // the task ended before its files came back
+			}
 		}
 		d.arrived = arrived
 		ch <- d // never blocks: each channel has room for its one reply

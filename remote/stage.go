@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/workerpool/workerpool/job"
 )
@@ -162,7 +163,8 @@ type incoming struct {
 	size, got int64 // the bytes the file has, and those that came
 	failed    error // writing the file being received
 	errs      []error
-	returning bool // a file has come: the task has ended on the host
+	returning bool      // a file has come: the task has ended on the host
+	ended     time.Time // when the first file came, on the pool's clock
 }
 
 // expect notes that task id returns the files of s.
@@ -224,7 +226,9 @@ func (c *conn) receiveFile(rep *reply) error {
 		return fmt.Errorf("task %d returns %q, which it was not asked for", rep.ID, string(rep.File))
 	}
 	c.mu.Lock()
-	in.returning = true
+	if !in.returning {
+		in.returning, in.ended = true, time.Now()
+	}
 	c.mu.Unlock()
 	in.finish()
 	in.begin(dest, fs.FileMode(rep.Mode).Perm(), rep.Size)
