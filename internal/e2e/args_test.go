@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"os"
@@ -108,22 +107,6 @@ func TestArgsLikeParallel(t *testing.T) {
 			require.Equal(t, pout, wout, "parallel %q\nworkerpool %q", pargs, wargs)
 		})
 	}
-}
-
-// runIn runs name with args and stdin in dir (the test's own when empty),
-// and returns its exit status, stdout and stderr.
-func runIn(t *testing.T, dir, stdin, name string, args ...string) (int, string, string) {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if _, exited := err.(*exec.ExitError); err != nil && !exited {
-		t.Fatal(err)
-	}
-	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
 }
 
 // TestArgsUsageErrors: an input source the pool cannot use stops the run

@@ -82,6 +82,22 @@ func build(dir, cgo string, flags ...string) (string, error) {
 	return bin, nil
 }
 
+// runIn runs name with args and stdin in dir (the test's own when empty),
+// and returns its exit status, stdout and stderr.
+func runIn(t *testing.T, dir, stdin, name string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if _, exited := err.(*exec.ExitError); err != nil && !exited {
+		t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+}
+
 // runWith runs name with args and stdin, and returns its exit status,
 // stdout and stderr.
 func runWith(t *testing.T, stdin string, name string, args ...string) (int, string, string) {
